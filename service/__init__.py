@@ -1,0 +1,1 @@
+"""SigOpt-compatible optimization service."""

@@ -1,0 +1,240 @@
+"""Wire models of SigOpt's REST API v1: the JSON objects the service emits.
+
+Pydantic only, so that the orchestrator's client parses responses into the very same
+types (`Suggestion.model_validate(body)`). Ids are strings and timestamps epoch seconds,
+as the official client reads them (spec section 2). Parsing ignores unknown keys so the
+client also reads other SigOpt-compatible servers; the service builds these objects
+itself and never parses requests with them (request rules live in `validation.py`).
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+AssignmentValue = int | float | str
+Assignments = dict[str, AssignmentValue]
+Metadata = dict[str, str | int | float | bool | None]
+
+
+class WireModel(BaseModel):
+    """Frozen snapshot; later writes never mutate an object already handed out."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ParameterType(str, Enum):
+    DOUBLE = "double"
+    INT = "int"
+    CATEGORICAL = "categorical"
+
+
+class ExperimentType(str, Enum):
+    OFFLINE = "offline"
+    RANDOM = "random"
+    GRID = "grid"
+
+
+class ExperimentState(str, Enum):
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class Objective(str, Enum):
+    MAXIMIZE = "maximize"
+    MINIMIZE = "minimize"
+
+
+class MetricStrategy(str, Enum):
+    OPTIMIZE = "optimize"
+    STORE = "store"
+    CONSTRAINT = "constraint"
+
+
+class SuggestionState(str, Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+    def is_final(self) -> bool:
+        return self is SuggestionState.CLOSED
+
+
+class Bounds(WireModel):
+    object: Literal["bounds"] = "bounds"
+    min: float
+    max: float
+
+
+class CategoricalValue(WireModel):
+    object: Literal["categorical_value"] = "categorical_value"
+    name: str
+    enum_index: int
+
+
+class Parameter(WireModel):
+    object: Literal["parameter"] = "parameter"
+    name: str
+    type: ParameterType
+    bounds: Bounds | None = None
+    categorical_values: list[CategoricalValue] | None = None
+    transformation: Literal["log"] | None = None
+    grid: list[AssignmentValue] | None = None
+    default_value: AssignmentValue | None = None
+    precision: int | None = None
+    conditions: dict[str, list[str]] = Field(default_factory=dict)
+
+    def category_names(self) -> list[str]:
+        return [c.name for c in self.categorical_values or []]
+
+
+class Metric(WireModel):
+    object: Literal["metric"] = "metric"
+    name: str | None = None
+    objective: Objective = Objective.MAXIMIZE
+    strategy: MetricStrategy = MetricStrategy.OPTIMIZE
+    threshold: float | None = None
+
+
+class MetricEvaluation(WireModel):
+    object: Literal["metric_evaluation"] = "metric_evaluation"
+    name: str | None = None
+    value: float | None = None
+    value_stddev: float | None = None
+
+
+class Observation(WireModel):
+    object: Literal["observation"] = "observation"
+    id: str
+    experiment: str
+    suggestion: str | None = None
+    assignments: Assignments = Field(default_factory=dict)
+    values: list[MetricEvaluation] = Field(default_factory=list)
+    failed: bool = False
+    metadata: Metadata | None = None
+    created: int = 0
+    deleted: bool = False
+
+    # Deprecated single-metric fields that hosted SigOpt emitted and the client still reads.
+    @property
+    def value(self) -> float | None:
+        return self.values[0].value if len(self.values) == 1 else None
+
+    @property
+    def value_stddev(self) -> float | None:
+        return self.values[0].value_stddev if len(self.values) == 1 else None
+
+    def to_wire(self) -> dict[str, Any]:
+        body = self.model_dump(mode="json")
+        body["value"] = self.value
+        body["value_stddev"] = self.value_stddev
+        return body
+
+
+class Suggestion(WireModel):
+    object: Literal["suggestion"] = "suggestion"
+    id: str
+    experiment: str
+    assignments: Assignments
+    state: SuggestionState = SuggestionState.OPEN
+    metadata: Metadata | None = None
+    created: int = 0
+    deleted: bool = False
+
+    def is_open(self) -> bool:
+        return self.state is SuggestionState.OPEN and not self.deleted
+
+
+class Progress(WireModel):
+    object: Literal["progress"] = "progress"
+    observation_count: int = 0
+    observation_budget_consumed: float = 0
+    first_observation: Observation | None = None
+    last_observation: Observation | None = None
+    best_observation: Observation | None = None
+
+    @field_serializer("first_observation", "last_observation", "best_observation")
+    def _observation_with_value(self, obs: Observation | None) -> dict[str, Any] | None:
+        return None if obs is None else obs.to_wire()
+
+
+class Experiment(WireModel):
+    object: Literal["experiment"] = "experiment"
+    id: str
+    name: str
+    type: ExperimentType = ExperimentType.OFFLINE
+    parameters: list[Parameter]
+    metrics: list[Metric]
+    observation_budget: int | None = None
+    parallel_bandwidth: int | None = 1
+    num_solutions: int | None = 1
+    conditionals: list[dict[str, Any]] = Field(default_factory=list)
+    linear_constraints: list[dict[str, Any]] = Field(default_factory=list)
+    metadata: Metadata | None = None
+    project: str | None = None
+    state: ExperimentState = ExperimentState.ACTIVE
+    created: int = 0
+    updated: int = 0
+    client: str | None = None
+    user: str | None = None
+    development: bool = False
+    runs_only: bool = False
+    progress: Progress | None = None
+
+    def optimized_metrics(self) -> list[Metric]:
+        return [m for m in self.metrics if m.strategy is MetricStrategy.OPTIMIZE]
+
+    def constraint_metrics(self) -> list[Metric]:
+        return [m for m in self.metrics if m.strategy is MetricStrategy.CONSTRAINT]
+
+    def parameter(self, name: str) -> Parameter | None:
+        return next((p for p in self.parameters if p.name == name), None)
+
+
+class BestAssignments(WireModel):
+    object: Literal["best_assignments"] = "best_assignments"
+    id: str
+    assignments: Assignments
+    values: list[MetricEvaluation]
+    metadata: Metadata | None = None
+
+    @property
+    def value(self) -> float | None:
+        return self.values[0].value if len(self.values) == 1 else None
+
+    def to_wire(self) -> dict[str, Any]:
+        body = self.model_dump(mode="json")
+        body["value"] = self.value
+        body["value_stddev"] = self.values[0].value_stddev if len(self.values) == 1 else None
+        return body
+
+
+class Paging(WireModel):
+    before: str | None = None
+    after: str | None = None
+
+
+T = TypeVar("T", bound=WireModel)
+
+
+class Pagination(WireModel, Generic[T]):
+    object: Literal["pagination"] = "pagination"
+    count: int
+    data: list[T]
+    paging: Paging = Field(default_factory=Paging)
+
+
+class ErrorBody(WireModel):
+    message: str
+    status: int
+
+
+def is_finite_number(value: object) -> bool:
+    """True for an int or float that JSON can carry (no NaN, no infinity, no bool)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
