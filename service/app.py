@@ -1,0 +1,250 @@
+"""The service's aiohttp application: factory, middlewares, lifecycle and runners.
+
+```python
+async with running_service(ServiceConfig(port=0, db=path)) as url:   # "http://127.0.0.1:PORT"
+    ...  # point any SigOpt client at `url`
+```
+Handlers live in `handlers.py`; they reach the store and the engine only through
+`ServiceState.call`, which runs the synchronous work in a worker thread under one
+`CapacityLimiter(1)`: the event loop never blocks, and SQLite sees a single writer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
+
+import anyio
+import anyio.to_thread
+import structlog
+from aiohttp import web
+from anyio.abc import TaskStatus
+
+from service.config import ServiceConfig
+from service.engine import Engine
+from service.errors import ApiError, InvalidRequest, RateLimited, Unauthorized
+from service.store import BaseStore, InMemoryStore
+
+log = structlog.get_logger()
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+JSON_HEADERS = {"Cache-Control": "no-cache, no-store"}
+AUTH_MESSAGE = (
+    "No API token provided. API requests are authenticated using HTTP Basic Auth, with the "
+    "API token as the username and a blank password."
+)
+# Paths that need no token: the API description is public so it can be browsed and fuzzed.
+PUBLIC_PATHS = frozenset({"/v1/openapi.json"})
+
+
+@dataclass
+class ServiceState:
+    config: ServiceConfig
+    store: BaseStore
+    engine: Engine
+    limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
+
+    async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run store/engine work off the loop, one call at a time.
+
+        Not abandoned on cancel: a write that started finishes, so what the store holds
+        and what the engine believes never diverge.
+        """
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=self.limiter)
+
+
+STATE = web.AppKey("state", ServiceState)
+
+
+def json_response(request: web.Request, body: Any, status: int = 200) -> web.Response:
+    if request.headers.get("X-Response-Content", "").lower() == "skip":
+        return web.Response(status=204, headers=JSON_HEADERS)
+    return web.Response(
+        status=status, text=json.dumps(body, allow_nan=False), content_type="application/json",
+        headers=JSON_HEADERS,
+    )
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, text=json.dumps({"message": message, "status": status}),
+        content_type="application/json", headers={**JSON_HEADERS, **(headers or {})},
+    )
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except RateLimited as exc:
+        return error_response(exc.status, exc.message,
+                              {"Retry-After": str(max(1, round(exc.retry_after_s)))})
+    except Unauthorized as exc:
+        return error_response(exc.status, exc.message,
+                              {"WWW-Authenticate": 'Basic realm="SigOpt API"'})
+    except ApiError as exc:
+        return error_response(exc.status, exc.message)
+    except web.HTTPException as exc:
+        return _http_exception_response(request, exc)
+    except Exception:
+        log.exception("unhandled_error", method=request.method, path=request.path)
+        return error_response(500, "An unexpected server error has occurred.")
+
+
+def _http_exception_response(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
+    if exc.status == 404:
+        return error_response(404, f"Endpoint not found: {request.path}")
+    if exc.status == 405:
+        allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ()))
+        return error_response(405, f"This endpoint accepts only the following methods: {allowed}")
+    if exc.status == 413:
+        limit = request.app[STATE].config.max_body_bytes
+        return error_response(413, f"Request body is larger than the limit of {limit} bytes")
+    return error_response(exc.status, exc.reason or "HTTP error")
+
+
+def token_of(request: web.Request) -> str | None:
+    """The HTTP Basic username, as the official client sends its token; None if absent."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise InvalidRequest("Could not parse API token: use HTTP Basic Auth")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidRequest("Could not parse API token from the Authorization header") from None
+    return decoded.partition(":")[0]
+
+
+def _token_is_known(token: str, tokens: tuple[str, ...]) -> bool:
+    # Compare against every token, in constant time each, so timing reveals nothing.
+    found = False
+    for known in tokens:
+        found |= hmac.compare_digest(token.encode(), known.encode())
+    return found
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    tokens = request.app[STATE].config.tokens
+    if tokens and request.path not in PUBLIC_PATHS:
+        token = token_of(request)
+        if not token:
+            raise Unauthorized(AUTH_MESSAGE)
+        if not _token_is_known(token, tokens):
+            raise Unauthorized("Invalid API token.")
+    return await handler(request)
+
+
+class RateLimiter:
+    """Fixed one-second windows per caller, as sigopt-server counts them."""
+
+    def __init__(self, per_s: float) -> None:
+        self.per_s = per_s
+        self._windows: dict[str, tuple[int, int]] = {}
+
+    def check(self, key: str, now: float) -> None:
+        window = int(now)
+        start, count = self._windows.get(key, (window, 0))
+        if start != window:
+            start, count = window, 0
+            if len(self._windows) > 10_000:  # bound memory: forget callers of past windows
+                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
+        if count >= self.per_s:
+            raise RateLimited(
+                "Your account has been temporarily disabled because of too many requests. "
+                "Please wait a few minutes and try again more slowly.",
+                retry_after_s=1.0 - (now - window),
+            )
+        self._windows[key] = (start, count + 1)
+
+
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+
+
+@web.middleware
+async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    limiter = request.app.get(RATE_LIMITER)
+    if limiter is not None:
+        key = request.headers.get("Authorization") or request.remote or "anonymous"
+        limiter.check(key, time.monotonic())
+    return await handler(request)
+
+
+def open_store(config: ServiceConfig) -> BaseStore:
+    if config.db is None:
+        return InMemoryStore()
+    from service.sqlite_store import SqliteStore
+
+    config.db.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteStore(config.db, synchronous=config.synchronous)
+
+
+def create_app(config: ServiceConfig, *, store: BaseStore | None = None) -> web.Application:
+    """The application; the store opens on startup (unless given) and closes on cleanup."""
+    from service.handlers import add_routes
+
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware, rate_limit_middleware],
+        client_max_size=config.max_body_bytes,
+    )
+    if config.rate_limit_per_s is not None:
+        app[RATE_LIMITER] = RateLimiter(config.rate_limit_per_s)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        opened = store or await anyio.to_thread.run_sync(open_store, config)
+        app[STATE] = ServiceState(
+            config=config, store=opened, engine=Engine(opened, seed=config.seed, use_gp=config.use_gp)
+        )
+        log.info("service_started", db=str(config.db) if config.db else ":memory:")
+        yield
+        if store is None:
+            await anyio.to_thread.run_sync(opened.close)
+        log.info("service_stopped")
+
+    app.cleanup_ctx.append(lifecycle)
+    add_routes(app)
+    return app
+
+
+@asynccontextmanager
+async def running_service(
+    config: ServiceConfig, *, store: BaseStore | None = None
+) -> AsyncIterator[str]:
+    """Serve on `config.host`/`config.port` (0: a free port) and yield the base URL."""
+    runner = web.AppRunner(create_app(config, store=store), access_log=None,
+                           handle_signals=False, shutdown_timeout=5.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        shown = f"[{host}]" if ":" in host else host
+        yield f"http://{shown}:{port}"
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            await runner.cleanup()
+
+
+async def serve(
+    config: ServiceConfig, *, task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED
+) -> None:
+    """Run until cancelled; for `await task_group.start(serve, config)` which returns the URL."""
+    async with running_service(config) as url:
+        log.info("service_listening", url=url)
+        task_status.started(url)
+        await anyio.sleep_forever()

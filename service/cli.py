@@ -1,0 +1,80 @@
+"""Command line of the standalone service: `python -m service` and `orchestrator serve`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+from pathlib import Path
+
+import anyio
+import structlog
+from pydantic import ValidationError
+
+from service.app import serve
+from service.config import ServiceConfig
+from service.logs import configure_logging
+
+DEFAULT_DB = Path("runs/service.db")
+
+log = structlog.get_logger()
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite database file")
+    parser.add_argument("--token", action="append", default=[],
+                        help="an accepted API token (repeatable); required beyond loopback")
+    parser.add_argument("--token-env", default=None,
+                        help="read one more accepted token from this environment variable "
+                             "(keeps it out of the process list)")
+    parser.add_argument("--rate-limit", type=float, default=None,
+                        help="requests per second per token; answers 429 past it")
+    parser.add_argument("--durable", action="store_true",
+                        help="fsync every commit (survives power loss, not only a crash)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the optimizer")
+    parser.add_argument("--log-format", choices=["json", "console", "auto"], default="auto")
+    parser.add_argument("--log-level", default="info")
+
+
+def config_from_args(args: argparse.Namespace) -> ServiceConfig:
+    tokens = list(args.token)
+    if args.token_env:
+        value = os.environ.get(args.token_env)
+        if not value:
+            raise SystemExit(f"error: environment variable {args.token_env} is not set")
+        tokens.append(value)
+    try:
+        return ServiceConfig(
+            host=args.host, port=args.port, db=args.db, tokens=tuple(tokens),
+            rate_limit_per_s=args.rate_limit, seed=args.seed,
+            synchronous="FULL" if args.durable else "NORMAL",
+        )
+    except ValidationError as exc:
+        raise SystemExit(f"error: {exc.errors()[0]['msg']}") from None
+
+
+async def serve_until_signal(config: ServiceConfig) -> None:
+    """Serve until SIGINT or SIGTERM, then close cleanly (every write is already committed)."""
+    async with anyio.create_task_group() as tg:
+        await tg.start(serve, config)
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("service_signal", signal=signal.Signals(signum).name)
+                break
+        tg.cancel_scope.cancel()
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    configure_logging(args.log_format, args.log_level)
+    anyio.run(serve_until_signal, config)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service",
+                                     description="SigOpt-compatible optimization service")
+    add_serve_arguments(parser)
+    return run_serve(parser.parse_args(argv))

@@ -1,0 +1,53 @@
+"""Configuration of the service: where it listens, where it stores, who may call it."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServiceConfig(BaseModel):
+    """Settings of one service process; `db=None` keeps everything in memory (tests only)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    #: 0 picks a free port; the running service reports the real one.
+    port: int = Field(default=8080, ge=0, le=65535)
+    db: Path | None = None
+    #: "NORMAL" survives a process crash (kill -9); "FULL" also survives power loss.
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    #: API tokens accepted as HTTP Basic usernames. Empty: no auth (loopback only).
+    tokens: tuple[str, ...] = ()
+    #: Requests per second per token (or per client address without auth); None: no limit.
+    rate_limit_per_s: float | None = Field(default=None, gt=0)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    #: Seed of the optimizer's samplers, for reproducible runs; None: random.
+    seed: int | None = None
+    #: Use Optuna's GP sampler where torch is installed and the space suits it.
+    use_gp: bool | None = None
+
+    @model_validator(mode="after")
+    def _token_beyond_loopback(self) -> ServiceConfig:
+        if not self.tokens and not is_loopback(self.host):
+            raise ValueError(
+                f"host {self.host!r} is not a loopback address: refusing to listen without "
+                "an API token (give --token or tokens)"
+            )
+        if any(not t for t in self.tokens):
+            raise ValueError("tokens must not be empty strings")
+        return self

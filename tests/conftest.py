@@ -1,0 +1,41 @@
+"""Fixtures shared by every test package: a real service on loopback, clean structlog."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+from anyio.from_thread import start_blocking_portal
+
+from service.app import running_service
+from service.config import ServiceConfig
+
+
+@pytest.fixture(autouse=True)
+def _clean_structlog() -> Iterator[None]:
+    structlog.contextvars.clear_contextvars()
+    yield
+    structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture
+def service_config(tmp_path: Path) -> ServiceConfig:
+    return ServiceConfig(port=0, db=tmp_path / "service.db", seed=1)
+
+
+@pytest.fixture
+async def service_url(service_config: ServiceConfig) -> AsyncIterator[str]:
+    """The real service with a real SQLite file, in this test's event loop."""
+    async with running_service(service_config) as url:
+        yield url
+
+
+@pytest.fixture
+def threaded_service_url(service_config: ServiceConfig) -> Iterator[str]:
+    """The real service in its own thread and loop, for blocking clients (the official one)."""
+    with start_blocking_portal() as portal, portal.wrap_async_context_manager(
+        running_service(service_config)
+    ) as url:
+        yield url

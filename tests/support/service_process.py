@@ -1,0 +1,70 @@
+"""Run the standalone service as a real child process (`python -m service`), for crash tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+class ServiceProcess:
+    """`python -m service --port 0 --db PATH`; `.url` once it listens; `kill()` is kill -9."""
+
+    def __init__(self, db: Path, *extra: str) -> None:
+        self.db = db
+        self.extra = extra
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.log_tail: list[str] = []
+
+    def start(self, timeout_s: float = 30.0) -> str:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "service", "--port", "0", "--db", str(self.db),
+             "--log-format", "json", *self.extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + timeout_s
+        assert self.proc.stderr is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                raise RuntimeError(f"service exited early with {self.proc.wait()}")
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == "service_listening":
+                self.url = str(event["url"])
+                # Keep draining stderr so a chatty service never blocks on a full pipe.
+                threading.Thread(target=self._drain, daemon=True).start()
+                return self.url
+        raise TimeoutError("service did not start listening")
+
+    def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log_tail = (self.log_tail + [line])[-200:]
+
+    def kill(self) -> None:
+        """kill -9 of the whole process group: no cleanup code runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def terminate(self, timeout_s: float = 10.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout_s)
+
+    def __enter__(self) -> ServiceProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
