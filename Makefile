@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
+# A fresh quickstart each time (its run folder is its resume state); the venv's bin comes
+# first on PATH so the config's `python` is the one with scikit-learn.
 run: $(STAMP)
-	$(BIN)/orchestrator run configs/quickstart.yaml
+	rm -rf runs/quickstart
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/orchestrator run configs/quickstart.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

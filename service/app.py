@@ -69,15 +69,21 @@ def json_response(request: web.Request, body: Any, status: int = 200) -> web.Res
     if request.headers.get("X-Response-Content", "").lower() == "skip":
         return web.Response(status=204, headers=JSON_HEADERS)
     return web.Response(
-        status=status, text=json.dumps(body, allow_nan=False), content_type="application/json",
+        status=status,
+        text=json.dumps(body, allow_nan=False),
+        content_type="application/json",
         headers=JSON_HEADERS,
     )
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
-        status=status, text=json.dumps({"message": message, "status": status}),
-        content_type="application/json", headers={**JSON_HEADERS, **(headers or {})},
+        status=status,
+        text=json.dumps({"message": message, "status": status}),
+        content_type="application/json",
+        headers={**JSON_HEADERS, **(headers or {})},
     )
 
 
@@ -89,11 +95,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except RateLimited as exc:
-        return error_response(exc.status, exc.message,
-                              {"Retry-After": str(max(1, round(exc.retry_after_s)))})
+        return error_response(
+            exc.status, exc.message, {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+        )
     except Unauthorized as exc:
-        return error_response(exc.status, exc.message,
-                              {"WWW-Authenticate": 'Basic realm="SigOpt API"'})
+        return error_response(
+            exc.status, exc.message, {"WWW-Authenticate": 'Basic realm="SigOpt API"'}
+        )
     except ApiError as exc:
         return error_response(exc.status, exc.message)
     except web.HTTPException as exc:
@@ -206,9 +214,13 @@ def create_app(config: ServiceConfig, *, store: BaseStore | None = None) -> web.
         app[RATE_LIMITER] = RateLimiter(config.rate_limit_per_s)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        opened = store or await anyio.to_thread.run_sync(open_store, config)
+        opened: BaseStore = (
+            store if store is not None else await anyio.to_thread.run_sync(open_store, config)
+        )
         app[STATE] = ServiceState(
-            config=config, store=opened, engine=Engine(opened, seed=config.seed, use_gp=config.use_gp)
+            config=config,
+            store=opened,
+            engine=Engine(opened, seed=config.seed, use_gp=config.use_gp),
         )
         log.info("service_started", db=str(config.db) if config.db else ":memory:")
         yield
@@ -226,8 +238,9 @@ async def running_service(
     config: ServiceConfig, *, store: BaseStore | None = None
 ) -> AsyncIterator[str]:
     """Serve on `config.host`/`config.port` (0: a free port) and yield the base URL."""
-    runner = web.AppRunner(create_app(config, store=store), access_log=None,
-                           handle_signals=False, shutdown_timeout=5.0)
+    runner = web.AppRunner(
+        create_app(config, store=store), access_log=None, handle_signals=False, shutdown_timeout=5.0
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, config.host, config.port)

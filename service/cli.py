@@ -24,15 +24,29 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
     parser.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite database file")
-    parser.add_argument("--token", action="append", default=[],
-                        help="an accepted API token (repeatable); required beyond loopback")
-    parser.add_argument("--token-env", default=None,
-                        help="read one more accepted token from this environment variable "
-                             "(keeps it out of the process list)")
-    parser.add_argument("--rate-limit", type=float, default=None,
-                        help="requests per second per token; answers 429 past it")
-    parser.add_argument("--durable", action="store_true",
-                        help="fsync every commit (survives power loss, not only a crash)")
+    parser.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        help="an accepted API token (repeatable); required beyond loopback",
+    )
+    parser.add_argument(
+        "--token-env",
+        default=None,
+        help="read one more accepted token from this environment variable "
+        "(keeps it out of the process list)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        help="requests per second per token; answers 429 past it",
+    )
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="fsync every commit (survives power loss, not only a crash)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed of the optimizer")
     parser.add_argument("--log-format", choices=["json", "console", "auto"], default="auto")
     parser.add_argument("--log-level", default="info")
@@ -47,8 +61,12 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         tokens.append(value)
     try:
         return ServiceConfig(
-            host=args.host, port=args.port, db=args.db, tokens=tuple(tokens),
-            rate_limit_per_s=args.rate_limit, seed=args.seed,
+            host=args.host,
+            port=args.port,
+            db=args.db,
+            tokens=tuple(tokens),
+            rate_limit_per_s=args.rate_limit,
+            seed=args.seed,
             synchronous="FULL" if args.durable else "NORMAL",
         )
     except ValidationError as exc:
@@ -74,7 +92,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service",
-                                     description="SigOpt-compatible optimization service")
+    parser = argparse.ArgumentParser(
+        prog="python -m service", description="SigOpt-compatible optimization service"
+    )
     add_serve_arguments(parser)
     return run_serve(parser.parse_args(argv))

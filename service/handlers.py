@@ -87,10 +87,17 @@ def _with_progress(state: ServiceState, experiment: Experiment) -> Experiment:
     if len(experiment.optimized_metrics()) == 1 and first.count:
         found = best_observations(experiment, store.all_observations(eid))
         best = found[0] if found else None
-    return experiment.model_copy(update={"progress": progress(
-        experiment, first.count, first.items[0] if first.items else None,
-        last.items[0] if last.items else None, best,
-    )})
+    return experiment.model_copy(
+        update={
+            "progress": progress(
+                experiment,
+                first.count,
+                first.items[0] if first.items else None,
+                last.items[0] if last.items else None,
+                best,
+            )
+        }
+    )
 
 
 def _experiment_json(experiment: Experiment) -> dict[str, Any]:
@@ -117,7 +124,9 @@ async def list_experiments(request: web.Request) -> web.Response:
     state, q = _state(request), request.query
     state_filter = q.get("state", "active")
     if state_filter not in ("active", "deleted", "all"):
-        raise InvalidRequest(f"Invalid value for `state`: {state_filter!r:.40} (active, deleted, all)")
+        raise InvalidRequest(
+            f"Invalid value for `state`: {state_filter!r:.40} (active, deleted, all)"
+        )
     limit = parse_limit(q.get("limit"))
     cursor, _ = _cursor(request)
 
@@ -126,8 +135,9 @@ async def list_experiments(request: web.Request) -> web.Response:
         return [_with_progress(state, e) for e in page.items], page
 
     items, page = await state.call(work)
-    return json_response(request, _pagination(
-        [_experiment_json(e) for e in items], page, [int(e.id) for e in items]))
+    return json_response(
+        request, _pagination([_experiment_json(e) for e in items], page, [int(e.id) for e in items])
+    )
 
 
 async def get_experiment(request: web.Request) -> web.Response:
@@ -145,8 +155,11 @@ async def update_experiment(request: web.Request) -> web.Response:
 
     def work() -> Experiment:
         changes = validate_experiment_update(state.store.get_experiment(eid), body)
-        updated = state.store.update_experiment(eid, changes) if changes else \
-            state.store.get_experiment(eid)
+        updated = (
+            state.store.update_experiment(eid, changes)
+            if changes
+            else state.store.get_experiment(eid)
+        )
         state.engine.invalidate(eid)
         return _with_progress(state, updated)
 
@@ -203,28 +216,40 @@ async def list_suggestions(request: web.Request) -> web.Response:
 
     def work() -> Page[Suggestion]:
         state.store.get_experiment(eid)
-        return state.store.list_suggestions(eid, open_only=open_only,
-                                            include_deleted=include_deleted, ids=ids,
-                                            limit=limit, cursor=cursor)
+        return state.store.list_suggestions(
+            eid,
+            open_only=open_only,
+            include_deleted=include_deleted,
+            ids=ids,
+            limit=limit,
+            cursor=cursor,
+        )
 
     page = await state.call(work)
-    return json_response(request, _pagination(
-        [_suggestion_json(s) for s in page.items], page, [int(s.id) for s in page.items]))
+    return json_response(
+        request,
+        _pagination(
+            [_suggestion_json(s) for s in page.items], page, [int(s.id) for s in page.items]
+        ),
+    )
 
 
 async def get_suggestion(request: web.Request) -> web.Response:
     state = _state(request)
     eid, sid = _path_id(request, "experiment_id"), _path_id(request, "suggestion_id")
-    return json_response(request, _suggestion_json(
-        await state.call(state.store.get_suggestion, eid, sid)))
+    return json_response(
+        request, _suggestion_json(await state.call(state.store.get_suggestion, eid, sid))
+    )
 
 
 async def update_suggestion(request: web.Request) -> web.Response:
     state = _state(request)
     eid, sid = _path_id(request, "experiment_id"), _path_id(request, "suggestion_id")
     metadata = validate_suggestion_update(await _body(request))
-    return json_response(request, _suggestion_json(
-        await state.call(state.store.update_suggestion, eid, sid, metadata)))
+    return json_response(
+        request,
+        _suggestion_json(await state.call(state.store.update_suggestion, eid, sid, metadata)),
+    )
 
 
 async def delete_suggestion(request: web.Request) -> web.Response:
@@ -290,11 +315,15 @@ async def create_observation_batch(request: web.Request) -> web.Response:
         return created
 
     created = await state.call(work)
-    return json_response(request, {
-        "object": "pagination", "count": len(created),
-        "data": [_observation_json(o) for o in created],
-        "paging": {"before": None, "after": None},
-    })
+    return json_response(
+        request,
+        {
+            "object": "pagination",
+            "count": len(created),
+            "data": [_observation_json(o) for o in created],
+            "paging": {"before": None, "after": None},
+        },
+    )
 
 
 async def list_observations(request: web.Request) -> web.Response:
@@ -308,20 +337,25 @@ async def list_observations(request: web.Request) -> web.Response:
 
     def work() -> Page[Observation]:
         state.store.get_experiment(eid)
-        return state.store.list_observations(eid, ascending=ascending,
-                                             include_deleted=include_deleted, limit=limit,
-                                             cursor=cursor)
+        return state.store.list_observations(
+            eid, ascending=ascending, include_deleted=include_deleted, limit=limit, cursor=cursor
+        )
 
     page = await state.call(work)
-    return json_response(request, _pagination(
-        [_observation_json(o) for o in page.items], page, [int(o.id) for o in page.items]))
+    return json_response(
+        request,
+        _pagination(
+            [_observation_json(o) for o in page.items], page, [int(o.id) for o in page.items]
+        ),
+    )
 
 
 async def get_observation(request: web.Request) -> web.Response:
     state = _state(request)
     eid, oid = _path_id(request, "experiment_id"), _path_id(request, "observation_id")
-    return json_response(request, _observation_json(
-        await state.call(state.store.get_observation, eid, oid)))
+    return json_response(
+        request, _observation_json(await state.call(state.store.get_observation, eid, oid))
+    )
 
 
 async def update_observation(request: web.Request) -> web.Response:
@@ -332,7 +366,9 @@ async def update_observation(request: web.Request) -> web.Response:
     def work() -> Observation:
         experiment = state.store.get_experiment(eid)
         current = state.store.get_observation(eid, oid)
-        changes = validate_observation_update(experiment, current.failed, bool(current.values), body)
+        changes = validate_observation_update(
+            experiment, current.failed, bool(current.values), body
+        )
         updated = state.store.update_observation(eid, oid, changes) if changes else current
         state.engine.invalidate(eid)
         return updated
@@ -373,11 +409,27 @@ async def best_assignments(request: web.Request) -> web.Response:
         return best_observations(experiment, state.store.all_observations(eid))
 
     best = await state.call(work)
-    data = [{"object": "best_assignments", "id": o.id, "assignments": o.assignments,
-             "values": [v.model_dump(mode="json") for v in o.values], "metadata": o.metadata,
-             "value": o.value, "value_stddev": o.value_stddev} for o in best]
-    return json_response(request, {"object": "pagination", "count": len(data), "data": data,
-                                   "paging": {"before": None, "after": None}})
+    data = [
+        {
+            "object": "best_assignments",
+            "id": o.id,
+            "assignments": o.assignments,
+            "values": [v.model_dump(mode="json") for v in o.values],
+            "metadata": o.metadata,
+            "value": o.value,
+            "value_stddev": o.value_stddev,
+        }
+        for o in best
+    ]
+    return json_response(
+        request,
+        {
+            "object": "pagination",
+            "count": len(data),
+            "data": data,
+            "paging": {"before": None, "after": None},
+        },
+    )
 
 
 async def stopping_criteria(request: web.Request) -> web.Response:
@@ -391,8 +443,9 @@ async def stopping_criteria(request: web.Request) -> web.Response:
     reasons = []
     if experiment.observation_budget is not None and count > experiment.observation_budget:
         reasons.append("observation_budget_reached")
-    return json_response(request, {"object": "stopping_criteria", "should_stop": bool(reasons),
-                                   "reasons": reasons})
+    return json_response(
+        request, {"object": "stopping_criteria", "should_stop": bool(reasons), "reasons": reasons}
+    )
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -405,35 +458,86 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/experiments/{experiment_id}", get_experiment, "Fetch an experiment"),
     ("PUT", "/v1/experiments/{experiment_id}", update_experiment, "Update an experiment"),
     ("DELETE", "/v1/experiments/{experiment_id}", delete_experiment, "Delete an experiment"),
-    ("POST", "/v1/experiments/{experiment_id}/suggestions", create_suggestion,
-     "Create a suggestion"),
+    (
+        "POST",
+        "/v1/experiments/{experiment_id}/suggestions",
+        create_suggestion,
+        "Create a suggestion",
+    ),
     ("GET", "/v1/experiments/{experiment_id}/suggestions", list_suggestions, "List suggestions"),
-    ("DELETE", "/v1/experiments/{experiment_id}/suggestions", delete_suggestions,
-     "Delete all (or all open) suggestions"),
-    ("GET", "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}", get_suggestion,
-     "Fetch a suggestion"),
-    ("PUT", "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}", update_suggestion,
-     "Update a suggestion's metadata"),
-    ("DELETE", "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}", delete_suggestion,
-     "Delete a suggestion"),
-    ("POST", "/v1/experiments/{experiment_id}/observations", create_observation,
-     "Create an observation"),
-    ("POST", "/v1/experiments/{experiment_id}/observations/batch", create_observation_batch,
-     "Create observations in one all-or-nothing batch"),
-    ("GET", "/v1/experiments/{experiment_id}/observations", list_observations,
-     "List observations"),
-    ("DELETE", "/v1/experiments/{experiment_id}/observations", delete_observations,
-     "Delete all observations"),
-    ("GET", "/v1/experiments/{experiment_id}/observations/{observation_id}", get_observation,
-     "Fetch an observation"),
-    ("PUT", "/v1/experiments/{experiment_id}/observations/{observation_id}", update_observation,
-     "Update an observation"),
-    ("DELETE", "/v1/experiments/{experiment_id}/observations/{observation_id}",
-     delete_observation, "Delete an observation"),
-    ("GET", "/v1/experiments/{experiment_id}/best_assignments", best_assignments,
-     "Best assignments (Pareto front for two optimized metrics)"),
-    ("GET", "/v1/experiments/{experiment_id}/stopping_criteria", stopping_criteria,
-     "Stopping criteria"),
+    (
+        "DELETE",
+        "/v1/experiments/{experiment_id}/suggestions",
+        delete_suggestions,
+        "Delete all (or all open) suggestions",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}",
+        get_suggestion,
+        "Fetch a suggestion",
+    ),
+    (
+        "PUT",
+        "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}",
+        update_suggestion,
+        "Update a suggestion's metadata",
+    ),
+    (
+        "DELETE",
+        "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}",
+        delete_suggestion,
+        "Delete a suggestion",
+    ),
+    (
+        "POST",
+        "/v1/experiments/{experiment_id}/observations",
+        create_observation,
+        "Create an observation",
+    ),
+    (
+        "POST",
+        "/v1/experiments/{experiment_id}/observations/batch",
+        create_observation_batch,
+        "Create observations in one all-or-nothing batch",
+    ),
+    ("GET", "/v1/experiments/{experiment_id}/observations", list_observations, "List observations"),
+    (
+        "DELETE",
+        "/v1/experiments/{experiment_id}/observations",
+        delete_observations,
+        "Delete all observations",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/observations/{observation_id}",
+        get_observation,
+        "Fetch an observation",
+    ),
+    (
+        "PUT",
+        "/v1/experiments/{experiment_id}/observations/{observation_id}",
+        update_observation,
+        "Update an observation",
+    ),
+    (
+        "DELETE",
+        "/v1/experiments/{experiment_id}/observations/{observation_id}",
+        delete_observation,
+        "Delete an observation",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/best_assignments",
+        best_assignments,
+        "Best assignments (Pareto front for two optimized metrics)",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/stopping_criteria",
+        stopping_criteria,
+        "Stopping criteria",
+    ),
     ("GET", "/v1/openapi.json", openapi, "This API's OpenAPI document"),
 ]
 

@@ -23,7 +23,8 @@ def configure_logging(fmt: LogFormat = "auto", level: str = "info") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.dict_tracebacks if not use_console
+            structlog.processors.dict_tracebacks
+            if not use_console
             else structlog.processors.StackInfoRenderer(),
             renderer,
         ],

@@ -10,7 +10,7 @@ itself and never parses requests with them (request rules live in `validation.py
 from __future__ import annotations
 
 import math
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
@@ -26,35 +26,35 @@ class WireModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
-class ParameterType(str, Enum):
+class ParameterType(StrEnum):
     DOUBLE = "double"
     INT = "int"
     CATEGORICAL = "categorical"
 
 
-class ExperimentType(str, Enum):
+class ExperimentType(StrEnum):
     OFFLINE = "offline"
     RANDOM = "random"
     GRID = "grid"
 
 
-class ExperimentState(str, Enum):
+class ExperimentState(StrEnum):
     ACTIVE = "active"
     DELETED = "deleted"
 
 
-class Objective(str, Enum):
+class Objective(StrEnum):
     MAXIMIZE = "maximize"
     MINIMIZE = "minimize"
 
 
-class MetricStrategy(str, Enum):
+class MetricStrategy(StrEnum):
     OPTIMIZE = "optimize"
     STORE = "store"
     CONSTRAINT = "constraint"
 
 
-class SuggestionState(str, Enum):
+class SuggestionState(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -23,11 +23,15 @@ _REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/v1/experiments"): validation.ExperimentCreateBody,
     ("PUT", "/v1/experiments/{experiment_id}"): validation.ExperimentUpdateBody,
     ("POST", "/v1/experiments/{experiment_id}/suggestions"): validation.SuggestionCreateBody,
-    ("PUT", "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}"):
-        validation.SuggestionUpdateBody,
+    (
+        "PUT",
+        "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}",
+    ): validation.SuggestionUpdateBody,
     ("POST", "/v1/experiments/{experiment_id}/observations"): validation.ObservationBody,
-    ("PUT", "/v1/experiments/{experiment_id}/observations/{observation_id}"):
-        validation.ObservationUpdateBody,
+    (
+        "PUT",
+        "/v1/experiments/{experiment_id}/observations/{observation_id}",
+    ): validation.ObservationUpdateBody,
 }
 
 _RESPONSES: dict[str, type[BaseModel]] = {
@@ -38,8 +42,11 @@ _RESPONSES: dict[str, type[BaseModel]] = {
 }
 
 _QUERY: dict[str, list[tuple[str, dict[str, Any]]]] = {
-    "paged": [("limit", {"type": "integer", "minimum": 0, "maximum": 1000}),
-              ("before", {"type": "string"}), ("after", {"type": "string"})],
+    "paged": [
+        ("limit", {"type": "integer", "minimum": 0, "maximum": 1000}),
+        ("before", {"type": "string"}),
+        ("after", {"type": "string"}),
+    ],
 }
 
 
@@ -47,7 +54,7 @@ def _response_model(path: str, method: str) -> str | None:
     if method == "DELETE":
         return None
     for name in ("observation", "suggestion", "experiment"):
-        if f"/{name}s/{{{name}_id}}" in path or path.endswith(f"/{name}s") and method == "POST":
+        if f"/{name}s/{{{name}_id}}" in path or (path.endswith(f"/{name}s") and method == "POST"):
             return name
     if path == "/v1/experiments/{experiment_id}":
         return "experiment"
@@ -56,38 +63,66 @@ def _response_model(path: str, method: str) -> str | None:
 
 @cache
 def _schemas() -> dict[str, Any]:
-    pairs = [(m, "validation") for m in _REQUEST_BODIES.values()] + [
-        (m, "serialization") for m in _RESPONSES.values()
+    modes: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        (m, "validation") for m in _REQUEST_BODIES.values()
     ]
-    _, top = models_json_schema(pairs, ref_template="#/components/schemas/{model}")
+    modes += [(m, "serialization") for m in _RESPONSES.values()]
+    _, top = models_json_schema(modes, ref_template="#/components/schemas/{model}")
     return dict(top.get("$defs", {}))
 
 
 def openapi_document(routes: Sequence[tuple[str, str, Any, str]]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, _, summary in routes:
-        op: dict[str, Any] = {"summary": summary, "parameters": [
-            {"name": p, "in": "path", "required": True,
-             "schema": {"type": "string", "pattern": "^[0-9]+$"}}
-            for p in _PATH_PARAM.findall(path)
-        ], "responses": {
-            "400": {"description": "Invalid request", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/ErrorBody"}}}},
-            "404": {"description": "Unknown id", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/ErrorBody"}}}},
-        }}
+        op: dict[str, Any] = {
+            "summary": summary,
+            "parameters": [
+                {
+                    "name": p,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                }
+                for p in _PATH_PARAM.findall(path)
+            ],
+            "responses": {
+                "400": {
+                    "description": "Invalid request",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                    },
+                },
+                "404": {
+                    "description": "Unknown id",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                    },
+                },
+            },
+        }
         if method == "GET" and not _PATH_PARAM.findall(path.rsplit("/", 1)[-1]):
-            op["parameters"] += [{"name": n, "in": "query", "required": False, "schema": s}
-                                 for n, s in _QUERY["paged"]]
+            op["parameters"] += [
+                {"name": n, "in": "query", "required": False, "schema": s}
+                for n, s in _QUERY["paged"]
+            ]
         body = _REQUEST_BODIES.get((method, path))
         if body is not None:
-            op["requestBody"] = {"required": False, "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{body.__name__}"}}}}
+            op["requestBody"] = {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{body.__name__}"}
+                    }
+                },
+            }
         model = _response_model(path, method)
         ok: dict[str, Any] = {"description": "OK"}
         if model is not None:
-            ok["content"] = {"application/json": {"schema": {
-                "$ref": f"#/components/schemas/{_RESPONSES[model].__name__}"}}}
+            ok["content"] = {
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{_RESPONSES[model].__name__}"}
+                }
+            }
         op["responses"]["200"] = ok
         paths.setdefault(path, {})[method.lower()] = op
     return {

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.errors import InvalidRequest
 from service.models import (
-    AssignmentValue,
     Assignments,
+    AssignmentValue,
     Bounds,
     CategoricalValue,
     Experiment,
@@ -85,17 +85,22 @@ def _raise_from_pydantic(exc: ValidationError, prefix: str = "") -> InvalidReque
     where = _loc([*(prefix.split(".") if prefix else []), *loc])
     if err["type"] == "extra_forbidden":
         parent = _loc(loc[:-1])
-        return InvalidRequest(
-            f"Unknown json keys `{loc[-1]}` in: {parent or 'the request body'}"
-        )
+        return InvalidRequest(f"Unknown json keys `{loc[-1]}` in: {parent or 'the request body'}")
     if err["type"] == "missing":
         return InvalidRequest(f"Missing required json key `{where}`")
     return InvalidRequest(f"Invalid value for `{where}`: {err['msg']} (got {err['input']!r:.80})")
 
 
 # pydantic names the branch of a union in an error's location; the user never wrote it.
-_UNION_TAGS = {"str", "int", "float", "ParameterBody", "MetricBody", "CategoricalBody",
-               "function-after[_strip(), str]"}
+_UNION_TAGS = {
+    "str",
+    "int",
+    "float",
+    "ParameterBody",
+    "MetricBody",
+    "CategoricalBody",
+    "function-after[_strip(), str]",
+}
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -289,7 +294,9 @@ def _parameter(body: ParameterBody, i: int) -> Parameter:
                 f"Parameter {body.name} of type {body.type} cannot have `categorical_values`"
             )
         if transformation and ptype is not ParameterType.DOUBLE:
-            raise InvalidRequest(f"Only double parameters can have a log transformation: {body.name}")
+            raise InvalidRequest(
+                f"Only double parameters can have a log transformation: {body.name}"
+            )
         if body.grid is not None:
             grid = _grid(body, ptype, where, transformation)
         elif body.bounds is None:
@@ -298,7 +305,9 @@ def _parameter(body: ParameterBody, i: int) -> Parameter:
             lo = _finite(body.bounds.min, f"{where}.bounds.min")
             hi = _finite(body.bounds.max, f"{where}.bounds.max")
             if ptype is ParameterType.INT and (lo != int(lo) or hi != int(hi)):
-                raise InvalidRequest(f"Invalid value for `{where}.bounds`: int bounds must be integers")
+                raise InvalidRequest(
+                    f"Invalid value for `{where}.bounds`: int bounds must be integers"
+                )
             if hi - lo < MIN_BOUNDS_WIDTH:
                 raise InvalidRequest(
                     f"Invalid value for `{where}.bounds`: min ({lo}) must be less than max ({hi})"
@@ -315,9 +324,15 @@ def _parameter(body: ParameterBody, i: int) -> Parameter:
         k: ([v] if isinstance(v, str) else list(v)) for k, v in (body.conditions or {}).items()
     }
     return Parameter(
-        name=body.name, type=ptype, bounds=bounds, categorical_values=categories,
-        transformation=transformation, grid=grid, default_value=body.default_value,
-        precision=body.precision, conditions=conditions,
+        name=body.name,
+        type=ptype,
+        bounds=bounds,
+        categorical_values=categories,
+        transformation=transformation,
+        grid=grid,
+        default_value=body.default_value,
+        precision=body.precision,
+        conditions=conditions,
     )
 
 
@@ -326,13 +341,15 @@ def _grid(
 ) -> list[AssignmentValue]:
     values: list[AssignmentValue] = []
     for k, v in enumerate(body.grid or []):
-        if isinstance(v, str) or isinstance(v, bool):
+        if isinstance(v, (str, bool)):
             raise InvalidRequest(f"Invalid value for `{where}.grid[{k}]`: must be a number")
         if ptype is ParameterType.INT and float(v) != int(v):
             raise InvalidRequest(f"Invalid value for `{where}.grid[{k}]`: must be an integer")
         _finite(float(v), f"{where}.grid[{k}]")
         if transformation and v <= 0:
-            raise InvalidRequest(f"Invalid value for `{where}.grid[{k}]`: log grid values must be > 0")
+            raise InvalidRequest(
+                f"Invalid value for `{where}.grid[{k}]`: log grid values must be > 0"
+            )
         values.append(int(v) if ptype is ParameterType.INT else float(v))
     if len(values) < 1:
         raise InvalidRequest(f"Invalid value for `{where}.grid`: must not be empty")
@@ -350,8 +367,12 @@ def _metrics(raw: list[str | MetricBody] | None, budget: int | None) -> list[Met
         if body.threshold is not None:
             _finite(body.threshold, f"metrics[{i}].threshold")
         metrics.append(
-            Metric(name=body.name, objective=Objective(body.objective),
-                   strategy=MetricStrategy(body.strategy), threshold=body.threshold)
+            Metric(
+                name=body.name,
+                objective=Objective(body.objective),
+                strategy=MetricStrategy(body.strategy),
+                threshold=body.threshold,
+            )
         )
     names = [m.name for m in metrics]
     if len(metrics) > 1 and None in names:
@@ -363,7 +384,9 @@ def _metrics(raw: list[str | MetricBody] | None, budget: int | None) -> list[Met
     if not optimized:
         raise InvalidRequest("`metrics` must have at least one metric with strategy `optimize`")
     if len(optimized) > MAX_OPTIMIZED_METRICS:
-        raise InvalidRequest(f"`metrics` may have at most {MAX_OPTIMIZED_METRICS} optimized metrics")
+        raise InvalidRequest(
+            f"`metrics` may have at most {MAX_OPTIMIZED_METRICS} optimized metrics"
+        )
     if len(constraints) > MAX_CONSTRAINT_METRICS:
         raise InvalidRequest(
             f"`metrics` may have at most {MAX_CONSTRAINT_METRICS} constraint metrics"
@@ -373,7 +396,11 @@ def _metrics(raw: list[str | MetricBody] | None, budget: int | None) -> list[Met
             raise InvalidRequest(f"Constraint metric {m.name} must have a `threshold`")
         if m.strategy is MetricStrategy.STORE and m.threshold is not None:
             raise InvalidRequest(f"Stored metric {m.name} cannot have a `threshold`")
-        if m.strategy is MetricStrategy.OPTIMIZE and len(optimized) == 1 and m.threshold is not None:
+        if (
+            m.strategy is MetricStrategy.OPTIMIZE
+            and len(optimized) == 1
+            and m.threshold is not None
+        ):
             raise InvalidRequest(
                 f"Metric {m.name} cannot have a `threshold` when it is the only optimized metric"
             )
@@ -406,17 +433,24 @@ def validate_experiment_create(body: Mapping[str, Any]) -> NewExperiment:
             raise InvalidRequest("`observation_budget` is required for grid experiments")
         for i, p in enumerate(parameters):
             if p.type is not ParameterType.CATEGORICAL and p.grid is None:
-                raise InvalidRequest(f"Parameter {p.name} (`parameters[{i}]`) of a grid "
-                                     "experiment must have a `grid`")
+                raise InvalidRequest(
+                    f"Parameter {p.name} (`parameters[{i}]`) of a grid "
+                    "experiment must have a `grid`"
+                )
     for i, p in enumerate(parameters):
         if p.default_value is not None:
             _assignment_value(p, p.default_value, f"parameters[{i}].default_value")
     metrics = _metrics(parsed.metrics, parsed.observation_budget)
     return NewExperiment(
-        name=parsed.name, type=exp_type, parameters=sorted(parameters, key=lambda p: p.name),
-        metrics=metrics, observation_budget=parsed.observation_budget,
-        parallel_bandwidth=parsed.parallel_bandwidth or 1, num_solutions=parsed.num_solutions or 1,
-        metadata=validate_metadata(parsed.metadata), project=parsed.project,
+        name=parsed.name,
+        type=exp_type,
+        parameters=sorted(parameters, key=lambda p: p.name),
+        metrics=metrics,
+        observation_budget=parsed.observation_budget,
+        parallel_bandwidth=parsed.parallel_bandwidth or 1,
+        num_solutions=parsed.num_solutions or 1,
+        metadata=validate_metadata(parsed.metadata),
+        project=parsed.project,
     )
 
 
@@ -446,7 +480,9 @@ def _update_parameters(experiment: Experiment, items: list[dict[str, Any]]) -> l
     for i, item in enumerate(items):
         name = item.get("name")
         if name not in by_name:
-            raise InvalidRequest(f"Invalid value for `parameters[{i}].name`: unknown parameter {name!r}")
+            raise InvalidRequest(
+                f"Invalid value for `parameters[{i}].name`: unknown parameter {name!r}"
+            )
         merged = by_name[name].model_dump(mode="json", exclude_none=True)
         merged.pop("object", None)
         merged.pop("categorical_values", None) if "categorical_values" in item else None
@@ -467,7 +503,9 @@ def _update_metrics(experiment: Experiment, items: list[dict[str, Any]]) -> list
         if extra:
             raise InvalidRequest(f"Only the `threshold` of `metrics[{i}]` can be updated")
         threshold = item.get("threshold")
-        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)):
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, int | float)
+        ):
             raise InvalidRequest(f"Invalid value for `metrics[{i}].threshold`: must be a number")
         by_name[name] = by_name[name].model_copy(update={"threshold": threshold})
     return list(by_name.values())
@@ -483,7 +521,9 @@ def _assignment_value(p: Parameter, value: Any, where: str) -> AssignmentValue:
             )
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidRequest(f"Invalid value for `{where}`: {p.name} must be a number, got {value!r:.60}")
+        raise InvalidRequest(
+            f"Invalid value for `{where}`: {p.name} must be a number, got {value!r:.60}"
+        )
     _finite(float(value), where)
     if p.type is ParameterType.INT:
         if float(value) != int(value):
@@ -495,7 +535,8 @@ def _assignment_value(p: Parameter, value: Any, where: str) -> AssignmentValue:
         raise InvalidRequest(f"Invalid value for `{where}`: {value} is not in the grid of {p.name}")
     if p.transformation == "log" and value <= 0:
         raise InvalidRequest(f"Invalid value for `{where}`: log-transformed {p.name} must be > 0")
-    return value
+    number: int | float = value
+    return number
 
 
 def validate_assignments(experiment: Experiment, raw: Mapping[str, Any]) -> Assignments:
@@ -535,16 +576,21 @@ def _values(
             raise InvalidRequest(f"Duplicate metric {name!r} in `{where}`")
         seen.add(name)
         value = _finite(item.value, f"{where}[{k}].value")
-        stddev = None if item.value_stddev is None else _finite(
-            item.value_stddev, f"{where}[{k}].value_stddev"
+        stddev = (
+            None
+            if item.value_stddev is None
+            else _finite(item.value_stddev, f"{where}[{k}].value_stddev")
         )
         out.append(MetricEvaluation(name=name, value=value, value_stddev=stddev))
     return sorted(out, key=lambda v: v.name or "")
 
 
 def _values_of(
-    experiment: Experiment, values: list[ValueBody] | None, value: float | None,
-    stddev: float | None, where: str,
+    experiment: Experiment,
+    values: list[ValueBody] | None,
+    value: float | None,
+    stddev: float | None,
+    where: str,
 ) -> list[MetricEvaluation] | None:
     if value is not None:
         if values is not None:
@@ -575,25 +621,31 @@ def validate_observation_create(
     parsed = _validate(ObservationBody, body, where.rstrip("."))
     if (parsed.suggestion is None) == (parsed.assignments is None):
         raise InvalidRequest(f"{where}Must provide exactly one of `suggestion`, `assignments`")
-    values = _values_of(experiment, parsed.values, parsed.value, parsed.value_stddev,
-                        f"{where}values")
+    values = _values_of(
+        experiment, parsed.values, parsed.value, parsed.value_stddev, f"{where}values"
+    )
     if parsed.failed:
         if values:
             raise InvalidRequest(f"{where}Cannot provide `values` if observation has failed")
         values = []
     elif not values:
-        raise InvalidRequest(f"{where}Missing required json key `value` (or `values`, or "
-                             "`failed: true`)")
+        raise InvalidRequest(
+            f"{where}Missing required json key `value` (or `values`, or `failed: true`)"
+        )
     return NewObservation(
         suggestion=None if parsed.suggestion is None else parse_id(parsed.suggestion, "suggestion"),
-        assignments=None if parsed.assignments is None
+        assignments=None
+        if parsed.assignments is None
         else validate_assignments(experiment, parsed.assignments),
-        values=values, failed=bool(parsed.failed),
+        values=values,
+        failed=bool(parsed.failed),
         metadata=validate_metadata(parsed.metadata, f"{where}metadata"),
     )
 
 
-def validate_observation_batch(experiment: Experiment, body: Mapping[str, Any]) -> list[NewObservation]:
+def validate_observation_batch(
+    experiment: Experiment, body: Mapping[str, Any]
+) -> list[NewObservation]:
     extra = set(body) - {"observations", "dry_run", "no_optimize"}
     if extra:
         raise InvalidRequest(f"Unknown json keys `{sorted(extra)[0]}` in: the request body")
@@ -609,7 +661,9 @@ def validate_observation_batch(experiment: Experiment, body: Mapping[str, Any]) 
         try:
             out.append(validate_observation_create(experiment, item))
         except InvalidRequest as exc:
-            raise InvalidRequest(f"Error in observation {i + 1}/{len(items)}: {exc.message}") from exc
+            raise InvalidRequest(
+                f"Error in observation {i + 1}/{len(items)}: {exc.message}"
+            ) from exc
     return out
 
 
@@ -634,7 +688,9 @@ def validate_observation_update(
     return changes
 
 
-def validate_suggestion_create(experiment: Experiment, body: Mapping[str, Any]) -> SuggestionCreateBody:
+def validate_suggestion_create(
+    experiment: Experiment, body: Mapping[str, Any]
+) -> SuggestionCreateBody:
     return _validate(SuggestionCreateBody, body)
 
 
@@ -680,7 +736,9 @@ def decode_marker(raw: str, name: str) -> int:
             raise ValueError(raw)
         return int(text[3:])
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidRequest(f"Invalid value for `{name}`: {raw!r:.60} is not a paging marker") from None
+        raise InvalidRequest(
+            f"Invalid value for `{name}`: {raw!r:.60} is not a paging marker"
+        ) from None
 
 
 def parse_id_list(raw: str | None, name: str) -> list[int] | None:

@@ -35,7 +35,8 @@ async def service_url(service_config: ServiceConfig) -> AsyncIterator[str]:
 @pytest.fixture
 def threaded_service_url(service_config: ServiceConfig) -> Iterator[str]:
     """The real service in its own thread and loop, for blocking clients (the official one)."""
-    with start_blocking_portal() as portal, portal.wrap_async_context_manager(
-        running_service(service_config)
-    ) as url:
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(running_service(service_config)) as url,
+    ):
         yield url

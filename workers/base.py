@@ -87,11 +87,15 @@ def _metric_value(name: str | None, raw: Any, stddev: Any = None) -> MetricValue
     if not math.isfinite(float(raw)):
         raise ResultError(f"non-finite metric value {raw!r}" + (f" for {name!r}" if name else ""))
     if stddev is not None and (
-        isinstance(stddev, bool) or not isinstance(stddev, int | float)
-        or not math.isfinite(float(stddev)) or stddev < 0
+        isinstance(stddev, bool)
+        or not isinstance(stddev, int | float)
+        or not math.isfinite(float(stddev))
+        or stddev < 0
     ):
         raise ResultError(f"value_stddev must be a finite number >= 0, got {stddev!r:.80}")
-    return MetricValue(name=name, value=float(raw), stddev=None if stddev is None else float(stddev))
+    return MetricValue(
+        name=name, value=float(raw), stddev=None if stddev is None else float(stddev)
+    )
 
 
 def outcome_from_result(result: Any) -> Outcome:

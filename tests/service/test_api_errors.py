@@ -295,10 +295,10 @@ class TestSuggestionAndObservationRules:
 
     async def test_huge_numbers_are_not_finite(self, http: aiohttp.ClientSession, exp: str) -> None:
         _, s = await call(http, "POST", f"{exp}/suggestions")
-        raw = ('{"suggestion": "%s", "value": 1e400}' % s["id"]).encode()
+        raw = ('{{"suggestion": "{}", "value": 1e400}}'.format(s["id"])).encode()
         status, err = await call(http, "POST", f"{exp}/observations", raw=raw)
         assert status == 400 and "values[0].value" in err["message"], err
-        raw = ('{"suggestion": "%s", "value": %s}' % (s["id"], "9" * 5000)).encode()
+        raw = ('{{"suggestion": "{}", "value": {}}}'.format(s["id"], "9" * 5000)).encode()
         status, err = await call(http, "POST", f"{exp}/observations", raw=raw)
         assert status == 400, err
 
@@ -413,7 +413,7 @@ class TestWireFormat:
     """Responses carry SigOpt's shapes: objects, string ids, pagination, skip-content."""
 
     async def test_shapes(self, http: aiohttp.ClientSession, exp: str) -> None:
-        status, e = await call(http, "GET", exp)
+        _status, e = await call(http, "GET", exp)
         assert e["object"] == "experiment" and isinstance(e["id"], str)
         assert e["progress"]["object"] == "progress" and e["progress"]["observation_count"] == 0
         _, s = await call(http, "POST", f"{exp}/suggestions")

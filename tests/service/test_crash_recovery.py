@@ -16,8 +16,10 @@ pytestmark = pytest.mark.slow
 
 EXPERIMENT = {
     "name": "crash",
-    "parameters": [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}},
-                   {"name": "y", "type": "int", "bounds": {"min": 0, "max": 9}}],
+    "parameters": [
+        {"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}},
+        {"name": "y", "type": "int", "bounds": {"min": 0, "max": 9}},
+    ],
     "observation_budget": 1000,
 }
 
@@ -53,14 +55,21 @@ class TestKillNine:
             exp = await post(session, f"{url}/v1/experiments", EXPERIMENT)
             base = f"{url}/v1/experiments/{exp['id']}"
 
+            enough = anyio.Event()
+
             async def writer() -> None:
                 try:
                     while True:
                         s = await post(session, f"{base}/suggestions", {})
                         acked_suggestions.add(s["id"])
-                        o = await post(session, f"{base}/observations",
-                                       {"suggestion": s["id"], "value": s["assignments"]["x"]})
+                        o = await post(
+                            session,
+                            f"{base}/observations",
+                            {"suggestion": s["id"], "value": s["assignments"]["x"]},
+                        )
                         acked_observations[o["id"]] = s["id"]
+                        if len(acked_observations) >= 150:
+                            enough.set()
                 except (aiohttp.ClientError, AssertionError):
                     return  # the service died under us: expected
 
@@ -68,8 +77,7 @@ class TestKillNine:
                 async with anyio.create_task_group() as tg:
                     for _ in range(4):
                         tg.start_soon(writer)
-                    while len(acked_observations) < 150:
-                        await anyio.sleep(0.01)
+                    await enough.wait()
                     service.kill()
         assert len(acked_observations) >= 150
 

@@ -24,10 +24,23 @@ class ServiceProcess:
 
     def start(self, timeout_s: float = 30.0) -> str:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "--port", "0", "--db", str(self.db),
-             "--log-format", "json", *self.extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [
+                sys.executable,
+                "-m",
+                "service",
+                "--port",
+                "0",
+                "--db",
+                str(self.db),
+                "--log-format",
+                "json",
+                *self.extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         deadline = time.monotonic() + timeout_s
         assert self.proc.stderr is not None
@@ -49,7 +62,7 @@ class ServiceProcess:
     def _drain(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
         for line in self.proc.stderr:
-            self.log_tail = (self.log_tail + [line])[-200:]
+            self.log_tail = ([*self.log_tail, line])[-200:]
 
     def kill(self) -> None:
         """kill -9 of the whole process group: no cleanup code runs."""

@@ -1,0 +1,508 @@
+"""The loop: keep N suggestions open, evaluate each on a worker, report each outcome at once.
+
+```python
+coordinator = Coordinator(client, worker, experiment_id="12", settings=settings)
+summary = await coordinator.run(stop=stop_event, force=force_event)
+```
+One task group holds N slot tasks; each loops suggest → evaluate → observe until the
+budget or a stop says no. The budget is reserved *before* the `await` that asks for a
+suggestion (decide, then do I/O), so observations plus open suggestions never exceed
+`observation_budget`, whatever the interleaving.
+
+Outcomes and where they go:
+- `Completed` / `Failed` from the worker (a crash, NaN, non-zero exit, timeout) → one
+  observation, `failed: true` with the reason in metadata for the latter.
+- `BrokenWorker` (lost process, infrastructure) → the same suggestion is re-run up to
+  `max_retries` times, then deleted: it is no fault of the parameters.
+- A stop (`stop` then `drain_s`, or `force`) cancels evaluations; their suggestions are
+  left open for resume or deleted (`on_stop`), and never reported failed.
+- The failure breaker cancels everything running and deletes those suggestions, so the
+  run ends with nothing of its own open.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import anyio
+import structlog
+
+from orchestrator.client import ServiceClient
+from orchestrator.errors import ConfigError, ServiceRejected
+from orchestrator.journal import ReportJournal
+from service.models import Experiment, MetricEvaluation, Objective, Suggestion
+from workers.base import Completed, Evaluation, Failed, Outcome, Worker
+from workers.errors import BrokenWorker, WorkerTimeout
+
+log = structlog.get_logger()
+
+#: Metadata key tying a suggestion to the run that asked for it (resume matches on it).
+RUN_ID_KEY = "run_id"
+METADATA_STRING_MAX = 500
+
+
+class ExitReason(enum.Enum):
+    BUDGET_REACHED = "budget_reached"
+    STOPPED = "stopped"
+    FAILURE_LIMIT = "failure_limit"
+    BROKEN_WORKER = "broken_worker"
+
+
+@dataclass(frozen=True)
+class FailurePolicy:
+    """Trip when `max_consecutive` evaluations fail in a row, or when more than
+    `max_fraction` of them failed once `min_finished` have finished. None disables a rule."""
+
+    max_consecutive: int | None = 10
+    max_fraction: float | None = 0.5
+    min_finished: int = 10
+
+    def is_tripped(self, consecutive: int, failed: int, finished: int) -> bool:
+        if self.max_consecutive is not None and consecutive >= self.max_consecutive:
+            return True
+        return (
+            self.max_fraction is not None
+            and finished >= self.min_finished
+            and failed / finished > self.max_fraction
+        )
+
+
+@dataclass(frozen=True)
+class CoordinatorSettings:
+    workers: int
+    run_id: str
+    evaluation_timeout_s: float | None = None
+    max_retries: int = 2
+    drain_s: float = 300.0
+    on_stop: Literal["leave_open", "delete"] = "leave_open"
+    failures: FailurePolicy = field(default_factory=FailurePolicy)
+    #: Per-evaluation folders go under `run_dir/evaluations` (None: no folders).
+    run_dir: Path | None = None
+    #: Delete this run's leftover open suggestions instead of adopting them.
+    fresh: bool = False
+    host: str = field(default_factory=socket.gethostname)
+
+
+@dataclass
+class RunStats:
+    """Live counters of this run; the progress display reads them."""
+
+    budget: int = 0
+    observed_at_start: int = 0
+    completed: int = 0
+    failed: int = 0
+    infrastructure_errors: int = 0
+    adopted: int = 0
+    rejected: int = 0
+    running: int = 0
+    consecutive_failures: int = 0
+    best_value: float | None = None
+    best_assignments: dict[str, int | float | str] | None = None
+    started_at: float = 0.0
+
+    @property
+    def finished(self) -> int:
+        return self.completed + self.failed
+
+    @property
+    def observed(self) -> int:
+        return self.observed_at_start + self.finished
+
+    def __repr__(self) -> str:
+        return (
+            f"RunStats(observed={self.observed}/{self.budget}, completed={self.completed}, "
+            f"failed={self.failed}, running={self.running}, best={self.best_value})"
+        )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    experiment_id: str
+    reason: ExitReason
+    stats: RunStats
+    elapsed_s: float
+    left_open: tuple[str, ...] = ()
+
+
+class _Stopped:
+    """An evaluation cancelled by a stop or the breaker (not an outcome)."""
+
+
+STOPPED = _Stopped()
+
+
+class Coordinator:
+    def __init__(
+        self,
+        client: ServiceClient,
+        worker: Worker,
+        *,
+        experiment_id: str,
+        settings: CoordinatorSettings,
+        journal: ReportJournal | None = None,
+        on_progress: Callable[[RunStats], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._worker = worker
+        self._eid = experiment_id
+        self._settings = settings
+        self._journal = journal
+        self._on_progress = on_progress
+        self._clock = clock
+        self.stats = RunStats()
+        self._experiment: Experiment | None = None
+        self._adopted: deque[Suggestion] = deque()
+        #: Observations plus open suggestions that count against the budget.
+        self._committed = 0
+        self._stopping = False
+        self._reason = ExitReason.BUDGET_REACHED
+        self._evaluation_scopes: set[anyio.CancelScope] = set()
+        self._left_open: list[str] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"Coordinator(experiment={self._eid}, committed={self._committed}, "
+            f"stopping={self._stopping}, {self.stats!r})"
+        )
+
+    # -- the run ----------------------------------------------------------------------
+    async def run(
+        self, stop: anyio.Event | None = None, force: anyio.Event | None = None
+    ) -> RunSummary:
+        stop = stop or anyio.Event()
+        force = force or anyio.Event()
+        self.stats.started_at = self._clock()
+        await self._prepare()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch_stop, stop, force)
+            async with anyio.create_task_group() as slots:
+                for slot in range(self._settings.workers):
+                    slots.start_soon(self._slot, slot)
+            tg.cancel_scope.cancel()
+        elapsed = self._clock() - self.stats.started_at
+        log.info(
+            "run_finished",
+            experiment_id=self._eid,
+            reason=self._reason.value,
+            completed=self.stats.completed,
+            failed=self.stats.failed,
+            elapsed_s=round(elapsed, 3),
+        )
+        return RunSummary(self._eid, self._reason, self.stats, elapsed, tuple(self._left_open))
+
+    async def _prepare(self) -> None:
+        experiment = await self._client.get_experiment(self._eid)
+        if experiment.observation_budget is None:
+            raise ConfigError(
+                f"experiment {self._eid} has no observation_budget: the run would never stop",
+                key="experiment.observation_budget",
+            )
+        self._experiment = experiment
+        observed = experiment.progress.observation_count if experiment.progress else 0
+        self.stats.budget = experiment.observation_budget
+        self.stats.observed_at_start = observed
+        open_now = await self._client.open_suggestions(self._eid)
+        mine = [
+            s
+            for s in open_now
+            if s.metadata and s.metadata.get(RUN_ID_KEY) == self._settings.run_id
+        ]
+        if self._settings.fresh:
+            for s in mine:
+                await self._client.delete_suggestion(self._eid, s.id)
+            log.info("leftovers_deleted", experiment_id=self._eid, count=len(mine))
+            open_now = [s for s in open_now if s not in mine]
+            mine = []
+        foreign = len(open_now) - len(mine)
+        unsent = await self._replay_journal(mine)
+        self.stats.observed_at_start += len(mine) - len(unsent)
+        self._adopted.extend(sorted(unsent, key=lambda s: int(s.id)))
+        self.stats.adopted = len(self._adopted)
+        # Every open suggestion counts: ours are adopted, others' belong to other runs.
+        self._committed = observed + len(open_now)
+        log.info(
+            "run_started",
+            experiment_id=self._eid,
+            budget=self.stats.budget,
+            observed=observed,
+            adopted=len(self._adopted),
+            foreign_open=foreign,
+            workers=self._settings.workers,
+        )
+        self._progress()
+
+    async def _replay_journal(self, mine: list[Suggestion]) -> list[Suggestion]:
+        """Report results a previous run computed but could not send; returns the rest."""
+        if self._journal is None:
+            return mine
+        pending = {p.suggestion_id: p for p in await self._journal.pending()}
+        rest = []
+        for s in mine:
+            entry = pending.get(s.id)
+            if entry is None:
+                rest.append(s)
+                continue
+            await self._send(s, entry.values, entry.failed, entry.metadata)
+            log.info("journal_replayed", suggestion_id=s.id)
+        return rest
+
+    async def _watch_stop(self, stop: anyio.Event, force: anyio.Event) -> None:
+        await stop.wait()
+        if not self._stopping:
+            self._stop(ExitReason.STOPPED)
+        log.info("drain_started", running=self.stats.running, drain_s=self._settings.drain_s)
+        with anyio.move_on_after(self._settings.drain_s):
+            await force.wait()
+        log.info("evaluations_cancelled", running=self.stats.running)
+        self._cancel_evaluations()
+
+    def _stop(self, reason: ExitReason) -> None:
+        self._stopping = True
+        self._reason = reason
+
+    def _cancel_evaluations(self) -> None:
+        for scope in self._evaluation_scopes:
+            scope.cancel()
+
+    # -- one slot ---------------------------------------------------------------------
+    def _next_job(self) -> Suggestion | Literal["new"] | None:
+        """Decide (no await): an adopted suggestion, a new one (budget reserved), or stop."""
+        if self._stopping:
+            return None
+        if self._adopted:
+            return self._adopted.popleft()
+        if self._committed >= self.stats.budget:
+            return None
+        self._committed += 1
+        return "new"
+
+    async def _slot(self, slot: int) -> None:
+        with structlog.contextvars.bound_contextvars(experiment_id=self._eid, worker=slot):
+            while (job := self._next_job()) is not None:
+                if job == "new":
+                    try:
+                        suggestion = await self._client.suggest(
+                            self._eid, metadata=self._base_metadata(slot)
+                        )
+                    except BaseException:
+                        self._committed -= 1
+                        raise
+                else:
+                    suggestion = job
+                with structlog.contextvars.bound_contextvars(suggestion_id=suggestion.id):
+                    await self._run_suggestion(slot, suggestion)
+
+    def _base_metadata(self, slot: int) -> dict[str, str | int | float]:
+        return {
+            RUN_ID_KEY: self._settings.run_id,
+            "worker_slot": slot,
+            "host": self._settings.host[:METADATA_STRING_MAX],
+        }
+
+    async def _run_suggestion(self, slot: int, suggestion: Suggestion) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            started = self._clock()
+            result = await self._evaluate(suggestion, attempt)
+            duration = self._clock() - started
+            if isinstance(result, _Stopped):
+                await self._abandon(suggestion)
+                return
+            if isinstance(result, BrokenWorker):
+                self.stats.infrastructure_errors += 1
+                log.warning("worker_broken", attempt=attempt, error=str(result)[:300])
+                if attempt <= self._settings.max_retries and not self._stopping:
+                    continue
+                await self._delete(suggestion, "worker_broken")
+                if attempt > self._settings.max_retries and not self._stopping:
+                    self._stop(ExitReason.BROKEN_WORKER)
+                    self._cancel_evaluations()
+                return
+            await self._report(slot, suggestion, result, attempt, duration)
+            return
+
+    async def _evaluate(
+        self, suggestion: Suggestion, attempt: int
+    ) -> Outcome | BrokenWorker | _Stopped:
+        if self._stopping:
+            return STOPPED
+        workdir = await self._workdir(suggestion, attempt)
+        evaluation = Evaluation(
+            id=suggestion.id, assignments=suggestion.assignments, workdir=workdir, attempt=attempt
+        )
+        timeout = self._settings.evaluation_timeout_s
+        outcome: Outcome | BrokenWorker | None = None
+        scope = anyio.CancelScope()
+        self._evaluation_scopes.add(scope)
+        self.stats.running += 1
+        self._progress()
+        try:
+            with scope:
+                try:
+                    with anyio.fail_after(timeout):
+                        outcome = await self._worker.evaluate(evaluation)
+                except (TimeoutError, WorkerTimeout):
+                    outcome = Failed(reason="timeout", details={"timeout_s": timeout or 0})
+                except BrokenWorker as exc:
+                    outcome = exc
+                except Exception as exc:  # a bug in a worker is still no parameter failure
+                    log.exception("worker_error")
+                    outcome = BrokenWorker(f"{type(exc).__name__}: {exc}")
+        finally:
+            self._evaluation_scopes.discard(scope)
+            self.stats.running -= 1
+        return STOPPED if outcome is None else outcome
+
+    async def _workdir(self, suggestion: Suggestion, attempt: int) -> Path | None:
+        if self._settings.run_dir is None:
+            return None
+        path = anyio.Path(self._settings.run_dir / "evaluations" / f"{suggestion.id}-{attempt}")
+        await path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return Path(path)
+
+    # -- reporting --------------------------------------------------------------------
+    async def _report(
+        self, slot: int, suggestion: Suggestion, outcome: Outcome, attempt: int, duration_s: float
+    ) -> None:
+        outcome = self._match_metrics(outcome)
+        metadata = {
+            **self._base_metadata(slot),
+            "duration_s": round(duration_s, 4),
+            "attempt": attempt,
+        }
+        if isinstance(outcome, Failed):
+            metadata.update(_failure_metadata(outcome))
+            values: list[MetricEvaluation] = []
+        else:
+            values = [
+                MetricEvaluation(name=v.name, value=v.value, value_stddev=v.stddev)
+                for v in outcome.values
+            ]
+        if self._journal is not None:
+            await self._journal.record(suggestion.id, values, outcome.is_failed, metadata)
+        await self._send(suggestion, values, outcome.is_failed, metadata)
+        self._account(suggestion, outcome)
+
+    async def _send(
+        self,
+        suggestion: Suggestion,
+        values: Sequence[MetricEvaluation],
+        failed: bool,
+        metadata: dict[str, str | int | float],
+    ) -> None:
+        try:
+            await self._client.observe(
+                self._eid,
+                suggestion.id,
+                values=None if failed else values,
+                failed=failed,
+                metadata=metadata,
+            )
+            log.debug("observation_sent", failed=failed)
+        except ServiceRejected as exc:
+            # Someone deleted the suggestion meanwhile (400 "No suggestion"): nothing to retry.
+            self.stats.rejected += 1
+            log.error("observation_rejected", status=exc.status, error=exc.message)
+        if self._journal is not None:
+            await self._journal.done(suggestion.id)
+
+    def _match_metrics(self, outcome: Outcome) -> Outcome:
+        """Name the values after the experiment's metrics; a mismatch is a failed evaluation."""
+        if not isinstance(outcome, Completed):
+            return outcome
+        assert self._experiment is not None
+        names = [m.name for m in self._experiment.metrics]
+        values = outcome.values
+        if len(values) == 1 and len(names) == 1:
+            return Completed(
+                values=(values[0].__class__(names[0], values[0].value, values[0].stddev),)
+            )
+        got = sorted(str(v.name) for v in values)
+        if sorted(str(n) for n in names) != got or len(set(got)) != len(got):
+            return Failed(
+                reason="metric_mismatch",
+                details={"message": f"expected metrics {sorted(str(n) for n in names)}, got {got}"},
+            )
+        return outcome
+
+    def _account(self, suggestion: Suggestion, outcome: Outcome) -> None:
+        stats = self.stats
+        if isinstance(outcome, Failed):
+            stats.failed += 1
+            stats.consecutive_failures += 1
+            log.info("evaluation_failed", reason=outcome.reason)
+        else:
+            stats.completed += 1
+            stats.consecutive_failures = 0
+            self._track_best(suggestion, outcome)
+        self._progress()
+        if not self._stopping and self._settings.failures.is_tripped(
+            stats.consecutive_failures, stats.failed, stats.finished
+        ):
+            log.error(
+                "failure_limit_reached",
+                failed=stats.failed,
+                finished=stats.finished,
+                consecutive=stats.consecutive_failures,
+            )
+            self._stop(ExitReason.FAILURE_LIMIT)
+            self._cancel_evaluations()
+
+    def _track_best(self, suggestion: Suggestion, outcome: Completed) -> None:
+        assert self._experiment is not None
+        optimized = self._experiment.optimized_metrics()
+        if len(optimized) != 1:
+            return
+        metric = optimized[0]
+        value = next((v.value for v in outcome.values if v.name == metric.name), None)
+        if value is None:
+            return
+        sign = 1.0 if metric.objective is Objective.MAXIMIZE else -1.0
+        best = self.stats.best_value
+        if best is None or sign * value > sign * best:
+            self.stats.best_value = value
+            self.stats.best_assignments = dict(suggestion.assignments)
+
+    async def _abandon(self, suggestion: Suggestion) -> None:
+        """A cancelled evaluation: no parameter failure, so never reported `failed`."""
+        if self._settings.on_stop == "delete" or self._reason is not ExitReason.STOPPED:
+            await self._delete(suggestion, "stopped")
+        else:
+            self._left_open.append(suggestion.id)
+            log.info("suggestion_left_open")
+
+    async def _delete(self, suggestion: Suggestion, why: str) -> None:
+        # Shielded and bounded: the deletion must happen even while the run is cancelled.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(30):
+            await self._client.delete_suggestion(self._eid, suggestion.id)
+            self._committed -= 1
+            log.info("suggestion_deleted", why=why)
+
+    def _progress(self) -> None:
+        if self._on_progress is not None:
+            self._on_progress(self.stats)
+
+
+def _failure_metadata(outcome: Failed) -> dict[str, str | int | float]:
+    """`failure_reason` plus the details, each within SigOpt's metadata limits."""
+    out: dict[str, str | int | float] = {"failure_reason": outcome.reason}
+    for key, value in list(outcome.details.items())[:20]:
+        name = f"failure_{key}"[:100]
+        if isinstance(value, str):
+            # The end of a traceback or of stderr says the most.
+            out[name] = value[-METADATA_STRING_MAX:]
+        elif isinstance(value, float) and not math.isfinite(value):
+            out[name] = str(value)
+        else:
+            out[name] = value
+    return out

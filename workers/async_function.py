@@ -1,0 +1,157 @@
+"""Run a Python objective in the orchestrator's own process: awaited, or in a thread.
+
+The objective takes the assignments as a plain `dict` and returns anything
+`outcome_from_result` accepts (a number, `{"value": v}`, `{"values": [...]}`, a dict of
+metric names, or `{"failed": true}`). An exception it raises becomes
+`Failed(reason="exception")`; the orchestrator never sees it.
+
+```python
+worker = AsyncFunctionWorker("examples.branin:objective")   # or a callable
+outcome = await worker.evaluate(Evaluation(id="7", assignments={"x": 0.5}))
+```
+
+An `async def` objective runs on the event loop and is cancelled like any task. A plain
+`def` runs in a worker thread: Python cannot kill a thread, so on cancel or timeout the
+thread is abandoned: it runs to its end in the background and its result is dropped.
+CPU-bound or possibly hanging objectives belong in `ProcessPoolWorker` or
+`SubprocessWorker`, whose cancellation kills a process.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import traceback
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import anyio.to_thread
+import structlog
+
+from workers.base import Evaluation, Failed, Outcome, outcome_from_result
+from workers.errors import BrokenWorker
+
+__all__ = ["AsyncFunctionWorker", "describe_exception", "import_target"]
+
+log = structlog.get_logger()
+
+#: How much of a traceback goes into `Failed.details`: the end is where the error is.
+TRACEBACK_TAIL_CHARS = 2000
+MESSAGE_MAX_CHARS = 500
+
+
+def import_target(target: str) -> Callable[..., Any]:
+    """Resolve `"package.module:function"` (or `module:Class.method`) to a callable.
+
+    Raises `BrokenWorker` naming the target and why: a malformed target, a module that
+    fails to import (including errors raised while importing it), a missing attribute, or
+    something that is not callable.
+    """
+    module_name, sep, attr_path = target.partition(":")
+    if not sep or not module_name or not attr_path:
+        raise BrokenWorker(f"objective target {target!r} must look like 'package.module:function'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:  # an import can raise anything; all of it means "unusable"
+        raise BrokenWorker(
+            f"cannot import module {module_name!r} of objective target {target!r}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    for attr in attr_path.split("."):
+        try:
+            obj = getattr(obj, attr)
+        except AttributeError as exc:
+            raise BrokenWorker(
+                f"objective target {target!r}: {module_name!r} has no attribute {attr_path!r}"
+            ) from exc
+    if not callable(obj):
+        raise BrokenWorker(
+            f"objective target {target!r} is not callable (it is a {type(obj).__name__})"
+        )
+    return obj  # type: ignore[no-any-return]
+
+
+def describe_exception(exc: BaseException) -> dict[str, str | int | float]:
+    """The `Failed.details` of an objective that raised: small, picklable, JSON-able."""
+    formatted = "".join(traceback.format_exception(exc))
+    return {
+        "exception_type": type(exc).__qualname__,
+        "message": str(exc)[:MESSAGE_MAX_CHARS],
+        "traceback": formatted[-TRACEBACK_TAIL_CHARS:],
+    }
+
+
+def _is_async_callable(fn: Callable[..., Any]) -> bool:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    # A callable object counts as async when its __call__ is `async def`.
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - we need the method, not callable()
+    )
+
+
+class AsyncFunctionWorker:
+    """Evaluates `fn(dict(assignments))` in this process; see the module docstring.
+
+    `target` is a callable or a `"package.module:function"` string, imported at once:
+    a target that cannot be imported or is not callable raises `BrokenWorker` here, not
+    at the first evaluation. Evaluations may run concurrently; the coordinator bounds
+    how many. Sync objectives share anyio's default thread limiter.
+    """
+
+    def __init__(self, target: str | Callable[..., Any]) -> None:
+        if isinstance(target, str):
+            self._fn = import_target(target)
+            self._name = target
+        else:
+            if not callable(target):
+                raise BrokenWorker(f"objective {target!r} is not callable")
+            self._fn = target
+            self._name = getattr(target, "__qualname__", repr(target))
+        self._is_async = _is_async_callable(self._fn)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        kind = "async" if self._is_async else "thread"
+        state = "closed" if self._closed else "open"
+        return f"<AsyncFunctionWorker {self._name} {kind} {state}>"
+
+    async def evaluate(self, evaluation: Evaluation) -> Outcome:
+        """Run the objective once. Cancelling it cancels an async objective; a threaded
+        one is abandoned (see the module docstring). Raises `BrokenWorker` after `aclose`.
+        """
+        if self._closed:
+            raise BrokenWorker(f"{self!r} is closed")
+        assignments = dict(evaluation.assignments)
+        try:
+            if self._is_async:
+                result = await self._fn(assignments)
+            else:
+                # abandon_on_cancel: a thread cannot be interrupted, so waiting for it
+                # would make the caller's deadline a suggestion; we walk away instead.
+                result = await anyio.to_thread.run_sync(
+                    self._fn, assignments, abandon_on_cancel=True
+                )
+        # Cancellation is a BaseException and passes through; SystemExit is caught
+        # because an objective calling sys.exit() must not stop the orchestrator.
+        except (Exception, SystemExit) as exc:
+            log.debug("objective_raised", worker=self._name, exception_type=type(exc).__name__)
+            return Failed(reason="exception", details=describe_exception(exc))
+        return outcome_from_result(result)
+
+    async def aclose(self) -> None:
+        """Refuse further evaluations. Idempotent; abandoned threads are not waited for."""
+        self._closed = True
+
+    async def __aenter__(self) -> AsyncFunctionWorker:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
