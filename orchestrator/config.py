@@ -12,18 +12,41 @@ before anything is sent to any service.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from orchestrator.errors import ConfigError
 from service.errors import InvalidRequest
-from service.validation import validate_experiment_create
+from service.validation import (
+    BoundsBody,
+    ExperimentCreateBody,
+    MetricBody,
+    ParameterBody,
+    validate_experiment_create,
+)
+
+
+class Invalid(ValueError):
+    """A cross-field check failed; `field` is the offending key, relative to its section."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class Section(BaseModel):
@@ -42,9 +65,11 @@ class ServiceSection(Section):
     def _url_shape(self) -> ServiceSection:
         if self.url is not None:
             if not self.url.startswith(("http://", "https://")):
-                raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
+                raise Invalid("url", f"must start with http:// or https://, got {self.url!r}")
             if self.url.rstrip("/").endswith("/v1"):
-                raise ValueError("url must not end in /v1: the client appends it")
+                raise Invalid(
+                    "url", f"must not end in /v1 (the client appends it), got {self.url!r}"
+                )
         return self
 
 
@@ -63,25 +88,40 @@ class ExperimentSection(Section):
     metadata: dict[str, Any] | None = None
     type: Literal["offline", "random", "grid"] = "offline"
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        # YAML reads `id: 123` as an int; the service's ids are strings of digits.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
     @model_validator(mode="after")
     def _id_or_definition(self) -> ExperimentSection:
-        if self.id is None and (self.name is None or self.parameters is None):
-            raise ValueError(
+        definition_keys = sorted((self.model_fields_set | set(self.model_extra or {})) - {"id"})
+        if self.id is not None:
+            if definition_keys:
+                raise Invalid(
+                    "id",
+                    "give either `id` of an existing experiment or a definition, not both "
+                    f"(also given: {', '.join(definition_keys)})",
+                )
+            if not self.id.isdigit():
+                raise Invalid("id", f"must be a numeric experiment id, got {self.id!r}")
+            return self
+        if not definition_keys:
+            raise Invalid(
+                "",
                 "give either `id` of an existing experiment, or a definition "
-                "with `name`, `parameters` and `observation_budget`"
+                "with `name`, `parameters` and `observation_budget`",
             )
-        if self.id is None and self.observation_budget is None:
-            raise ValueError("`observation_budget` is required: it is when the run stops")
-        if self.id is not None and (
-            self.name
-            or self.parameters
-            or self.metrics
-            or self.observation_budget
-            or self.model_extra
-        ):
-            raise ValueError("give either `id` of an existing experiment or a definition, not both")
-        if self.id is not None and not str(self.id).isdigit():
-            raise ValueError(f"`id` must be a numeric experiment id, got {self.id!r}")
+        for key in ("name", "parameters"):
+            if getattr(self, key) is None:
+                raise Invalid(
+                    key,
+                    "required key is missing (a definition needs `name`, `parameters` "
+                    "and `observation_budget`)",
+                )
+        if self.observation_budget is None:
+            raise Invalid("observation_budget", "required key is missing: it is when the run stops")
         return self
 
     def definition(self, workers: int, run_id: str) -> dict[str, Any]:
@@ -115,23 +155,41 @@ class WorkersSection(Section):
     def _kind_needs(self) -> WorkersSection:
         if self.kind == "subprocess":
             if not self.command:
-                raise ValueError(
+                raise Invalid(
+                    "command",
                     "kind `subprocess` needs `command`, an argv list such as "
-                    '["python", "train.py", "--lr", "{lr}"]'
+                    '["python", "train.py", "--lr", "{lr}"]',
                 )
             if self.function is not None:
-                raise ValueError("`function` is for kinds `async` and `process`, not subprocess")
-            if self.shell and len(self.command) != 1:
-                raise ValueError("with `shell: true`, `command` must be one string")
-        else:
-            if not self.function:
-                raise ValueError(f'kind `{self.kind}` needs `function`: "package.module:function"')
-            if self.command is not None:
-                raise ValueError(f"`command` is for kind `subprocess`, not `{self.kind}`")
-            if ":" not in self.function:
-                raise ValueError(
-                    f"`function` must look like package.module:function, got {self.function!r}"
+                raise Invalid(
+                    "function",
+                    "is for kinds `async` and `process`; kind `subprocess` runs `command`",
                 )
+            if self.shell and len(self.command) != 1:
+                raise Invalid(
+                    "command",
+                    f"with `shell: true`, `command` must be one string, got {len(self.command)} "
+                    "argv elements",
+                )
+            for i, arg in enumerate(self.command):
+                if not arg:
+                    raise Invalid(f"command[{i}]", "must not be empty")
+        else:
+            if self.command is not None:
+                raise Invalid(
+                    "command", f"is for kind `subprocess`; kind `{self.kind}` runs `function`"
+                )
+            if not self.function:
+                raise Invalid(
+                    "function", f'kind `{self.kind}` needs `function`: "package.module:function"'
+                )
+            module, sep, attr = self.function.partition(":")
+            if not (module and sep and attr):
+                raise Invalid(
+                    "function", f"must look like package.module:function, got {self.function!r}"
+                )
+            if self.shell:
+                raise Invalid("shell", f"is for kind `subprocess`, not `{self.kind}`")
         return self
 
 
@@ -168,11 +226,22 @@ class TimeoutsSection(Section):
 
 class RunSection(Section):
     #: Run name; None: the config file's stem. Restarting with the same name resumes.
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+$")
+    name: str | None = None
     #: Where run folders go (relative paths are relative to the working directory).
     dir: Path = Path("runs")
     #: What happens to suggestions whose evaluation was cancelled by a stop.
     on_stop: Literal["leave_open", "delete"] = "leave_open"
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not re.fullmatch(r"[A-Za-z0-9._-]+", value) or value in (".", "..")
+        ):
+            raise ValueError(
+                f"must be letters, digits, '.', '_' or '-' (it names the run folder), got {value!r}"
+            )
+        return value
 
 
 class OrchestratorConfig(Section):
@@ -197,22 +266,64 @@ class OrchestratorConfig(Section):
         return self.service.db or self.run_dir() / "service.db"
 
 
-def _key(loc: tuple[int | str, ...]) -> str:
+def _key(*parts: int | str) -> str:
+    """`("workers", "command", 0)` -> `workers.command[0]`; empty parts are skipped."""
     out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part:
+            out += f".{part}" if out and not part.startswith("[") else part
     return out
 
 
-def _first_error(exc: ValidationError) -> tuple[str, str]:
-    err = exc.errors()[0]
-    key = _key(tuple(err["loc"]))
-    if err["type"] == "extra_forbidden":
-        return key, "unknown key"
-    if err["type"] == "missing":
+def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the section at `loc` accepts, for "did you mean" hints (empty if unknown)."""
+    model: type[BaseModel] = OrchestratorConfig
+    for part in loc:
+        if isinstance(part, int):
+            return []
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [name for name in model.model_fields if name != "source"]
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def _got(value: Any) -> str:
+    text = "null" if value is None else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _first_error(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> tuple[str, str]:
+    """The one error to report: an unknown key first (a typo usually also makes a required
+    key "missing"), else the first one pydantic found."""
+    errors = exc.errors()
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = (*prefix, *err["loc"])
+    kind, value = err["type"], err.get("input")
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, Invalid):
+        return _key(*loc, cause.field) or "(top level)", str(cause)
+    key = _key(*loc) or "(top level)"
+    if kind == "extra_forbidden":
+        return key, "unknown key" + _did_you_mean(str(loc[-1]), _fields_at(tuple(loc[:-1])))
+    if kind == "missing":
         return key, "required key is missing"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return key, f"must be a mapping of keys to values, got {_got(value)}"
     msg = str(err["msg"]).removeprefix("Value error, ")
-    return key, msg
+    if kind == "string_type" and isinstance(value, int | float | bool):
+        return key, f"{msg}, got {_got(value)} (quote it in YAML: '{value}')"
+    if kind == "value_error":
+        return key, msg
+    return key, f"{msg}, got {_got(value)}"
 
 
 def _load_yaml(path: Path) -> Any:
@@ -220,65 +331,176 @@ def _load_yaml(path: Path) -> Any:
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError("file not found", file=path) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=path) from exc
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a YAML file", file=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read: {reason}", file=path) from exc
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        if "\t" in problem or "'\\t'" in problem:
+            problem += " (indent with spaces, not tabs)"
         raise ConfigError(f"invalid YAML{where}: {problem}", file=path) from exc
 
 
 def parse_config(raw: Any, source: Path | None = None) -> OrchestratorConfig:
+    """Validate the loaded YAML: the first problem becomes one `ConfigError` naming its key."""
+    if raw is None:
+        raise ConfigError(
+            "the file is empty; it needs `experiment` and `workers` sections", file=source
+        )
     if not isinstance(raw, Mapping):
         raise ConfigError(
-            "the file must hold a mapping with `experiment` and `workers` sections", file=source
+            "the file must hold a mapping with `experiment` and `workers` sections, "
+            f"not a {type(raw).__name__}",
+            file=source,
         )
+    if "source" in raw:
+        raise ConfigError("unknown key", file=source, key="source")
     try:
         config = OrchestratorConfig.model_validate({**raw, "source": source})
     except ValidationError as exc:
         key, msg = _first_error(exc)
         raise ConfigError(msg, file=source, key=key) from exc
-    if "source" in raw:
-        raise ConfigError("unknown key", file=source, key="source")
     _check_experiment_definition(config)
     return config
 
 
+# The service's messages name the offending field in backticks (service/validation.py).
+_UNKNOWN = re.compile(r"Unknown json keys `([^`]+)` in: (.+)")
+_MISSING = re.compile(r"Missing required json key `([^`]+)`")
+_INVALID = re.compile(r"Invalid value for `([^`]+)`: (.+)", re.DOTALL)
+_KEY_PATH = re.compile(r"[A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*")
+_SERVICE_MODELS: dict[str, type[BaseModel]] = {
+    "": ExperimentCreateBody,
+    "parameters": ParameterBody,
+    "bounds": BoundsBody,
+    "metrics": MetricBody,
+}
+
+
+def _service_fields(parent: str) -> list[str]:
+    last = re.sub(r"\[\d+\]$", "", parent.rsplit(".", 1)[-1])
+    model = _SERVICE_MODELS.get(last)
+    return [name for name in model.model_fields if name != "object"] if model else []
+
+
+def _named(kind: str, items: list[Any] | None, message: str) -> int | None:
+    """The index of the parameter or metric a message names ("Parameter x must ...")."""
+    for i, item in enumerate(items or []):
+        name = item.get("name") if isinstance(item, Mapping) else item
+        if not isinstance(name, str) or not name:
+            continue
+        n = re.escape(name)
+        if re.search(rf"\b{kind} {n}(?=[\s:,.(]|$)|{kind}s? .*: {n}$", message, re.IGNORECASE):
+            return i
+    return None
+
+
+def _experiment_error(message: str, experiment: ExperimentSection) -> tuple[str, str]:
+    """Turn the service's message into (key under `experiment`, message)."""
+    if m := _UNKNOWN.fullmatch(message):
+        parent = "" if m[2] == "the request body" else m[2]
+        hint = _did_you_mean(m[1], _service_fields(parent))
+        return _key("experiment", parent, m[1]), "unknown key" + hint
+    if m := _MISSING.fullmatch(message):
+        return _key("experiment", m[1]), "required key is missing"
+    if m := _INVALID.fullmatch(message):
+        return _key("experiment", m[1]), m[2]
+    fields = [f for f in re.findall(r"`([^`]+)`", message) if _KEY_PATH.fullmatch(f)]
+    if m := re.fullmatch(r"Duplicate parameter names: (.+)", message):
+        first = m[1].split(", ")[0]
+        names = [p.get("name") for p in experiment.parameters or []]
+        second = [i for i, n in enumerate(names) if n == first][1:2]
+        where = f"parameters[{second[0]}].name" if second else "parameters"
+        return _key("experiment", where), f"duplicate parameter name {first!r}"
+    if message.startswith("Duplicate metric names"):
+        return "experiment.metrics", message
+    if message.startswith("Experiments must have at least one parameter"):
+        return "experiment.parameters", "must list at least one parameter"
+    for kind, items in (("parameter", experiment.parameters), ("metric", experiment.metrics)):
+        i = _named(kind, items, message)
+        if i is not None:
+            field = next((f for f in fields if not f.startswith(f"{kind}s")), "")
+            if not field and "transformation" in message:
+                field = "transformation"
+            return _key("experiment", f"{kind}s", i, field), message
+    if fields:
+        return _key("experiment", fields[0]), message
+    return "experiment", message
+
+
 def _check_experiment_definition(config: OrchestratorConfig) -> None:
     """Run the service's own validation locally: a bad definition never reaches a service."""
-    if config.experiment.id is not None:
+    experiment = config.experiment
+    if experiment.id is not None:
         return
-    body = config.experiment.definition(config.workers.count, "check")
+    # The service reads a metric as `str | MetricBody` and reports the `str` branch's error
+    # for a bad mapping; check mappings on their own for a message naming the bad field.
+    for i, metric in enumerate(experiment.metrics or []):
+        if isinstance(metric, Mapping):
+            try:
+                MetricBody.model_validate(metric, strict=True)
+            except ValidationError as exc:
+                key, msg = _first_error(exc, ("experiment", "metrics", i))
+                if msg == "unknown key":
+                    msg += _did_you_mean(key.rsplit(".", 1)[-1], _service_fields("metrics"))
+                raise ConfigError(msg, file=config.source, key=key) from exc
+    body = experiment.definition(config.workers.count, "check")
     try:
         validate_experiment_create(body)
     except InvalidRequest as exc:
-        raise ConfigError(exc.message, file=config.source, key="experiment") from exc
+        key, msg = _experiment_error(exc.message, experiment)
+        raise ConfigError(msg, file=config.source, key=key) from exc
+
+
+_PYTHON = re.compile(r"python[\d.]*(\.exe)?")
 
 
 def check_runnable(config: OrchestratorConfig) -> None:
     """Checks that look outside the file: the function imports, the command exists."""
     workers, source = config.workers, config.source
     if workers.cwd is not None and not workers.cwd.is_dir():
-        raise ConfigError(
-            f"directory {str(workers.cwd)!r} does not exist", file=source, key="workers.cwd"
-        )
+        what = "is not a directory" if workers.cwd.exists() else "does not exist"
+        raise ConfigError(f"directory {str(workers.cwd)!r} {what}", file=source, key="workers.cwd")
     if workers.kind == "subprocess" and workers.command and not workers.shell:
-        program = workers.command[0]
         base = workers.cwd or Path.cwd()
-        found = (
-            shutil.which(program)
-            if os.sep not in program
-            else (str(base / program) if os.access(base / program, os.X_OK) else None)
-        )
-        if found is None:
-            raise ConfigError(
-                f"command {program!r} is not an executable on PATH",
-                file=source,
-                key="workers.command[0]",
+        program = workers.command[0]
+        if os.sep not in program:
+            if shutil.which(program) is None:
+                raise ConfigError(
+                    f"command {program!r} is not an executable on PATH",
+                    file=source,
+                    key="workers.command[0]",
+                )
+        else:
+            target = base / program
+            problem = (
+                None
+                if os.access(target, os.X_OK) and target.is_file()
+                else "is not executable (chmod +x?)"
+                if target.is_file()
+                else "does not exist"
             )
+            if problem:
+                raise ConfigError(
+                    f"command {program!r} {problem} (looked for {str(target)!r})",
+                    file=source,
+                    key="workers.command[0]",
+                )
+        # `python train.py ...`: a missing script would fail every evaluation; say so now.
+        if len(workers.command) > 1 and _PYTHON.fullmatch(Path(program).name):
+            script = workers.command[1]
+            if script.endswith(".py") and "{" not in script and not (base / script).is_file():
+                raise ConfigError(
+                    f"script {script!r} does not exist (looked for {str(base / script)!r})",
+                    file=source,
+                    key="workers.command[1]",
+                )
     if workers.kind in ("async", "process") and workers.function:
         from workers.async_function import import_target
         from workers.errors import BrokenWorker
@@ -287,6 +509,11 @@ def check_runnable(config: OrchestratorConfig) -> None:
             import_target(workers.function)
         except BrokenWorker as exc:
             raise ConfigError(str(exc), file=source, key="workers.function") from exc
+
+
+def _override(raw: Any, section: str, key: str, value: Any) -> None:
+    current = raw.get(section)
+    raw[section] = {**(current if isinstance(current, Mapping) else {}), key: value}
 
 
 def load_config(
@@ -300,15 +527,26 @@ def load_config(
     """Read, validate and apply the command-line overrides (`--workers`, `--api-url`,
     `--experiment-id`), which win over the file."""
     raw = _load_yaml(path)
-    if isinstance(raw, dict):
+    flags: dict[str, str] = {}
+    if isinstance(raw, Mapping):
         raw = dict(raw)
         if workers is not None:
-            raw["workers"] = {**(raw.get("workers") or {}), "count": workers}
+            _override(raw, "workers", "count", workers)
+            flags["workers.count"] = "--workers"
         if api_url is not None:
-            raw["service"] = {**(raw.get("service") or {}), "url": api_url}
+            _override(raw, "service", "url", api_url)
+            flags["service.url"] = "--api-url"
         if experiment_id is not None:
             raw["experiment"] = {"id": experiment_id}
-    config = parse_config(raw, path)
+            flags["experiment.id"] = "--experiment-id"
+    try:
+        config = parse_config(raw, path)
+    except ConfigError as exc:
+        if exc.key in flags:
+            raise ConfigError(
+                f"{exc.message} (set by {flags[exc.key]})", file=path, key=exc.key
+            ) from exc
+        raise
     if check:
         check_runnable(config)
     return config

@@ -46,6 +46,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from service.models import (
+    AssignmentValue,
     Experiment,
     ExperimentType,
     Metadata,
@@ -125,6 +126,8 @@ class _Sampled:
     experiment_updated: int
     space: Space
     rng: random.Random
+    # Grid experiments only: values per parameter, computed once (a few µs per call).
+    grid_axes: list[tuple[str, list[AssignmentValue]]] | None = None
 
 
 class Engine:
@@ -169,7 +172,9 @@ class Engine:
             return suggestion
         sampled = self._sampled_state(experiment)
         if experiment.type is ExperimentType.GRID:
-            axes = sampled.space.grid_axes()
+            if sampled.grid_axes is None:
+                sampled.grid_axes = sampled.space.grid_axes()
+            axes = sampled.grid_axes
             index = self._store.suggestion_count(experiment_id)
             assignments = grid_point(axes, index % grid_size(axes))
         else:
@@ -294,9 +299,14 @@ class Engine:
             # Closed before this rebuild: their observations are told as added trials.
             closed={int(o.suggestion) for o in observations if o.suggestion is not None},
         )
-        # Successes first: a failure told before them would get a lie from too few values.
-        ordered = sorted(observations, key=lambda o: o.failed)
-        for observation in ordered:
+        # The lie for failures is the worst of all successes, known before telling any.
+        # Telling stays in store order: TPE down-weights its oldest trials, so reordering
+        # would make the rebuilt study disagree with the incremental one.
+        for observation in observations:
+            values = None if observation.failed else self._values(model, observation)
+            if values is not None:
+                self._update_worst(model, values)
+        for observation in observations:
             self._tell(model, observation)
         for suggestion in open_suggestions:
             params = space.to_params(suggestion.assignments)

@@ -15,7 +15,7 @@ from optuna.samplers import GPSampler
 from optuna.trial import TrialState
 
 import service.engine as engine_module
-from benchmarks.functions import branin, hartmann6
+from benchmarks.functions import TestFunction, branin, hartmann6
 from benchmarks.quality import experiment_for, run_engine
 from service.engine import Engine
 from service.errors import InvalidRequest
@@ -96,8 +96,19 @@ def sampler_after_one_round(
 
 
 def trial_summary_of(trials: list[optuna.trial.FrozenTrial]) -> list[tuple[str, str, str]]:
-    """State, params and values of each trial, comparable across studies."""
-    return [(t.state.name, repr(sorted(t.params.items())), repr(t.values)) for t in trials]
+    """State, params and values of each trial, comparable across studies.
+
+    A failed trial's value is the lie (worst so far), which a rebuild may compute from
+    more values than the incremental study had: only its failure is compared.
+    """
+    return [
+        (
+            t.state.name,
+            repr(sorted(t.params.items())),
+            "failed" if t.constraints.get("failed", 0.0) > 0 else repr(t.values),
+        )
+        for t in trials
+    ]
 
 
 def check_types(experiment: Experiment, assignments: dict[str, Any]) -> None:
@@ -111,7 +122,7 @@ def check_types(experiment: Experiment, assignments: dict[str, Any]) -> None:
 
 
 def mixed_loss(a: dict[str, Any]) -> float:
-    return (
+    return float(
         (a["x"] - 1) ** 2
         + abs(math.log10(a["lr"]) + 3)
         + a["n"] / 8
@@ -154,7 +165,7 @@ class TestAssignments:
 class TestGrid:
     def test_enumerates_every_point_then_wraps(self, store: InMemoryStore) -> None:
         """A grid experiment visits each point of the cartesian grid once, then starts over."""
-        params = [
+        params: list[dict[str, Any]] = [
             {"name": "b", "type": "int", "grid": [3, 1, 2]},
             {"name": "a", "type": "double", "grid": [0.5, 0.25]},
             {"name": "c", "type": "categorical", "categorical_values": categories("u", "v")},
@@ -291,6 +302,24 @@ class TestRebuild:
         ]
         assert len(running) == 3
         assert victim.assignments not in running
+
+    def test_least_recently_used_study_is_evicted(
+        self, store: InMemoryStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Past the cache bound the idlest study is dropped, and rebuilt when used again."""
+        monkeypatch.setattr(engine_module, "_MAX_CACHED_STUDIES", 2)
+        engine = Engine(store, seed=7)
+        first, second, third = (make_experiment(store) for _ in range(3))
+        for experiment in (first, second, first, third):
+            engine.suggest(experiment)
+        assert set(engine._models) == {int(first.id), int(third.id)}
+        engine.suggest(second)
+        running = [
+            t
+            for t in study_of(engine, second).get_trials(deepcopy=False)
+            if t.state is TrialState.RUNNING
+        ]
+        assert len(running) == 2
 
     def test_foreign_suggestion_triggers_rebuild(self, store: InMemoryStore) -> None:
         """An observation of a suggestion the study never saw rebuilds it instead of guessing."""
@@ -434,7 +463,7 @@ class TestSamplerChoice:
 
     def test_constraint_metric_becomes_a_constraint(self, store: InMemoryStore) -> None:
         """A constraint metric's threshold turns into an Optuna constraint (<= 0 feasible)."""
-        metrics = [
+        metrics: list[dict[str, Any]] = [
             {"name": "acc", "objective": "maximize"},
             {"name": "mem", "objective": "minimize", "strategy": "constraint", "threshold": 4},
         ]
@@ -453,8 +482,13 @@ class TestQuality:
     @pytest.mark.parametrize(
         ("function", "budget", "n_seeds"), [(branin, 40, 20), (hartmann6, 60, 8)]
     )
-    def test_beats_random_search(self, function: Any, budget: int, n_seeds: int) -> None:
-        """With 4 open suggestions, the default engine beats random search (Mann-Whitney)."""
+    def test_beats_random_search(self, function: TestFunction, budget: int, n_seeds: int) -> None:
+        """With 4 open suggestions, the default engine beats random search (Mann-Whitney).
+
+        Measured: Branin median best 0.676 vs 1.285 (p = 0.0067, 20 seeds); Hartmann6
+        -2.801 vs -2.033 (p = 0.0035, 8 seeds). TPE's edge on Branin at 40 evaluations is
+        modest (p = 0.48 on seeds 0-7, 0.0002 on 40 seeds), hence 20 seeds there.
+        """
         from scipy.stats import mannwhitneyu
 
         best: dict[str, list[float]] = {}

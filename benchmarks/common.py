@@ -1,0 +1,132 @@
+"""Shared pieces of the benchmark suite: quiet logging, percentiles, the experiment body,
+a timing `ServiceClient`, and markdown tables.
+
+Every benchmark reports its figures next to a baseline measured in the same process, so
+the ratios hold across machines even when the absolute numbers do not.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import structlog
+
+from benchmarks.engine_latency import _parameters as latency_parameters
+from orchestrator.client import ServiceClient
+from service.models import MetricEvaluation, Observation, Suggestion
+
+#: The suite's experiments share engine_latency's 4-parameter space (double, log double,
+#: int, categorical), so the engine costs seen over HTTP compare with the in-memory ones.
+METRIC = "value"
+
+
+def quiet_logging() -> None:
+    """Warnings and up only: per-event debug/info logging is not what we measure."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (`q` in [0, 1]) of a non-empty sample."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summarize_ms(samples_s: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99/mean in milliseconds of durations given in seconds."""
+    ms = [s * 1e3 for s in samples_s]
+    return {
+        "p50_ms": statistics.median(ms),
+        "p95_ms": percentile(ms, 0.95),
+        "p99_ms": percentile(ms, 0.99),
+        "mean_ms": statistics.fmean(ms),
+    }
+
+
+def experiment_body(
+    engine_type: str, *, budget: int, parallel_bandwidth: int = 1, name: str = "bench"
+) -> dict[str, Any]:
+    """The body of `POST /experiments` for a one-metric minimization experiment."""
+    return {
+        "name": name,
+        "type": engine_type,
+        "parameters": latency_parameters(engine_type),
+        "metrics": [{"name": METRIC, "objective": "minimize"}],
+        "observation_budget": budget,
+        "parallel_bandwidth": parallel_bandwidth,
+    }
+
+
+@contextmanager
+def temp_db(prefix: str) -> Iterator[Path]:
+    """A fresh SQLite path in a temporary folder, removed afterwards."""
+    with TemporaryDirectory(prefix=f"bench-{prefix}-") as folder:
+        yield Path(folder) / "service.db"
+
+
+class TimedClient(ServiceClient):
+    """A `ServiceClient` that records how long each `suggest` and `observe` took (seconds),
+    so a slow run can be blamed on a phase."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(base_url)
+        self.suggest_s: list[float] = []
+        self.observe_s: list[float] = []
+
+    async def suggest(
+        self, experiment_id: str, *, metadata: Mapping[str, Any] | None = None
+    ) -> Suggestion:
+        start = time.perf_counter()
+        try:
+            return await super().suggest(experiment_id, metadata=metadata)
+        finally:
+            self.suggest_s.append(time.perf_counter() - start)
+
+    async def observe(
+        self,
+        experiment_id: str,
+        suggestion_id: str,
+        *,
+        values: Sequence[MetricEvaluation] | None = None,
+        failed: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+        maybe_sent: bool = False,
+    ) -> Observation:
+        start = time.perf_counter()
+        try:
+            return await super().observe(
+                experiment_id,
+                suggestion_id,
+                values=values,
+                failed=failed,
+                metadata=metadata,
+                maybe_sent=maybe_sent,
+            )
+        finally:
+            self.observe_s.append(time.perf_counter() - start)
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub markdown table; floats get 3 significant decimals."""
+
+    def cell(value: object) -> str:
+        if isinstance(value, bool):
+            return "yes" if value else "**NO**"
+        if isinstance(value, float):
+            if value == 0 or abs(value) >= 100:
+                return f"{value:,.0f}"
+            return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+        return str(value)
+
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
