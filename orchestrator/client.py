@@ -224,6 +224,19 @@ class ServiceClient:
                 return suggestion
         return None
 
+    async def create_suggestion(
+        self,
+        experiment_id: str,
+        assignments: Mapping[str, Any],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Suggestion:
+        """An open suggestion with the caller's own assignments (SigOpt's user-created
+        suggestion). Sent once, never retried: a blind re-send could create two."""
+        path = f"/experiments/{experiment_id}/suggestions"
+        body = {"assignments": dict(assignments), "metadata": dict(metadata or {})}
+        return self._parse(Suggestion, await self._send("POST", path, json=body), "POST", path)
+
     async def get_suggestion(self, experiment_id: str, suggestion_id: str) -> Suggestion:
         path = f"/experiments/{experiment_id}/suggestions/{suggestion_id}"
         return self._parse(Suggestion, await self._call("GET", path), "GET", path)

@@ -344,6 +344,8 @@ def _load_yaml(path: Path) -> Any:
         problem = getattr(exc, "problem", None) or str(exc)
         if "\t" in problem or "'\\t'" in problem:
             problem += " (indent with spaces, not tabs)"
+        elif "mapping values are not allowed" in problem:
+            problem += " (check the indentation, or quote a value that contains ': ')"
         raise ConfigError(f"invalid YAML{where}: {problem}", file=path) from exc
 
 
@@ -418,7 +420,7 @@ def _experiment_error(message: str, experiment: ExperimentSection) -> tuple[str,
         second = [i for i, n in enumerate(names) if n == first][1:2]
         where = f"parameters[{second[0]}].name" if second else "parameters"
         return _key("experiment", where), f"duplicate parameter name {first!r}"
-    if message.startswith("Duplicate metric names"):
+    if message.startswith(("Duplicate metric names", "Every metric must have a `name`")):
         return "experiment.metrics", message
     if message.startswith("Experiments must have at least one parameter"):
         return "experiment.parameters", "must list at least one parameter"

@@ -34,6 +34,7 @@ from orchestrator.run_state import RunState, load_state, make_run_dir, new_state
 from service.app import serve
 from service.config import ServiceConfig
 from service.models import BestAssignments
+from workers.subprocess import kill_leftover_groups
 
 log = structlog.get_logger()
 
@@ -122,6 +123,9 @@ async def run_job(
     if state is None:
         state = new_state()
         await anyio.to_thread.run_sync(save_state, run_dir, state)
+    if config.workers.kind == "subprocess":
+        # A previous run of this folder killed with -9 could not kill its evaluations.
+        await anyio.to_thread.run_sync(kill_leftover_groups, run_dir / "evaluations")
     worker = build_worker(config)
     journal = ReportJournal(run_dir / "reports.jsonl")
     try:

@@ -69,6 +69,8 @@ log = structlog.get_logger()
 
 ASSIGNMENTS_FILE = "assignments.json"
 RESULT_FILE = "result.json"
+#: Written while an evaluation's process group runs: "<pgid> <leader start time>".
+GROUP_FILE = "process_group"
 STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 STDERR_TAIL_CHARS = 2000
@@ -226,6 +228,43 @@ def _prepare_workdir(workdir: Path, assignments: Mapping[str, AssignmentValue]) 
     return _Files(workdir, stdout, stderr)
 
 
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), to tell a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22; the command name (field 2) may hold spaces, so split after its ')'.
+    return stat.rpartition(")")[2].split()[19]
+
+
+def _record_group(workdir: Path, pgid: int) -> None:
+    """Leave the group's id in the evaluation folder until the group is gone, so a run
+    restarted after a kill -9 of the coordinator can kill what that run left behind."""
+    (workdir / GROUP_FILE).write_text(f"{pgid} {_start_time(pgid) or '-'}\n")
+
+
+def kill_leftover_groups(root: Path) -> int:
+    """SIGKILL the process groups that evaluations under `root` recorded and that still
+    run (a coordinator killed with -9 could not); returns how many were killed.
+
+    A recorded group counts only if its leader's start time still matches, so a pid
+    reused by an unrelated process is never touched.
+    """
+    killed = 0
+    for record in root.glob(f"*/{GROUP_FILE}"):
+        try:
+            pgid_text, started = record.read_text().split()
+            pgid = int(pgid_text)
+        except (OSError, ValueError):
+            continue
+        if started != "-" and _start_time(pgid) == started and _signal_group(pgid, signal.SIGKILL):
+            killed += 1
+            log.warning("leftover_process_group_killed", pgid=pgid, evaluation=record.parent.name)
+        record.unlink(missing_ok=True)
+    return killed
+
+
 def _signal_group(pgid: int, sig: signal.Signals) -> bool:
     """Signal a process group; False if it has no process left."""
     try:
@@ -340,6 +379,8 @@ class SubprocessWorker:
         # The child is a session leader: its pid is its process group id.
         pgid = process.pid
         self._running.add(process)
+        if evaluation.workdir is not None:
+            await anyio.to_thread.run_sync(_record_group, workdir, pgid)
         log.debug("subprocess_started", pid=pgid, suggestion_id=evaluation.id)
         try:
             returncode = await process.wait()
@@ -355,6 +396,7 @@ class SubprocessWorker:
         # Grandchildren left running in the background (`cmd &`, a forked server)
         # belong to this evaluation too.
         _signal_group(pgid, signal.SIGKILL)
+        (workdir / GROUP_FILE).unlink(missing_ok=True)
         log.debug("subprocess_exited", pid=pgid, returncode=returncode)
         if self._closed:
             raise BrokenWorker(f"{self!r} was closed during evaluation {evaluation.id}")

@@ -119,6 +119,26 @@ class TestCrashAndResume:
         assert "run_started" in done.stderr and '"adopted"' in done.stderr
         anyio.run(check_exact, config, 30)
 
+    def test_restart_kills_what_the_crashed_run_left_running(self, tmp_path: Path) -> None:
+        """1. Start a job whose evaluations take 60 s; kill -9 the coordinator.
+        2. Its evaluations keep running (orphans: nothing could kill them).
+        3. The same run restarted (here with quick evaluations) kills those leftover process
+           groups first, then finishes the budget exactly."""
+        write_config(tmp_path, budget=6, workers=3, sleep_s=60)
+        proc = start(tmp_path / "config.yaml")
+        wait_for(lambda: evaluations_started(tmp_path) >= 3)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        orphans = [int(p.name) for p in (tmp_path / "pids").iterdir()]
+        assert all(psutil.pid_exists(pid) for pid in orphans)
+        config = write_config(tmp_path, budget=6, workers=3, sleep_s=0.1)
+        done = run_to_end(config)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "leftover_process_group_killed" in done.stderr
+        for pid in orphans:
+            assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+        anyio.run(check_exact, config, 6)
+
 
 class TestSignals:
     """One SIGINT drains, two cancel; afterwards no process of the run is left."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +65,14 @@ async def queue_suggestions(
 ) -> None:
     """Open suggestions with chosen assignments, tagged as the run's own: it adopts them."""
     for a in assignments:
-        await client._call(
-            "POST",
-            f"/experiments/{eid}/suggestions",  # noqa: SLF001
-            json={"assignments": a, "metadata": {RUN_ID_KEY: run_id}},
-        )
+        await client.create_suggestion(eid, a, metadata={RUN_ID_KEY: run_id})
+
+
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    """Poll a condition that no event can signal (files written by other processes)."""
+    with anyio.fail_after(30):
+        while not predicate():  # noqa: ASYNC110
+            await anyio.sleep(0.05)
 
 
 class TestParallelism:
@@ -379,8 +382,7 @@ class TestShutdown:
         async with anyio.create_task_group() as tg:
 
             async def stop_then_force() -> None:
-                while not pids.exists() or len(pids.read_text().split()) < 6:
-                    await anyio.sleep(0.05)
+                await wait_until(lambda: pids.exists() and len(pids.read_text().split()) >= 6)
                 stop.set()
                 await anyio.sleep(0.1)
                 force.set()
@@ -434,3 +436,26 @@ class TestTransientFaults:
             assert proxy.injected["drop_after"] >= 2
         async with ServiceClient(service_url) as direct:
             await assert_exactly_budget(direct, eid, 40)
+
+
+class TestSeveralMetrics:
+    """A worker returning several named metrics reports them all in one observation."""
+
+    async def test_dict_of_metrics(self, client: ServiceClient) -> None:
+        body = experiment_body(
+            4,
+            metrics=[
+                {"name": "accuracy", "objective": "maximize"},
+                {"name": "latency", "strategy": "store"},
+            ],
+        )
+        eid = (await client.create_experiment(body)).id
+        await run(
+            client, AsyncFunctionWorker("tests.workers.objectives:metric_dict"), eid, workers=2
+        )
+        observations = await client.observations(eid)
+        assert len(observations) == 4
+        for o in observations:
+            got = {v.name: v.value for v in o.values}
+            assert set(got) == {"accuracy", "latency"}
+            assert got["latency"] == pytest.approx(10 * got["accuracy"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 import time
@@ -444,3 +445,31 @@ class TestKilling:
                 with pytest.raises(BrokenWorker, match="closed during evaluation"):
                     await worker.evaluate(ev)
         await wait_gone(int(ready.read_text()))
+
+
+class TestLeftoverGroups:
+    """Groups recorded by evaluations of a crashed run are killed; reused pids are not."""
+
+    def test_only_matching_live_groups_are_killed(self, tmp_path: Path) -> None:
+        import signal as _signal
+        import subprocess as _subprocess
+
+        from workers.subprocess import GROUP_FILE, _start_time, kill_leftover_groups
+
+        child = _subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+        )
+        try:
+            live = tmp_path / "1-1"
+            live.mkdir()
+            (live / GROUP_FILE).write_text(f"{child.pid} {_start_time(child.pid)}\n")
+            reused = tmp_path / "2-1"
+            reused.mkdir()
+            # Our own pid with a wrong start time: a pid reused by an unrelated process.
+            (reused / GROUP_FILE).write_text(f"{os.getpid()} 1\n")
+            assert kill_leftover_groups(tmp_path) == 1
+            assert child.wait(timeout=5) == -_signal.SIGKILL
+            assert not list(tmp_path.glob(f"*/{GROUP_FILE}"))
+        finally:
+            child.kill()
+            child.wait()

@@ -1,0 +1,134 @@
+"""Coordinator overhead per evaluation: no-op evaluations, end to end, against the HTTP floor.
+
+`Coordinator` drives `benchmarks.objectives:noop` (an async objective that returns at
+once) through a `ServiceClient` against the embedded service (`random` engine, SQLite
+file) with 1, 4, 16 and 64 workers, so every second of the run is orchestration:
+suggest, the worker call, observe, bookkeeping. Targets: at least 1,000 evaluations/s,
+and within 3x of the HTTP floor: two loopback round trips per evaluation to a bare
+`{}` server, with the same number of concurrent tasks, measured in this process.
+
+`python -m benchmarks.overhead` prints the table; `run()` returns the numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+
+from benchmarks.common import experiment_body, markdown_table, quiet_logging, temp_db
+from benchmarks.http_floor import bare_server, floor_throughput
+from orchestrator.client import ServiceClient
+from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
+from service.app import running_service
+from service.config import ServiceConfig
+from workers.async_function import AsyncFunctionWorker
+
+WORKER_COUNTS = (1, 4, 16, 64)
+EVALUATIONS = 2000
+TARGET_PER_S = 1000.0
+TARGET_FLOOR_RATIO = 3.0
+OBJECTIVE = "benchmarks.objectives:noop"
+
+
+async def coordinated_rate(workers: int, evaluations: int) -> dict[str, float]:
+    """Evaluations per second of one coordinator run (wall time of `Coordinator.run`)."""
+    with temp_db(f"overhead-{workers}") as db:
+        async with running_service(ServiceConfig(port=0, db=db)) as url:
+            async with ServiceClient(url) as client:
+                experiment = await client.create_experiment(
+                    experiment_body("random", budget=evaluations, parallel_bandwidth=workers)
+                )
+                worker = AsyncFunctionWorker(OBJECTIVE)
+                coordinator = Coordinator(
+                    client,
+                    worker,
+                    experiment_id=experiment.id,
+                    settings=CoordinatorSettings(workers=workers, run_id="bench", run_dir=None),
+                )
+                start = time.perf_counter()
+                summary = await coordinator.run()
+                wall_s = time.perf_counter() - start
+                await worker.aclose()
+    if summary.reason is not ExitReason.BUDGET_REACHED or summary.stats.completed != evaluations:
+        raise RuntimeError(f"benchmark run did not complete: {summary!r}")
+    return {"wall_s": wall_s, "per_s": evaluations / wall_s}
+
+
+async def measure(
+    *, worker_counts: Sequence[int] = WORKER_COUNTS, evaluations: int = EVALUATIONS
+) -> dict[str, Any]:
+    rows: dict[str, dict[str, Any]] = {}
+    for workers in worker_counts:
+        async with bare_server() as floor_url:
+            floor_per_s = await floor_throughput(floor_url, concurrency=workers, cycles=evaluations)
+        measured = await coordinated_rate(workers, evaluations)
+        ratio = floor_per_s / measured["per_s"]
+        rows[str(workers)] = {
+            **measured,
+            "floor_per_s": floor_per_s,
+            "per_eval_ms": 1e3 / measured["per_s"],
+            "floor_per_eval_ms": 1e3 / floor_per_s,
+            "floor_ratio": ratio,
+            "meets_rate": measured["per_s"] >= TARGET_PER_S,
+            "meets_floor_ratio": ratio <= TARGET_FLOOR_RATIO,
+        }
+    return {
+        "evaluations": evaluations,
+        "engine": "random",
+        "target_per_s": TARGET_PER_S,
+        "target_floor_ratio": TARGET_FLOOR_RATIO,
+        "by_workers": rows,
+    }
+
+
+def run(
+    *, worker_counts: Sequence[int] = WORKER_COUNTS, evaluations: int = EVALUATIONS
+) -> dict[str, Any]:
+    """Evaluations/s and the floor ratio per worker count."""
+    result: dict[str, Any] = anyio.run(
+        lambda: measure(worker_counts=worker_counts, evaluations=evaluations)
+    )
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    rows = [
+        [
+            workers,
+            r["per_s"],
+            r["per_eval_ms"],
+            r["floor_per_s"],
+            r["floor_per_eval_ms"],
+            r["floor_ratio"],
+            r["meets_rate"],
+            r["meets_floor_ratio"],
+        ]
+        for workers, r in result["by_workers"].items()
+    ]
+    headers = [
+        "workers",
+        "evals/s",
+        "ms / eval",
+        "floor cycles/s",
+        "floor ms / cycle",
+        "floor / measured",
+        f"≥ {result['target_per_s']:,.0f}/s",
+        f"≤ {result['target_floor_ratio']}x floor",
+    ]
+    note = (
+        f"\n\n{result['evaluations']} no-op evaluations per row, `random` engine, SQLite file; "
+        "floor = two loopback round trips to a bare `{}` server per evaluation, same concurrency."
+    )
+    return markdown_table(headers, rows) + note
+
+
+def main() -> None:
+    quiet_logging()
+    print(table(run()))
+
+
+if __name__ == "__main__":
+    main()

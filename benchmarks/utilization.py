@@ -1,0 +1,178 @@
+"""Coordinator utilization: how much of the wall time the workers spend evaluating.
+
+16 workers, 400 evaluations of 0.1 s each (`benchmarks.objectives:sleep_100ms`, an async
+sleep), driven by `Coordinator` through a `ServiceClient` against the embedded service
+(`running_service`, SQLite file) in this process, as `orchestrator.runner` wires them.
+Once with the default `offline` engine (TPE) and once with `random`.
+
+    utilization = ideal wall time (400 × 0.1 s / 16) / measured wall time    (target >= 0.97)
+
+The in-process baseline is the same schedule with no orchestration at all: 16 tasks
+each awaiting 25 sleeps of 0.1 s. Its wall time is what the event loop's timers alone
+cost; `coordinator / sleep-only` isolates what the coordinator, client and service add.
+
+`python -m benchmarks.utilization` prints the table; `run()` returns the numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+
+from benchmarks.common import (
+    TimedClient,
+    experiment_body,
+    markdown_table,
+    quiet_logging,
+    summarize_ms,
+    temp_db,
+)
+from benchmarks.objectives import EVALUATION_S
+from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
+from service.app import running_service
+from service.config import ServiceConfig
+from workers.async_function import AsyncFunctionWorker
+
+WORKERS = 16
+EVALUATIONS = 400
+ENGINES = ("offline", "random")
+TARGET_UTILIZATION = 0.97
+OBJECTIVE = "benchmarks.objectives:sleep_100ms"
+
+
+def ideal_wall_s(evaluations: int = EVALUATIONS, workers: int = WORKERS) -> float:
+    return evaluations * EVALUATION_S / workers
+
+
+async def sleep_only_wall_s(evaluations: int = EVALUATIONS, workers: int = WORKERS) -> float:
+    """The baseline: the same sleeps on `workers` tasks, nothing else."""
+    remaining = evaluations
+
+    async def slot() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await anyio.sleep(EVALUATION_S)
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(workers):
+            tg.start_soon(slot)
+    return time.perf_counter() - start
+
+
+async def coordinated_run(
+    engine_type: str, *, evaluations: int = EVALUATIONS, workers: int = WORKERS
+) -> dict[str, Any]:
+    """One full run through the coordinator; wall time covers `Coordinator.run` only."""
+    with temp_db(f"util-{engine_type}") as db:
+        async with running_service(ServiceConfig(port=0, db=db)) as url:
+            client = TimedClient(url)
+            async with client:
+                experiment = await client.create_experiment(
+                    experiment_body(engine_type, budget=evaluations, parallel_bandwidth=workers)
+                )
+                worker = AsyncFunctionWorker(OBJECTIVE)
+                coordinator = Coordinator(
+                    client,
+                    worker,
+                    experiment_id=experiment.id,
+                    settings=CoordinatorSettings(workers=workers, run_id="bench", run_dir=None),
+                )
+                start = time.perf_counter()
+                summary = await coordinator.run()
+                wall_s = time.perf_counter() - start
+                await worker.aclose()
+    if summary.reason is not ExitReason.BUDGET_REACHED or summary.stats.completed != evaluations:
+        raise RuntimeError(f"benchmark run did not complete: {summary!r}")
+    ideal = ideal_wall_s(evaluations, workers)
+    return {
+        "engine": engine_type,
+        "wall_s": wall_s,
+        "ideal_s": ideal,
+        "utilization": ideal / wall_s,
+        "suggest": summarize_ms(client.suggest_s),
+        "observe": summarize_ms(client.observe_s),
+    }
+
+
+async def measure(*, evaluations: int = EVALUATIONS, workers: int = WORKERS) -> dict[str, Any]:
+    baseline_s = await sleep_only_wall_s(evaluations, workers)
+    runs = {e: await coordinated_run(e, evaluations=evaluations, workers=workers) for e in ENGINES}
+    for r in runs.values():
+        r["ratio_vs_sleep_only"] = r["wall_s"] / baseline_s
+        r["meets_target"] = r["utilization"] >= TARGET_UTILIZATION
+    return {
+        "workers": workers,
+        "evaluations": evaluations,
+        "evaluation_s": EVALUATION_S,
+        "ideal_s": ideal_wall_s(evaluations, workers),
+        "sleep_only_s": baseline_s,
+        "sleep_only_utilization": ideal_wall_s(evaluations, workers) / baseline_s,
+        "target_utilization": TARGET_UTILIZATION,
+        "runs": runs,
+    }
+
+
+def run(*, evaluations: int = EVALUATIONS, workers: int = WORKERS) -> dict[str, Any]:
+    """Wall times (s), utilizations and per-call latencies (ms) per engine."""
+    result: dict[str, Any] = anyio.run(lambda: measure(evaluations=evaluations, workers=workers))
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    rows: list[list[object]] = [
+        [
+            "sleep only (baseline)",
+            result["sleep_only_s"],
+            result["sleep_only_utilization"],
+            1.0,
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+    ]
+    for engine_type, r in result["runs"].items():
+        rows.append(
+            [
+                f"coordinator, `{engine_type}`",
+                r["wall_s"],
+                r["utilization"],
+                r["ratio_vs_sleep_only"],
+                r["suggest"]["p50_ms"],
+                r["suggest"]["p95_ms"],
+                r["observe"]["p50_ms"],
+                r["observe"]["p95_ms"],
+                r["meets_target"],
+            ]
+        )
+    headers = [
+        "run",
+        "wall s",
+        "utilization",
+        "wall / sleep-only",
+        "suggest p50 ms",
+        "suggest p95 ms",
+        "observe p50 ms",
+        "observe p95 ms",
+        f"≥ {result['target_utilization']}",
+    ]
+    note = (
+        f"\n\n{result['workers']} workers, {result['evaluations']} evaluations of "
+        f"{result['evaluation_s']} s, SQLite file; ideal wall {result['ideal_s']:.3f} s; "
+        "utilization = ideal / wall. Latencies are as the coordinator saw them (under load)."
+    )
+    return markdown_table(headers, rows) + note
+
+
+def main() -> None:
+    quiet_logging()
+    print(table(run()))
+
+
+if __name__ == "__main__":
+    main()
