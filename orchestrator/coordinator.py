@@ -188,6 +188,10 @@ class Coordinator:
                 for slot in range(self._settings.workers):
                     slots.start_soon(self._slot, slot)
             tg.cancel_scope.cancel()
+        if self._reason in (ExitReason.FAILURE_LIMIT, ExitReason.BROKEN_WORKER):
+            # The run ends for good: adopted suggestions it never got to must not linger.
+            while self._adopted:
+                await self._delete(self._adopted.popleft(), "run_ended")
         elapsed = self._clock() - self.stats.started_at
         log.info(
             "run_finished",

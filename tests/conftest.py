@@ -15,9 +15,12 @@ from service.config import ServiceConfig
 
 @pytest.fixture(autouse=True)
 def _clean_structlog() -> Iterator[None]:
+    """A clean slate: a test that ran a CLI entry point configured structlog to write to
+    that test's captured stderr, which is closed once the test ends."""
     structlog.contextvars.clear_contextvars()
     yield
     structlog.contextvars.clear_contextvars()
+    structlog.reset_defaults()
 
 
 @pytest.fixture

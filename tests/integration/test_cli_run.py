@@ -188,3 +188,27 @@ class TestSignals:
                 assert len(await client.open_suggestions("1")) == 3
 
         anyio.run(check)
+
+
+class TestQueries:
+    """`status`, `best` and `suggestions` read a finished run from the service."""
+
+    def test_status_best_suggestions(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        import json
+
+        from orchestrator.cli import main
+
+        config = write_config(tmp_path, budget=4, workers=2, sleep_s=0.01)
+        assert run_to_end(config).returncode == 0
+        capsys.readouterr()
+        assert main(["status", "1", "--config", str(config), "--json"]) == 0
+        status = json.loads(capsys.readouterr().out)
+        assert status["observation_count"] == 4 and status["open_suggestions"] == 0
+        assert main(["best", "1", "--config", str(config), "--json"]) == 0
+        best = json.loads(capsys.readouterr().out)
+        assert len(best) == 1 and 0 <= best[0]["value"] <= 1
+        assert main(["suggestions", "1", "--config", str(config), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out) == []
+        assert main(["status", "1"]) == 2  # neither --api-url nor --config

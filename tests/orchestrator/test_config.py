@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
 from orchestrator.cli import main
@@ -521,6 +521,13 @@ class TestCliConfigError:
         app.router.add_route("*", "/{tail:.*}", record)
         async with TestServer(app, host="127.0.0.1", port=0) as server:
             yield str(server.make_url("")).rstrip("/"), seen
+
+    async def test_stand_in_counts_requests(self, counting_service: tuple[str, list[str]]) -> None:
+        """The stand-in does record requests, so the zero counts below mean something."""
+        url, seen = counting_service
+        async with ClientSession() as session, session.get(f"{url}/v1/experiments") as response:
+            assert response.status == 500
+        assert seen == ["GET /v1/experiments"]
 
     @pytest.mark.parametrize(
         ("broken", "key"),
