@@ -26,7 +26,7 @@ from aiohttp import web
 
 ROUND_TRIPS_PER_CYCLE = 2
 _BODY = json.dumps({"metadata": {"run_id": "bench", "worker_slot": 0}})
-_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
 async def _empty(request: web.Request) -> web.Response:
@@ -56,7 +56,8 @@ async def _round_trip(session: aiohttp.ClientSession, url: str) -> None:
         json.loads(await resp.text())
 
 
-async def _cycle(session: aiohttp.ClientSession, url: str) -> None:
+async def cycle(session: aiohttp.ClientSession, url: str) -> None:
+    """Two sequential round trips: the network share of one suggest + observe."""
     for _ in range(ROUND_TRIPS_PER_CYCLE):
         await _round_trip(session, url)
 
@@ -65,12 +66,12 @@ async def floor_cycles(url: str, *, cycles: int, warmup: int = 200) -> list[floa
     """Seconds per cycle (two sequential round trips), one sample per cycle."""
     target = f"{url}/v1/floor"
     samples: list[float] = []
-    async with aiohttp.ClientSession(headers=_HEADERS) as session:
+    async with aiohttp.ClientSession(headers=HEADERS) as session:
         for _ in range(warmup):
-            await _cycle(session, target)
+            await cycle(session, target)
         for _ in range(cycles):
             start = time.perf_counter()
-            await _cycle(session, target)
+            await cycle(session, target)
             samples.append(time.perf_counter() - start)
     return samples
 
@@ -84,11 +85,11 @@ async def floor_throughput(url: str, *, concurrency: int, cycles: int) -> float:
         nonlocal remaining
         while remaining > 0:
             remaining -= 1  # decided before the await, as the coordinator reserves budget
-            await _cycle(session, target)
+            await cycle(session, target)
 
-    async with aiohttp.ClientSession(headers=_HEADERS) as session:
+    async with aiohttp.ClientSession(headers=HEADERS) as session:
         for _ in range(min(200, cycles)):  # open the connections, warm the paths
-            await _cycle(session, target)
+            await cycle(session, target)
         start = time.perf_counter()
         async with anyio.create_task_group() as tg:
             for _ in range(concurrency):

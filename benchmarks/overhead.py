@@ -12,6 +12,7 @@ and within 3x of the HTTP floor: two loopback round trips per evaluation to a ba
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -31,40 +32,58 @@ EVALUATIONS = 2000
 TARGET_PER_S = 1000.0
 TARGET_FLOOR_RATIO = 3.0
 OBJECTIVE = "benchmarks.objectives:noop"
+REPEATS = 3
 
 
 async def coordinated_rate(workers: int, evaluations: int) -> dict[str, float]:
     """Evaluations per second of one coordinator run (wall time of `Coordinator.run`)."""
     with temp_db(f"overhead-{workers}") as db:
-        async with running_service(ServiceConfig(port=0, db=db)) as url:
-            async with ServiceClient(url) as client:
-                experiment = await client.create_experiment(
-                    experiment_body("random", budget=evaluations, parallel_bandwidth=workers)
-                )
-                worker = AsyncFunctionWorker(OBJECTIVE)
-                coordinator = Coordinator(
-                    client,
-                    worker,
-                    experiment_id=experiment.id,
-                    settings=CoordinatorSettings(workers=workers, run_id="bench", run_dir=None),
-                )
-                start = time.perf_counter()
-                summary = await coordinator.run()
-                wall_s = time.perf_counter() - start
-                await worker.aclose()
+        async with (
+            running_service(ServiceConfig(port=0, db=db)) as url,
+            ServiceClient(url) as client,
+        ):
+            experiment = await client.create_experiment(
+                experiment_body("random", budget=evaluations, parallel_bandwidth=workers)
+            )
+            worker = AsyncFunctionWorker(OBJECTIVE)
+            coordinator = Coordinator(
+                client,
+                worker,
+                experiment_id=experiment.id,
+                settings=CoordinatorSettings(workers=workers, run_id="bench", run_dir=None),
+            )
+            start = time.perf_counter()
+            summary = await coordinator.run()
+            wall_s = time.perf_counter() - start
+            await worker.aclose()
     if summary.reason is not ExitReason.BUDGET_REACHED or summary.stats.completed != evaluations:
         raise RuntimeError(f"benchmark run did not complete: {summary!r}")
     return {"wall_s": wall_s, "per_s": evaluations / wall_s}
 
 
 async def measure(
-    *, worker_counts: Sequence[int] = WORKER_COUNTS, evaluations: int = EVALUATIONS
+    *,
+    worker_counts: Sequence[int] = WORKER_COUNTS,
+    evaluations: int = EVALUATIONS,
+    repeats: int = REPEATS,
 ) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
     for workers in worker_counts:
-        async with bare_server() as floor_url:
-            floor_per_s = await floor_throughput(floor_url, concurrency=workers, cycles=evaluations)
-        measured = await coordinated_rate(workers, evaluations)
+        # Medians of `repeats` runs: one 2 s run moves by ~10% with the machine's mood.
+        floors: list[float] = []
+        rates: list[dict[str, float]] = []
+        for _ in range(repeats):
+            async with bare_server() as floor_url:
+                floors.append(
+                    await floor_throughput(floor_url, concurrency=workers, cycles=evaluations)
+                )
+            rates.append(await coordinated_rate(workers, evaluations))
+        floor_per_s = statistics.median(floors)
+        rates.sort(key=lambda r: r["per_s"])
+        measured: dict[str, Any] = {
+            **rates[len(rates) // 2],
+            "per_s_all": [r["per_s"] for r in rates],
+        }
         ratio = floor_per_s / measured["per_s"]
         rows[str(workers)] = {
             **measured,
@@ -78,6 +97,7 @@ async def measure(
     return {
         "evaluations": evaluations,
         "engine": "random",
+        "repeats": repeats,
         "target_per_s": TARGET_PER_S,
         "target_floor_ratio": TARGET_FLOOR_RATIO,
         "by_workers": rows,
@@ -85,11 +105,14 @@ async def measure(
 
 
 def run(
-    *, worker_counts: Sequence[int] = WORKER_COUNTS, evaluations: int = EVALUATIONS
+    *,
+    worker_counts: Sequence[int] = WORKER_COUNTS,
+    evaluations: int = EVALUATIONS,
+    repeats: int = REPEATS,
 ) -> dict[str, Any]:
-    """Evaluations/s and the floor ratio per worker count."""
+    """Evaluations/s (median run) and the floor ratio per worker count."""
     result: dict[str, Any] = anyio.run(
-        lambda: measure(worker_counts=worker_counts, evaluations=evaluations)
+        lambda: measure(worker_counts=worker_counts, evaluations=evaluations, repeats=repeats)
     )
     return result
 
@@ -99,6 +122,7 @@ def table(result: dict[str, Any]) -> str:
         [
             workers,
             r["per_s"],
+            ", ".join(f"{x:,.0f}" for x in r["per_s_all"]),
             r["per_eval_ms"],
             r["floor_per_s"],
             r["floor_per_eval_ms"],
@@ -110,7 +134,8 @@ def table(result: dict[str, Any]) -> str:
     ]
     headers = [
         "workers",
-        "evals/s",
+        "evals/s (median)",
+        "all runs",
         "ms / eval",
         "floor cycles/s",
         "floor ms / cycle",
@@ -119,7 +144,8 @@ def table(result: dict[str, Any]) -> str:
         f"≤ {result['target_floor_ratio']}x floor",
     ]
     note = (
-        f"\n\n{result['evaluations']} no-op evaluations per row, `random` engine, SQLite file; "
+        f"\n\n{result['evaluations']} no-op evaluations per run, median of "
+        f"{result['repeats']} runs (floor: median too), `random` engine, SQLite file; "
         "floor = two loopback round trips to a bare `{}` server per evaluation, same concurrency."
     )
     return markdown_table(headers, rows) + note

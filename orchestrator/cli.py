@@ -140,10 +140,12 @@ def _print_result(result: JobResult, console: Console) -> None:
         b = result.best[0]
         values = ", ".join(f"{v.name or 'value'}={v.value}" for v in b.values)
         console.print(f"best: {values} with {json.dumps(b.assignments)}")
-    console.print(
-        f"run folder: {result.run_dir}  (service {result.service_url}, "
-        f"experiment {s.experiment_id})"
+    where = (
+        f"embedded service database {result.embedded_db}"
+        if result.embedded_db
+        else f"service {result.service_url}"
     )
+    console.print(f"run folder: {result.run_dir}  (experiment {s.experiment_id}, {where})")
 
 
 async def _query(args: argparse.Namespace, console: Console) -> int:

@@ -45,6 +45,8 @@ class JobResult:
     best: list[BestAssignments]
     run_dir: Path
     service_url: str
+    #: The embedded service's database, None when the run used a service at a URL.
+    embedded_db: Path | None = None
 
 
 def retry_policy(config: OrchestratorConfig) -> RetryPolicy:
@@ -160,7 +162,11 @@ async def run_job(
                 summary = await coordinator.run(stop=stop, force=force)
             best = await client.best_assignments(experiment_id)
             return JobResult(
-                summary=summary, best=best, run_dir=run_dir, service_url=client.base_url
+                summary=summary,
+                best=best,
+                run_dir=run_dir,
+                service_url=client.base_url,
+                embedded_db=None if config.service.url else config.service_db(),
             )
     finally:
         journal.close()
