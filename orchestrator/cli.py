@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -90,20 +92,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _watch_signals(stop: anyio.Event, force: anyio.Event, console: Console) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            name = signal.Signals(signum).name
-            if not stop.is_set():
-                log.warning("stop_requested", signal=name)
-                console.print(
-                    f"[yellow]{name}: no new suggestions; running evaluations may "
-                    "finish (signal again to cancel them)[/]"
-                )
-                stop.set()
-            else:
-                log.warning("cancel_requested", signal=name)
-                force.set()
+async def _watch_signals(
+    stop: anyio.Event,
+    force: anyio.Event,
+    job: anyio.CancelScope,
+    grace_s: float,
+    console: Console,
+) -> None:
+    """First signal: stop (drain). Second: cancel evaluations, and the whole job if it is
+    still busy `grace_s` later (a service that does not answer). Third: cancel at once."""
+    async with anyio.create_task_group() as tg:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                if not stop.is_set():
+                    log.warning("stop_requested", signal=name)
+                    console.print(
+                        f"[yellow]{name}: no new suggestions; running evaluations may "
+                        "finish (signal again to cancel them)[/]"
+                    )
+                    stop.set()
+                elif not force.is_set():
+                    log.warning("cancel_requested", signal=name)
+                    force.set()
+                    tg.start_soon(_cancel_after, job, grace_s)
+                else:
+                    log.warning("abort_requested", signal=name)
+                    job.cancel()
+
+
+async def _cancel_after(scope: anyio.CancelScope, delay_s: float) -> None:
+    await anyio.sleep(delay_s)
+    scope.cancel()
 
 
 async def _run(config: OrchestratorConfig, args: argparse.Namespace, console: Console) -> int:
@@ -111,18 +131,25 @@ async def _run(config: OrchestratorConfig, args: argparse.Namespace, console: Co
         LiveProgress(console) if args.log_format is None and console.is_terminal else LogProgress()
     )
     stop, force = anyio.Event(), anyio.Event()
+    result: JobResult | None = None
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_watch_signals, stop, force, console)
-        with display:
-            result = await run_job(
-                config,
-                fresh=args.fresh,
-                stop=stop,
-                force=force,
-                on_progress=display.update,
-                on_start=display.started,
-            )
+        with anyio.CancelScope() as job:
+            # Evaluations get SIGTERM, kill_grace_s, then SIGKILL; past that, give up.
+            grace_s = config.timeouts.kill_grace_s + 5.0
+            tg.start_soon(_watch_signals, stop, force, job, grace_s, console)
+            with display:
+                result = await run_job(
+                    config,
+                    fresh=args.fresh,
+                    stop=stop,
+                    force=force,
+                    on_progress=display.update,
+                    on_start=display.started,
+                )
         tg.cancel_scope.cancel()
+    if result is None:
+        console.print("[yellow]run cancelled; restart the same command to resume[/]")
+        return EXIT_CODES[ExitReason.STOPPED]
     _print_result(result, console)
     return EXIT_CODES[result.summary.reason]
 
@@ -155,7 +182,6 @@ async def _query(args: argparse.Namespace, console: Console) -> int:
             return await _show(client, args, console)
     if args.api_url is None:
         raise ConfigError("give --api-url URL or --config FILE", key="--api-url")
-    import os
 
     async with ServiceClient(args.api_url, token=os.environ.get("SIGOPT_API_TOKEN")) as client:
         return await _show(client, args, console)
@@ -198,15 +224,42 @@ async def _show(client: ServiceClient, args: argparse.Namespace, console: Consol
     return 0
 
 
+def _sole_error(exc: BaseException) -> BaseException:
+    """The one error inside (nested) task-group exception groups, if there is just one."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _guarded(fn: Callable[[], Awaitable[int]], console: Console) -> int:
     try:
         return anyio.run(fn)
-    except ConfigError as exc:
-        console.print(f"[red]config error:[/] {exc}")
-        return EXIT_CONFIG
-    except OrchestratorError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        return EXIT_ERROR
+    except (OrchestratorError, BaseExceptionGroup) as raised:
+        exc = _sole_error(raised)
+        if isinstance(exc, ConfigError):
+            console.print(f"[red]config error:[/] {exc}")
+            return EXIT_CONFIG
+        if isinstance(exc, OrchestratorError):
+            console.print(f"[red]error:[/] {exc}")
+            return EXIT_ERROR
+        raise
+
+
+def _exit_despite_stuck_threads(code: int) -> int:
+    """A plain-`def` objective that timed out keeps its thread (threads cannot be killed),
+    and the interpreter would wait for it at exit. The run is over and every report is
+    sent, so leave at once instead of hanging."""
+    stuck = [
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if stuck:
+        log.warning("abandoned_threads_at_exit", count=len(stuck))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             configure_logging(
                 args.log_format or config.logging.format, args.log_level or config.logging.level
             )
-        return _guarded(lambda: _run(config, args, console), console)
+        code = _guarded(lambda: _run(config, args, console), console)
+        return _exit_despite_stuck_threads(code) if config.workers.kind == "async" else code
     configure_logging("auto", "warning")
     return _guarded(lambda: _query(args, console), console)
 

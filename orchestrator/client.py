@@ -307,6 +307,12 @@ class ServiceClient:
                     if existing is not None:
                         return existing
                 response = await self._send("POST", path, json=body)
+                if response.status == 409:
+                    # Our service refuses a second observation of a closed suggestion: an
+                    # earlier attempt of ours got there first (late, after a timeout).
+                    existing = await self._existing_observation(experiment_id, suggestion_id)
+                    if existing is not None:
+                        return existing
             except TransientServiceError as exc:
                 maybe_observed = maybe_observed or exc.ambiguous
                 exc.ambiguous = maybe_observed

@@ -182,16 +182,15 @@ class Coordinator:
         force = force or anyio.Event()
         self.stats.started_at = self._clock()
         await self._prepare()
+        if stop.is_set():
+            self._stop(ExitReason.STOPPED)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._watch_stop, stop, force)
             async with anyio.create_task_group() as slots:
                 for slot in range(self._settings.workers):
                     slots.start_soon(self._slot, slot)
             tg.cancel_scope.cancel()
-        if self._reason in (ExitReason.FAILURE_LIMIT, ExitReason.BROKEN_WORKER):
-            # The run ends for good: adopted suggestions it never got to must not linger.
-            while self._adopted:
-                await self._delete(self._adopted.popleft(), "run_ended")
+        await self._finish()
         elapsed = self._clock() - self.stats.started_at
         log.info(
             "run_finished",
@@ -202,6 +201,34 @@ class Coordinator:
             elapsed_s=round(elapsed, 3),
         )
         return RunSummary(self._eid, self._reason, self.stats, elapsed, tuple(self._left_open))
+
+    async def _finish(self) -> None:
+        """Decide how the run ended, then leave nothing of its own open that should not be."""
+        if self._reason is ExitReason.STOPPED and self.stats.observed >= self.stats.budget:
+            self._reason = ExitReason.BUDGET_REACHED  # the drain finished the budget
+        if self._reason is ExitReason.STOPPED and self._settings.on_stop == "leave_open":
+            self._left_open.extend(s.id for s in self._adopted)
+            return
+        # The run ends for good (budget, breaker, broken worker) or deletes on stop: drop
+        # adopted suggestions it never got to, and any orphan of a suggest request that
+        # reached the service after the client gave up on it.
+        leftovers = list(self._adopted)
+        self._adopted.clear()
+        if self._reason is not ExitReason.STOPPED:
+            in_queue = {s.id for s in leftovers}
+            leftovers += [
+                s
+                for s in await self._client.open_suggestions(self._eid)
+                if s.id not in in_queue and self._is_mine(s)
+            ]
+        for suggestion in leftovers:
+            await self._delete(suggestion, "run_ended")
+
+    def _is_mine(self, suggestion: Suggestion) -> bool:
+        return (
+            bool(suggestion.metadata)
+            and (suggestion.metadata or {}).get(RUN_ID_KEY) == self._settings.run_id
+        )
 
     async def _prepare(self) -> None:
         experiment = await self._client.get_experiment(self._eid)
@@ -215,11 +242,7 @@ class Coordinator:
         self.stats.budget = experiment.observation_budget
         self.stats.observed_at_start = observed
         open_now = await self._client.open_suggestions(self._eid)
-        mine = [
-            s
-            for s in open_now
-            if s.metadata and s.metadata.get(RUN_ID_KEY) == self._settings.run_id
-        ]
+        mine = [s for s in open_now if self._is_mine(s)]
         if self._settings.fresh:
             for s in mine:
                 await self._client.delete_suggestion(self._eid, s.id)
@@ -227,12 +250,19 @@ class Coordinator:
             open_now = [s for s in open_now if s not in mine]
             mine = []
         foreign = len(open_now) - len(mine)
-        unsent = await self._replay_journal(mine)
-        self.stats.observed_at_start += len(mine) - len(unsent)
-        self._adopted.extend(sorted(unsent, key=lambda s: int(s.id)))
+        unsent = sorted(await self._replay_journal(mine), key=lambda s: int(s.id))
+        replayed = len(mine) - len(unsent)
+        self.stats.observed_at_start += replayed
+        # Never adopt past the budget: a suggest that reached the service after the client
+        # gave up on it leaves one more open suggestion than the run had reserved.
+        room = max(0, self.stats.budget - (observed + replayed) - foreign)
+        for excess in unsent[room:]:
+            await self._client.delete_suggestion(self._eid, excess.id)
+            log.info("excess_suggestion_deleted", suggestion_id=excess.id)
+        self._adopted.extend(unsent[:room])
         self.stats.adopted = len(self._adopted)
         # Every open suggestion counts: ours are adopted, others' belong to other runs.
-        self._committed = observed + len(open_now)
+        self._committed = observed + replayed + foreign + len(self._adopted)
         log.info(
             "run_started",
             experiment_id=self._eid,
@@ -327,6 +357,9 @@ class Coordinator:
                 log.warning("worker_broken", attempt=attempt, error=str(result)[:300])
                 if attempt <= self._settings.max_retries and not self._stopping:
                     continue
+                if self._stopping and self._reason is ExitReason.STOPPED:
+                    await self._abandon(suggestion)
+                    return
                 await self._delete(suggestion, "worker_broken")
                 if attempt > self._settings.max_retries and not self._stopping:
                     self._stop(ExitReason.BROKEN_WORKER)
@@ -340,18 +373,23 @@ class Coordinator:
     ) -> Outcome | BrokenWorker | _Stopped:
         if self._stopping:
             return STOPPED
-        workdir = await self._workdir(suggestion, attempt)
-        evaluation = Evaluation(
-            id=suggestion.id, assignments=suggestion.assignments, workdir=workdir, attempt=attempt
-        )
         timeout = self._settings.evaluation_timeout_s
         outcome: Outcome | BrokenWorker | None = None
+        # Registered before the first await, so a cancel that lands while the folder is
+        # being made still reaches this evaluation.
         scope = anyio.CancelScope()
         self._evaluation_scopes.add(scope)
         self.stats.running += 1
         self._progress()
         try:
             with scope:
+                workdir = await self._workdir(suggestion, attempt)
+                evaluation = Evaluation(
+                    id=suggestion.id,
+                    assignments=suggestion.assignments,
+                    workdir=workdir,
+                    attempt=attempt,
+                )
                 try:
                     with anyio.fail_after(timeout):
                         outcome = await self._worker.evaluate(evaluation)
@@ -394,8 +432,10 @@ class Coordinator:
             ]
         if self._journal is not None:
             await self._journal.record(suggestion.id, values, outcome.is_failed, metadata)
-        await self._send(suggestion, values, outcome.is_failed, metadata)
-        self._account(suggestion, outcome)
+        if await self._send(suggestion, values, outcome.is_failed, metadata):
+            self._account(suggestion, outcome)
+        else:
+            self._committed -= 1  # nothing was stored: the budget slot is free again
 
     async def _send(
         self,
@@ -403,7 +443,9 @@ class Coordinator:
         values: Sequence[MetricEvaluation],
         failed: bool,
         metadata: dict[str, str | int | float],
-    ) -> None:
+    ) -> bool:
+        """Report; False if the service refused it (the suggestion was deleted meanwhile)."""
+        stored = True
         try:
             await self._client.observe(
                 self._eid,
@@ -416,9 +458,11 @@ class Coordinator:
         except ServiceRejected as exc:
             # Someone deleted the suggestion meanwhile (400 "No suggestion"): nothing to retry.
             self.stats.rejected += 1
+            stored = False
             log.error("observation_rejected", status=exc.status, error=exc.message)
         if self._journal is not None:
             await self._journal.done(suggestion.id)
+        return stored
 
     def _match_metrics(self, outcome: Outcome) -> Outcome:
         """Name the values after the experiment's metrics; a mismatch is a failed evaluation."""

@@ -38,6 +38,9 @@ class ServiceConfig(BaseModel):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     #: Seed of the optimizer's samplers, for reproducible runs; None: random.
     seed: int | None = None
+    #: sigopt-server stores any number of observations per suggestion. By default we answer
+    #: 409 to a second one instead: a retried or late request can then never count twice.
+    allow_duplicate_observations: bool = False
     #: Use Optuna's GP sampler where torch is installed and the space suits it.
     use_gp: bool | None = None
 

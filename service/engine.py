@@ -175,11 +175,30 @@ class Engine:
             if sampled.grid_axes is None:
                 sampled.grid_axes = sampled.space.grid_axes()
             axes = sampled.grid_axes
-            index = self._store.suggestion_count(experiment_id)
-            assignments = grid_point(axes, index % grid_size(axes))
+            assignments = self._next_grid_point(experiment_id, axes)
         else:
             assignments = sampled.space.random_assignments(sampled.rng)
         return self._store.create_suggestion(experiment_id, assignments, metadata)
+
+    def _next_grid_point(
+        self, experiment_id: int, axes: list[tuple[str, list[AssignmentValue]]]
+    ) -> dict[str, AssignmentValue]:
+        """The first point, in grid order from where the count of suggestions left off,
+        that no observation or open suggestion covers; past full coverage SigOpt wraps
+        around. Walking from the count keeps the cost low while nothing was deleted."""
+        size = grid_size(axes)
+        start = self._store.suggestion_count(experiment_id)
+        taken: list[Observation | Suggestion] = [
+            *self._store.all_observations(experiment_id),
+            *self._store.open_suggestions(experiment_id),
+        ]
+        covered = {tuple(sorted(item.assignments.items())) for item in taken}
+        if len(covered) < size:
+            for step in range(size):
+                point = grid_point(axes, (start + step) % size)
+                if tuple(sorted(point.items())) not in covered:
+                    return point
+        return grid_point(axes, start % size)
 
     def observed(self, experiment: Experiment, observations: Sequence[Observation]) -> None:
         """Tell the optimizer about observations the store has just committed."""

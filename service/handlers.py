@@ -7,22 +7,25 @@ order), then renders wire models. Every mutating path tells the engine what chan
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 
 from service.app import STATE, ServiceState, json_response
 from service.best import best_observations, progress
-from service.errors import InvalidRequest, NotFound
+from service.errors import Conflict, InvalidRequest, NotFound
 from service.models import (
     Experiment,
     ExperimentState,
     Observation,
     Suggestion,
+    SuggestionState,
 )
 from service.openapi import openapi_document
-from service.store import Page
+from service.store import NewObservation, Page
 from service.validation import (
+    MAX_ID,
     decode_marker,
     encode_marker,
     parse_bool,
@@ -47,7 +50,7 @@ def _state(request: web.Request) -> ServiceState:
 
 def _path_id(request: web.Request, name: str) -> int:
     raw = request.match_info[name]
-    if not raw.isdigit() or int(raw) <= 0:
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
         raise NotFound(f"Endpoint not found: {request.path}")
     return int(raw)
 
@@ -56,24 +59,27 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return parse_json_body(await request.read())
 
 
-def _pagination(items: list[dict[str, Any]], page: Page[Any], ids: list[int]) -> dict[str, Any]:
-    return {
-        "object": "pagination",
-        "count": page.count,
-        "data": items,
-        "paging": {
-            "before": encode_marker(ids[-1]) if page.has_more and ids else None,
-            "after": encode_marker(ids[0]) if ids else None,
-        },
-    }
+def _pagination(
+    items: list[dict[str, Any]], page: Page[Any], ids: list[int], *, follow_after: bool = False
+) -> dict[str, Any]:
+    """The official client follows `paging.before` (or `paging.after` if its first call
+    passed `after`) until it is null; the marker it follows names the page's last item."""
+    last = encode_marker(ids[-1]) if page.has_more and ids else None
+    if follow_after:
+        paging = {"before": encode_marker(ids[0]) if ids else None, "after": last}
+    else:
+        paging = {"before": last, "after": encode_marker(ids[0]) if ids else None}
+    return {"object": "pagination", "count": page.count, "data": items, "paging": paging}
 
 
-def _cursor(request: web.Request) -> tuple[int | None, bool]:
+def _cursor(request: web.Request, *, after_allowed: bool = False) -> tuple[int | None, bool]:
     """The listing's cursor and whether `after` asked for ascending order."""
     before, after = request.query.get("before"), request.query.get("after")
     if before is not None and after is not None:
         raise InvalidRequest("Provide at most one of `before` and `after`")
     if after is not None:
+        if not after_allowed:
+            raise InvalidRequest("`after` paging is supported on observations; use `before`")
         return decode_marker(after, "after"), True
     return (None if before is None else decode_marker(before, "before")), False
 
@@ -102,6 +108,28 @@ def _with_progress(state: ServiceState, experiment: Experiment) -> Experiment:
 
 def _experiment_json(experiment: Experiment) -> dict[str, Any]:
     return experiment.model_dump(mode="json")
+
+
+def _refuse_duplicates(state: ServiceState, eid: int, new: Sequence[NewObservation]) -> None:
+    """Runs in the store thread, under the one lock: check and insert are atomic."""
+    if state.config.allow_duplicate_observations:
+        return
+    seen: set[int] = set()
+    for item in new:
+        if item.suggestion is None:
+            continue
+        if item.suggestion in seen:
+            raise Conflict(f"Suggestion {item.suggestion} is observed twice in this request")
+        seen.add(item.suggestion)
+        try:
+            suggestion = state.store.get_suggestion(eid, item.suggestion)
+        except NotFound:
+            continue  # the store answers with SigOpt's 400 "No suggestion: ..."
+        if suggestion.state is SuggestionState.CLOSED:
+            raise Conflict(
+                f"Suggestion {item.suggestion} already has an observation "
+                f"(experiment {eid}); each suggestion is observed once"
+            )
 
 
 def _require_active(experiment: Experiment, what: str) -> None:
@@ -238,18 +266,28 @@ async def get_suggestion(request: web.Request) -> web.Response:
     state = _state(request)
     eid, sid = _path_id(request, "experiment_id"), _path_id(request, "suggestion_id")
     return json_response(
-        request, _suggestion_json(await state.call(state.store.get_suggestion, eid, sid))
+        request, _suggestion_json(await state.call(_live_suggestion, state, eid, sid))
     )
+
+
+def _live_suggestion(state: ServiceState, eid: int, sid: int) -> Suggestion:
+    """A deleted suggestion is gone for GET and PUT, as sigopt-server answers (404)."""
+    suggestion = state.store.get_suggestion(eid, sid)
+    if suggestion.deleted:
+        raise NotFound(f"No suggestion {sid} for experiment {eid}")
+    return suggestion
 
 
 async def update_suggestion(request: web.Request) -> web.Response:
     state = _state(request)
     eid, sid = _path_id(request, "experiment_id"), _path_id(request, "suggestion_id")
     metadata = validate_suggestion_update(await _body(request))
-    return json_response(
-        request,
-        _suggestion_json(await state.call(state.store.update_suggestion, eid, sid, metadata)),
-    )
+
+    def work() -> Suggestion:
+        _live_suggestion(state, eid, sid)
+        return state.store.update_suggestion(eid, sid, metadata)
+
+    return json_response(request, _suggestion_json(await state.call(work)))
 
 
 async def delete_suggestion(request: web.Request) -> web.Response:
@@ -292,6 +330,7 @@ async def create_observation(request: web.Request) -> web.Response:
         experiment = state.store.get_experiment(eid)
         _require_active(experiment, "observations")
         new = validate_observation_create(experiment, body)
+        _refuse_duplicates(state, eid, [new])
         created = state.store.create_observations(eid, [new])
         state.engine.observed(experiment, created)
         return created[0]
@@ -308,6 +347,7 @@ async def create_observation_batch(request: web.Request) -> web.Response:
         experiment = state.store.get_experiment(eid)
         _require_active(experiment, "observations")
         new = validate_observation_batch(experiment, body)
+        _refuse_duplicates(state, eid, new)
         if dry_run:
             return []
         created = state.store.create_observations(eid, new)
@@ -330,7 +370,7 @@ async def list_observations(request: web.Request) -> web.Response:
     state, eid, q = _state(request), _path_id(request, "experiment_id"), request.query
     if q.get("sort", "id") != "id":
         raise InvalidRequest(f"Invalid value for `sort`: {q['sort']!r:.40} (supported: id)")
-    cursor, after = _cursor(request)
+    cursor, after = _cursor(request, after_allowed=True)
     ascending = after or parse_bool(q.get("ascending"), "ascending")
     include_deleted = parse_bool(q.get("deleted"), "deleted")
     limit = parse_limit(q.get("limit"))
@@ -345,7 +385,10 @@ async def list_observations(request: web.Request) -> web.Response:
     return json_response(
         request,
         _pagination(
-            [_observation_json(o) for o in page.items], page, [int(o.id) for o in page.items]
+            [_observation_json(o) for o in page.items],
+            page,
+            [int(o.id) for o in page.items],
+            follow_after=after,
         ),
     )
 

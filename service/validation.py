@@ -49,6 +49,11 @@ MAX_METADATA_KEYS = 100
 MAX_METADATA_KEY_LENGTH = 100
 MAX_METADATA_STRING_LENGTH = 500
 MIN_BOUNDS_WIDTH = 1e-8
+#: Ids are SQLite integers; anything larger cannot name a row.
+MAX_ID = 2**63 - 1
+#: Int parameters stay within what a JSON double carries exactly.
+MAX_INT_BOUND = 2**53
+MAX_BUDGET = 10**9
 
 
 # ---------------------------------------------------------------------------- JSON body
@@ -157,8 +162,8 @@ class ExperimentCreateBody(_Body):
     parameters: list[ParameterBody] = Field(max_length=MAX_PARAMETERS)
     type: Literal["offline", "random", "grid"] = "offline"
     metrics: list[str | MetricBody] | None = Field(default=None, max_length=MAX_METRICS)
-    observation_budget: int | None = Field(default=None, ge=1)
-    parallel_bandwidth: int | None = Field(default=None, ge=1)
+    observation_budget: int | None = Field(default=None, ge=1, le=MAX_BUDGET)
+    parallel_bandwidth: int | None = Field(default=None, ge=1, le=MAX_BUDGET)
     num_solutions: int | None = Field(default=None, ge=1, le=1)
     conditionals: list[dict[str, Any]] | None = None
     linear_constraints: list[dict[str, Any]] | None = None
@@ -172,8 +177,8 @@ class ExperimentCreateBody(_Body):
 class ExperimentUpdateBody(_Body):
     name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
     state: Literal["active", "deleted"] | None = None
-    observation_budget: int | None = Field(default=None, ge=1)
-    parallel_bandwidth: int | None = Field(default=None, ge=1)
+    observation_budget: int | None = Field(default=None, ge=1, le=MAX_BUDGET)
+    parallel_bandwidth: int | None = Field(default=None, ge=1, le=MAX_BUDGET)
     metadata: dict[str, Any] | None = None
     project: str | None = None
     no_optimize: bool | None = None
@@ -304,6 +309,11 @@ def _parameter(body: ParameterBody, i: int) -> Parameter:
         else:
             lo = _finite(body.bounds.min, f"{where}.bounds.min")
             hi = _finite(body.bounds.max, f"{where}.bounds.max")
+            if ptype is ParameterType.INT and max(abs(lo), abs(hi)) > MAX_INT_BOUND:
+                raise InvalidRequest(
+                    f"Invalid value for `{where}.bounds`: int bounds must lie within "
+                    f"+-{MAX_INT_BOUND}"
+                )
             if ptype is ParameterType.INT and (lo != int(lo) or hi != int(hi)):
                 raise InvalidRequest(
                     f"Invalid value for `{where}.bounds`: int bounds must be integers"
@@ -610,7 +620,7 @@ def parse_id(raw: int | str, what: str) -> int:
         parsed = int(raw)
     except (TypeError, ValueError):
         raise InvalidRequest(f"Invalid {what} id: {raw!r:.60}") from None
-    if isinstance(raw, bool) or parsed <= 0:
+    if isinstance(raw, bool) or not 0 < parsed <= MAX_ID:
         raise InvalidRequest(f"Invalid {what} id: {raw!r:.60}")
     return parsed
 
@@ -732,7 +742,7 @@ def decode_marker(raw: str, name: str) -> int:
     """Markers are opaque to clients; ours are URL-safe base64 of the last id, unpadded."""
     try:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-        if not raw or not text.startswith("id:"):
+        if not raw or not text.startswith("id:") or not 0 <= int(text[3:]) <= MAX_ID:
             raise ValueError(raw)
         return int(text[3:])
     except (ValueError, binascii.Error, UnicodeDecodeError):

@@ -212,3 +212,18 @@ class TestQueries:
         assert main(["suggestions", "1", "--config", str(config), "--json"]) == 0
         assert json.loads(capsys.readouterr().out) == []
         assert main(["status", "1"]) == 2  # neither --api-url nor --config
+
+
+class TestErrorsAtTheCli:
+    """Errors raised inside the job's task groups reach the user as one clear line."""
+
+    def test_unknown_experiment_id(self, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+        from orchestrator.cli import main
+
+        config = write_config(tmp_path, budget=4, workers=2, sleep_s=0.01)
+        code = main(["run", str(config), "--experiment-id", "999", "--log-format", "json"])
+        out = capsys.readouterr()
+        assert code == 1
+        assert "error:" in out.out and "No experiment 999" in out.out
+        assert "Traceback" not in out.out + out.err
