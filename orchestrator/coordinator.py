@@ -132,6 +132,15 @@ class RunSummary:
     left_open: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class _Finished:
+    """An evaluation that produced an outcome to report."""
+
+    outcome: Outcome
+    attempt: int
+    duration_s: float
+
+
 class _Stopped:
     """An evaluation cancelled by a stop or the breaker (not an outcome)."""
 
@@ -286,6 +295,7 @@ class Coordinator:
                 rest.append(s)
                 continue
             await self._send(s, entry.values, entry.failed, entry.metadata)
+            await self._journal.done(s.id)
             log.info("journal_replayed", suggestion_id=s.id)
         return rest
 
@@ -321,19 +331,25 @@ class Coordinator:
 
     async def _slot(self, slot: int) -> None:
         with structlog.contextvars.bound_contextvars(experiment_id=self._eid, worker=slot):
-            while (job := self._next_job()) is not None:
-                if job == "new":
-                    try:
-                        suggestion = await self._client.suggest(
-                            self._eid, metadata=self._base_metadata(slot)
-                        )
-                    except BaseException:
-                        self._committed -= 1
-                        raise
-                else:
-                    suggestion = job
+            job = self._next_job()
+            while job is not None:
+                suggestion = job if isinstance(job, Suggestion) else await self._new(slot)
                 with structlog.contextvars.bound_contextvars(suggestion_id=suggestion.id):
-                    await self._run_suggestion(slot, suggestion)
+                    finished = await self._run_suggestion(suggestion)
+                if finished is not None:
+                    # Reported before the next suggestion is asked: the service never holds
+                    # more than N open suggestions of this run, and the next one already
+                    # knows this outcome.
+                    await self._report(slot, suggestion, finished)
+                job = self._next_job()
+
+    async def _new(self, slot: int) -> Suggestion:
+        """A new suggestion for a budget slot `_next_job` already reserved."""
+        try:
+            return await self._client.suggest(self._eid, metadata=self._base_metadata(slot))
+        except BaseException:
+            self._committed -= 1
+            raise
 
     def _base_metadata(self, slot: int) -> dict[str, str | int | float]:
         return {
@@ -342,7 +358,8 @@ class Coordinator:
             "host": self._settings.host[:METADATA_STRING_MAX],
         }
 
-    async def _run_suggestion(self, slot: int, suggestion: Suggestion) -> None:
+    async def _run_suggestion(self, suggestion: Suggestion) -> _Finished | None:
+        """Evaluate, re-running after infrastructure faults; None if nothing is to report."""
         attempt = 0
         while True:
             attempt += 1
@@ -351,7 +368,7 @@ class Coordinator:
             duration = self._clock() - started
             if isinstance(result, _Stopped):
                 await self._abandon(suggestion)
-                return
+                return None
             if isinstance(result, BrokenWorker):
                 self.stats.infrastructure_errors += 1
                 log.warning("worker_broken", attempt=attempt, error=str(result)[:300])
@@ -359,14 +376,13 @@ class Coordinator:
                     continue
                 if self._stopping and self._reason is ExitReason.STOPPED:
                     await self._abandon(suggestion)
-                    return
+                    return None
                 await self._delete(suggestion, "worker_broken")
                 if attempt > self._settings.max_retries and not self._stopping:
                     self._stop(ExitReason.BROKEN_WORKER)
                     self._cancel_evaluations()
-                return
-            await self._report(slot, suggestion, result, attempt, duration)
-            return
+                return None
+            return _Finished(result, attempt, duration)
 
     async def _evaluate(
         self, suggestion: Suggestion, attempt: int
@@ -413,14 +429,18 @@ class Coordinator:
         return Path(path)
 
     # -- reporting --------------------------------------------------------------------
-    async def _report(
-        self, slot: int, suggestion: Suggestion, outcome: Outcome, attempt: int, duration_s: float
+    async def _report(self, slot: int, suggestion: Suggestion, finished: _Finished) -> None:
+        with structlog.contextvars.bound_contextvars(suggestion_id=suggestion.id):
+            await self._report_in_context(slot, suggestion, finished)
+
+    async def _report_in_context(
+        self, slot: int, suggestion: Suggestion, finished: _Finished
     ) -> None:
-        outcome = self._match_metrics(outcome)
+        outcome = self._match_metrics(finished.outcome)
         metadata = {
             **self._base_metadata(slot),
-            "duration_s": round(duration_s, 4),
-            "attempt": attempt,
+            "duration_s": round(finished.duration_s, 4),
+            "attempt": finished.attempt,
         }
         if isinstance(outcome, Failed):
             metadata.update(_failure_metadata(outcome))
@@ -430,8 +450,6 @@ class Coordinator:
                 MetricEvaluation(name=v.name, value=v.value, value_stddev=v.stddev)
                 for v in outcome.values
             ]
-        if self._journal is not None:
-            await self._journal.record(suggestion.id, values, outcome.is_failed, metadata)
         if await self._send(suggestion, values, outcome.is_failed, metadata):
             self._account(suggestion, outcome)
         else:
@@ -460,8 +478,15 @@ class Coordinator:
             self.stats.rejected += 1
             stored = False
             log.error("observation_rejected", status=exc.status, error=exc.message)
-        if self._journal is not None:
-            await self._journal.done(suggestion.id)
+        except BaseException:
+            # The service stayed unreachable past the retry budget, or the run is being
+            # cancelled: keep the computed outcome so the next run reports it instead of
+            # evaluating again. Shielded, bounded: it is one line appended to a file.
+            if self._journal is not None:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                    await self._journal.record(suggestion.id, values, failed, metadata)
+                    log.warning("observation_journaled")
+            raise
         return stored
 
     def _match_metrics(self, outcome: Outcome) -> Outcome:

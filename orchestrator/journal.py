@@ -1,9 +1,11 @@
-"""A local journal of computed outcomes, so a result survives a service that is down.
+"""A local journal of computed outcomes the service did not acknowledge.
 
-Before an observation is sent, its body is appended to `reports.jsonl` in the run folder;
-once the service acknowledged it, a `done` line follows. A restarted run reports what is
-pending instead of evaluating those suggestions again. The file is append-only and
-line-oriented, so a crash mid-write loses at most a torn last line, which is skipped.
+When a report cannot be delivered (the service stayed unreachable past the retry budget,
+or the run is cancelled mid-send), its body is appended to `reports.jsonl` in the run
+folder. A restarted run reports what is pending, then appends a `done` line, instead of
+evaluating those suggestions again. The happy path writes nothing: a kill -9 mid-send
+costs at most a re-evaluation, never a duplicate (the suggestion is still open). The file
+is append-only and line-oriented, so a torn last line from a crash is skipped.
 """
 
 from __future__ import annotations

@@ -142,7 +142,8 @@ async def run_job(
                 max_retries=config.workers.max_retries,
                 drain_s=config.timeouts.drain_s,
                 on_stop=config.run.on_stop,
-                run_dir=run_dir,
+                # Per-evaluation folders hold a command's output; in-process kinds need none.
+                run_dir=run_dir if config.workers.kind == "subprocess" else None,
                 fresh=fresh,
                 failures=FailurePolicy(
                     config.failures.max_consecutive,

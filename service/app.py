@@ -16,6 +16,7 @@ import binascii
 import hmac
 import json
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from anyio.abc import TaskStatus
 from service.config import ServiceConfig
 from service.engine import Engine
 from service.errors import ApiError, InvalidRequest, RateLimited, Unauthorized
+from service.models import Experiment
 from service.store import BaseStore, InMemoryStore
 
 log = structlog.get_logger()
@@ -37,6 +39,7 @@ log = structlog.get_logger()
 P = ParamSpec("P")
 R = TypeVar("R")
 
+EXPERIMENT_CACHE_SIZE = 256
 JSON_HEADERS = {"Cache-Control": "no-cache, no-store"}
 AUTH_MESSAGE = (
     "No API token provided. API requests are authenticated using HTTP Basic Auth, with the "
@@ -52,6 +55,25 @@ class ServiceState:
     store: BaseStore
     engine: Engine
     limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
+    #: Experiments by id. Only this service writes its database and every write to an
+    #: experiment goes through `forget`, so the cache cannot go stale; it saves a read on
+    #: every suggest and observe (the hot path).
+    _experiments: OrderedDict[int, Experiment] = field(default_factory=OrderedDict)
+
+    def experiment(self, experiment_id: int) -> Experiment:
+        """The experiment (store thread only); raises NotFound like the store."""
+        cached = self._experiments.get(experiment_id)
+        if cached is not None:
+            self._experiments.move_to_end(experiment_id)
+            return cached
+        found = self.store.get_experiment(experiment_id)
+        self._experiments[experiment_id] = found
+        if len(self._experiments) > EXPERIMENT_CACHE_SIZE:
+            self._experiments.popitem(last=False)
+        return found
+
+    def forget(self, experiment_id: int) -> None:
+        self._experiments.pop(experiment_id, None)
 
     async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run store/engine work off the loop, one call at a time.

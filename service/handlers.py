@@ -172,7 +172,7 @@ async def get_experiment(request: web.Request) -> web.Response:
     state, eid = _state(request), _path_id(request, "experiment_id")
 
     def work() -> Experiment:
-        return _with_progress(state, state.store.get_experiment(eid))
+        return _with_progress(state, state.experiment(eid))
 
     return json_response(request, _experiment_json(await state.call(work)))
 
@@ -182,12 +182,9 @@ async def update_experiment(request: web.Request) -> web.Response:
     body = await _body(request)
 
     def work() -> Experiment:
-        changes = validate_experiment_update(state.store.get_experiment(eid), body)
-        updated = (
-            state.store.update_experiment(eid, changes)
-            if changes
-            else state.store.get_experiment(eid)
-        )
+        changes = validate_experiment_update(state.experiment(eid), body)
+        updated = state.store.update_experiment(eid, changes) if changes else state.experiment(eid)
+        state.forget(eid)
         state.engine.invalidate(eid)
         return _with_progress(state, updated)
 
@@ -198,8 +195,9 @@ async def delete_experiment(request: web.Request) -> web.Response:
     state, eid = _state(request), _path_id(request, "experiment_id")
 
     def work() -> None:
-        state.store.get_experiment(eid)
+        state.experiment(eid)
         state.store.update_experiment(eid, {"state": ExperimentState.DELETED.value})
+        state.forget(eid)
         state.engine.invalidate(eid)
 
     await state.call(work)
@@ -216,7 +214,7 @@ async def create_suggestion(request: web.Request) -> web.Response:
     body = await _body(request)
 
     def work() -> Suggestion:
-        experiment = state.store.get_experiment(eid)
+        experiment = state.experiment(eid)
         _require_active(experiment, "suggestions")
         parsed = validate_suggestion_create(experiment, body)
         metadata = validate_metadata(parsed.metadata)
@@ -243,7 +241,7 @@ async def list_suggestions(request: web.Request) -> web.Response:
     cursor, _ = _cursor(request)
 
     def work() -> Page[Suggestion]:
-        state.store.get_experiment(eid)
+        state.experiment(eid)
         return state.store.list_suggestions(
             eid,
             open_only=open_only,
@@ -309,7 +307,7 @@ async def delete_suggestions(request: web.Request) -> web.Response:
         raise InvalidRequest(f"Unrecognized state {q['state']:.40} (if provided, must be open)")
 
     def work() -> None:
-        state.store.get_experiment(eid)
+        state.experiment(eid)
         state.store.delete_suggestions(eid, open_only="state" in q)
         state.engine.invalidate(eid)
 
@@ -327,7 +325,7 @@ async def create_observation(request: web.Request) -> web.Response:
     body = await _body(request)
 
     def work() -> Observation:
-        experiment = state.store.get_experiment(eid)
+        experiment = state.experiment(eid)
         _require_active(experiment, "observations")
         new = validate_observation_create(experiment, body)
         _refuse_duplicates(state, eid, [new])
@@ -344,7 +342,7 @@ async def create_observation_batch(request: web.Request) -> web.Response:
     dry_run = body.get("dry_run") is True
 
     def work() -> list[Observation]:
-        experiment = state.store.get_experiment(eid)
+        experiment = state.experiment(eid)
         _require_active(experiment, "observations")
         new = validate_observation_batch(experiment, body)
         _refuse_duplicates(state, eid, new)
@@ -376,7 +374,7 @@ async def list_observations(request: web.Request) -> web.Response:
     limit = parse_limit(q.get("limit"))
 
     def work() -> Page[Observation]:
-        state.store.get_experiment(eid)
+        state.experiment(eid)
         return state.store.list_observations(
             eid, ascending=ascending, include_deleted=include_deleted, limit=limit, cursor=cursor
         )
@@ -407,7 +405,7 @@ async def update_observation(request: web.Request) -> web.Response:
     body = await _body(request)
 
     def work() -> Observation:
-        experiment = state.store.get_experiment(eid)
+        experiment = state.experiment(eid)
         current = state.store.get_observation(eid, oid)
         changes = validate_observation_update(
             experiment, current.failed, bool(current.values), body
@@ -435,7 +433,7 @@ async def delete_observations(request: web.Request) -> web.Response:
     state, eid = _state(request), _path_id(request, "experiment_id")
 
     def work() -> None:
-        state.store.get_experiment(eid)
+        state.experiment(eid)
         state.store.delete_observations(eid)
         state.engine.invalidate(eid)
 
@@ -448,7 +446,7 @@ async def best_assignments(request: web.Request) -> web.Response:
     state, eid = _state(request), _path_id(request, "experiment_id")
 
     def work() -> list[Observation]:
-        experiment = state.store.get_experiment(eid)
+        experiment = state.experiment(eid)
         return best_observations(experiment, state.store.all_observations(eid))
 
     best = await state.call(work)
@@ -479,7 +477,7 @@ async def stopping_criteria(request: web.Request) -> web.Response:
     state, eid = _state(request), _path_id(request, "experiment_id")
 
     def work() -> tuple[Experiment, int]:
-        experiment = state.store.get_experiment(eid)
+        experiment = state.experiment(eid)
         return experiment, state.store.observation_count(eid)
 
     experiment, count = await state.call(work)

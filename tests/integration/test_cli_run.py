@@ -217,8 +217,9 @@ class TestQueries:
 class TestErrorsAtTheCli:
     """Errors raised inside the job's task groups reach the user as one clear line."""
 
-    def test_unknown_experiment_id(self, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+    def test_unknown_experiment_id(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         from orchestrator.cli import main
 
         config = write_config(tmp_path, budget=4, workers=2, sleep_s=0.01)

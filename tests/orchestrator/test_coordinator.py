@@ -459,3 +459,61 @@ class TestSeveralMetrics:
             got = {v.name: v.value for v in o.values}
             assert set(got) == {"accuracy", "latency"}
             assert got["latency"] == pytest.approx(10 * got["accuracy"])
+
+
+class CountingWorker:
+    """Counts evaluations; returns x."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def evaluate(self, evaluation: Evaluation) -> Outcome:
+        self.calls += 1
+        return Completed(values=(MetricValue(None, float(evaluation.assignments["x"])),))
+
+    async def aclose(self) -> None:
+        return None
+
+
+class TestServiceOutage:
+    """Outcomes that could not be delivered are journaled and reported by the next run,
+    without evaluating again."""
+
+    async def test_journal_bridges_an_outage(self, service_url: str, tmp_path: Path) -> None:
+        """1. Observations get 503 past the retry budget: the run fails, journaling them.
+        2. The next run (service healthy) reports the journaled outcomes first and
+           evaluates only what was never evaluated; the budget is exact."""
+        from orchestrator.client import RetryPolicy
+        from orchestrator.errors import TransientServiceError
+        from tests.support.fault_proxy import FaultProxy
+
+        def outage(method: str, path: str) -> Any:
+            return "error_503" if method == "POST" and "/observations" in path else None
+
+        journal = ReportJournal(tmp_path / "reports.jsonl")
+        worker = CountingWorker()
+        settings = CoordinatorSettings(workers=2, run_id="outage")
+        tiny = RetryPolicy(
+            max_attempts=2, max_total_s=1, initial_backoff_s=0.001, max_backoff_s=0.002
+        )
+        async with (
+            FaultProxy(service_url, plan=outage) as proxy,
+            ServiceClient(proxy.url, retry=tiny) as client,
+        ):
+            eid = await new_experiment(client, 6)
+            with pytest.raises(BaseExceptionGroup) as info, anyio.fail_after(30):
+                await Coordinator(
+                    client, worker, experiment_id=eid, settings=settings, journal=journal
+                ).run()
+            assert info.group_contains(TransientServiceError)
+        evaluated = worker.calls
+        assert evaluated >= 2 and len(await journal.pending()) == evaluated
+        async with ServiceClient(service_url) as client:
+            with anyio.fail_after(30):
+                summary = await Coordinator(
+                    client, worker, experiment_id=eid, settings=settings, journal=journal
+                ).run()
+            assert summary.reason is ExitReason.BUDGET_REACHED
+            assert worker.calls == 6  # the journaled outcomes were not evaluated again
+            await assert_exactly_budget(client, eid, 6)
+        assert await journal.pending() == []

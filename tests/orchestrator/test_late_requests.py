@@ -25,9 +25,10 @@ class TestLateObservation:
 
     async def test_one_observation(self, service_url: str) -> None:
         plan = ScriptedFaults(("POST", r"/observations$", ["latency"]))
-        async with FaultProxy(service_url, plan=plan, latency_s=1.0) as proxy, ServiceClient(
-            proxy.url, retry=RETRY, request_timeout_s=0.3
-        ) as client:
+        async with (
+            FaultProxy(service_url, plan=plan, latency_s=1.0) as proxy,
+            ServiceClient(proxy.url, retry=RETRY, request_timeout_s=0.3) as client,
+        ):
             eid = (await client.create_experiment(experiment_body(5))).id
             s = await client.suggest(eid)
             with anyio.fail_after(20):
@@ -47,9 +48,10 @@ class TestLateSuggestion:
 
     async def test_orphan_is_cleaned_and_budget_holds(self, service_url: str) -> None:
         plan = ScriptedFaults(("POST", r"/suggestions$", ["latency"]))
-        async with FaultProxy(service_url, plan=plan, latency_s=1.0) as proxy, ServiceClient(
-            proxy.url, retry=RETRY, request_timeout_s=0.3
-        ) as client:
+        async with (
+            FaultProxy(service_url, plan=plan, latency_s=1.0) as proxy,
+            ServiceClient(proxy.url, retry=RETRY, request_timeout_s=0.3) as client,
+        ):
             eid = (await client.create_experiment(experiment_body(3))).id
             settings = CoordinatorSettings(workers=1, run_id="late")
             worker = AsyncFunctionWorker("tests.orchestrator.objectives:sleepy")
@@ -88,7 +90,9 @@ class TestRejectedObservation:
             tg.start_soon(delete_one_open)
             with anyio.fail_after(30):
                 summary = await Coordinator(
-                    client, worker, experiment_id=eid,
+                    client,
+                    worker,
+                    experiment_id=eid,
                     settings=CoordinatorSettings(workers=2, run_id="rejected"),
                 ).run()
         assert summary.stats.rejected == 1

@@ -20,26 +20,42 @@ async def http() -> Any:
 
 @pytest.fixture
 async def exp(http: aiohttp.ClientSession, service_url: str) -> str:
-    _, body = await call(http, "POST", f"{service_url}/v1/experiments",
-                         {"name": "e", "parameters": PARAMS, "observation_budget": 10})
+    _, body = await call(
+        http,
+        "POST",
+        f"{service_url}/v1/experiments",
+        {"name": "e", "parameters": PARAMS, "observation_budget": 10},
+    )
     return f"{service_url}/v1/experiments/{body['id']}"
 
 
 class TestOneObservationPerSuggestion:
     """A second observation of a closed suggestion is a 409, also within one batch."""
 
-    async def test_second_observation_conflicts(self, http: aiohttp.ClientSession, exp: str
-                                                ) -> None:
+    async def test_second_observation_conflicts(
+        self, http: aiohttp.ClientSession, exp: str
+    ) -> None:
         _, s = await call(http, "POST", f"{exp}/suggestions")
-        status, _ = await call(http, "POST", f"{exp}/observations",
-                               {"suggestion": s["id"], "value": 1.0})
+        status, _ = await call(
+            http, "POST", f"{exp}/observations", {"suggestion": s["id"], "value": 1.0}
+        )
         assert status == 200
-        status, err = await call(http, "POST", f"{exp}/observations",
-                                 {"suggestion": s["id"], "value": 2.0})
+        status, err = await call(
+            http, "POST", f"{exp}/observations", {"suggestion": s["id"], "value": 2.0}
+        )
         assert status == 409 and s["id"] in err["message"]
         _, s2 = await call(http, "POST", f"{exp}/suggestions")
-        status, err = await call(http, "POST", f"{exp}/observations/batch", {"observations": [
-            {"suggestion": s2["id"], "value": 1.0}, {"suggestion": s2["id"], "value": 2.0}]})
+        status, err = await call(
+            http,
+            "POST",
+            f"{exp}/observations/batch",
+            {
+                "observations": [
+                    {"suggestion": s2["id"], "value": 1.0},
+                    {"suggestion": s2["id"], "value": 2.0},
+                ]
+            },
+        )
         assert status == 409 and "twice" in err["message"]
         _, page = await call(http, "GET", f"{exp}/observations")
         assert page["count"] == 1
@@ -54,16 +70,21 @@ class TestAfterPaging:
         ids = []
         for _ in range(7):
             s = conn.experiments(e.id).suggestions().create()
-            ids.append(conn.experiments(e.id).observations().create(
-                suggestion=s.id, value=1.0).id)
+            ids.append(conn.experiments(e.id).observations().create(suggestion=s.id, value=1.0).id)
         first_page = conn.experiments(e.id).observations().fetch(ascending=True, limit=1)
         marker = first_page.paging.after  # names the oldest observation
-        got = [o.id for o in conn.experiments(e.id).observations().fetch(
-            after=marker, limit=2).iterate_pages()]
+        got = [
+            o.id
+            for o in conn.experiments(e.id)
+            .observations()
+            .fetch(after=marker, limit=2)
+            .iterate_pages()
+        ]
         assert got == ids[1:]
 
-    async def test_after_refused_where_unsupported(self, http: aiohttp.ClientSession, exp: str
-                                                   ) -> None:
+    async def test_after_refused_where_unsupported(
+        self, http: aiohttp.ClientSession, exp: str
+    ) -> None:
         status, err = await call(http, "GET", f"{exp}/suggestions?after=aWQ6MQ")
         assert status == 400 and "`after`" in err["message"]
 
@@ -75,20 +96,34 @@ class TestHugeNumbers:
         big = "9" * 25
         status, _ = await call(http, "GET", f"{service_url}/v1/experiments/{big}")
         assert status == 404
-        status, err = await call(http, "POST", f"{exp}/observations",
-                                 raw=('{"suggestion": %s, "value": 1}' % big).encode())
+        status, err = await call(
+            http,
+            "POST",
+            f"{exp}/observations",
+            raw=(f'{{"suggestion": {big}, "value": 1}}').encode(),
+        )
         assert status == 400 and "suggestion" in err["message"]
         import base64
 
         marker = base64.urlsafe_b64encode(f"id:{10**30}".encode()).decode().rstrip("=")
         status, _ = await call(http, "GET", f"{exp}/observations?before={marker}")
         assert status == 400
-        status, err = await call(http, "POST", f"{service_url}/v1/experiments", {
-            "name": "b", "parameters": PARAMS, "observation_budget": int(big)})
+        status, err = await call(
+            http,
+            "POST",
+            f"{service_url}/v1/experiments",
+            {"name": "b", "parameters": PARAMS, "observation_budget": int(big)},
+        )
         assert status == 400 and "observation_budget" in err["message"]
-        status, err = await call(http, "POST", f"{service_url}/v1/experiments", {
-            "name": "b", "parameters": [{"name": "n", "type": "int",
-                                         "bounds": {"min": 0, "max": 10**30}}]})
+        status, err = await call(
+            http,
+            "POST",
+            f"{service_url}/v1/experiments",
+            {
+                "name": "b",
+                "parameters": [{"name": "n", "type": "int", "bounds": {"min": 0, "max": 10**30}}],
+            },
+        )
         assert status == 400 and "bounds" in err["message"]
 
 
@@ -109,11 +144,20 @@ class TestDeletedSuggestion:
 class TestGridCoverage:
     """A grid experiment covers every point even after a suggestion was deleted."""
 
-    async def test_deleted_point_comes_back(self, http: aiohttp.ClientSession,
-                                            service_url: str) -> None:
-        _, e = await call(http, "POST", f"{service_url}/v1/experiments", {
-            "name": "g", "type": "grid", "observation_budget": 3,
-            "parameters": [{"name": "x", "type": "int", "grid": [1, 2, 3]}]})
+    async def test_deleted_point_comes_back(
+        self, http: aiohttp.ClientSession, service_url: str
+    ) -> None:
+        _, e = await call(
+            http,
+            "POST",
+            f"{service_url}/v1/experiments",
+            {
+                "name": "g",
+                "type": "grid",
+                "observation_budget": 3,
+                "parameters": [{"name": "x", "type": "int", "grid": [1, 2, 3]}],
+            },
+        )
         base = f"{service_url}/v1/experiments/{e['id']}"
         _, s1 = await call(http, "POST", f"{base}/suggestions")
         await call(http, "POST", f"{base}/observations", {"suggestion": s1["id"], "value": 1})
