@@ -44,7 +44,12 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from orchestrator.errors import ServiceError, ServiceRejected, TransientServiceError
+from orchestrator.errors import (
+    BudgetExhausted,
+    ServiceError,
+    ServiceRejected,
+    TransientServiceError,
+)
 from orchestrator.transport import AiohttpTransport, Transport, TransportResponse
 from service.models import (
     BestAssignments,
@@ -173,7 +178,11 @@ class ServiceClient:
     # -- suggestions ---------------------------------------------------------------------
 
     async def suggest(
-        self, experiment_id: str, *, metadata: Mapping[str, Any] | None = None
+        self,
+        experiment_id: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        within_budget: bool = False,
     ) -> Suggestion:
         """Create one suggestion, exactly once even when attempts fail ambiguously.
 
@@ -183,10 +192,16 @@ class ServiceClient:
         creating another. If retries run out (or the call is cancelled) after such a
         failure, the final error has `ambiguous=True`: an open suggestion carrying the
         caller's metadata may remain, for the coordinator to adopt or delete.
+
+        `within_budget=True` asks the service to refuse (409, `BudgetExhausted`) once
+        observations plus open suggestions reach the experiment's budget, checked
+        atomically: this is how several coordinators on one experiment stop exactly at it.
+        A service that does not know the parameter ignores it.
         """
         path = f"/experiments/{experiment_id}/suggestions"
         key = uuid.uuid4().hex
         body = {"metadata": {**(metadata or {}), REQUEST_KEY: key}}
+        params = {"within_budget": "true"} if within_budget else None
         maybe_created = False
 
         async def attempt() -> Suggestion:
@@ -196,7 +211,11 @@ class ServiceClient:
                     adopted = await self._find_by_request_key(experiment_id, key)
                     if adopted is not None:
                         return adopted
-                response = await self._send("POST", path, json=body)
+                response = await self._send("POST", path, params=params, json=body)
+            except ServiceRejected as exc:
+                if within_budget and exc.status == 409:
+                    raise BudgetExhausted(409, exc.message, method="POST", path=path) from exc
+                raise
             except TransientServiceError as exc:
                 # Sticky: an earlier attempt may have created it even if this one did not,
                 # and the error that finally escapes tells the caller so.

@@ -36,7 +36,7 @@ import anyio
 import structlog
 
 from orchestrator.client import ServiceClient
-from orchestrator.errors import ConfigError, ServiceRejected
+from orchestrator.errors import BudgetExhausted, ConfigError, ServiceRejected
 from orchestrator.journal import ReportJournal
 from service.models import Experiment, MetricEvaluation, Objective, Suggestion
 from workers.base import Completed, Evaluation, Failed, Outcome, Worker
@@ -173,6 +173,8 @@ class Coordinator:
         #: Observations plus open suggestions that count against the budget.
         self._committed = 0
         self._stopping = False
+        #: The service refused a suggestion: other runs hold the rest of the budget.
+        self._budget_full = False
         self._reason = ExitReason.BUDGET_REACHED
         self._evaluation_scopes: set[anyio.CancelScope] = set()
         self._left_open: list[str] = []
@@ -324,7 +326,7 @@ class Coordinator:
             return None
         if self._adopted:
             return self._adopted.popleft()
-        if self._committed >= self.stats.budget:
+        if self._budget_full or self._committed >= self.stats.budget:
             return None
         self._committed += 1
         return "new"
@@ -334,6 +336,8 @@ class Coordinator:
             job = self._next_job()
             while job is not None:
                 suggestion = job if isinstance(job, Suggestion) else await self._new(slot)
+                if suggestion is None:
+                    return
                 with structlog.contextvars.bound_contextvars(suggestion_id=suggestion.id):
                     finished = await self._run_suggestion(suggestion)
                 if finished is not None:
@@ -343,10 +347,18 @@ class Coordinator:
                     await self._report(slot, suggestion, finished)
                 job = self._next_job()
 
-    async def _new(self, slot: int) -> Suggestion:
-        """A new suggestion for a budget slot `_next_job` already reserved."""
+    async def _new(self, slot: int) -> Suggestion | None:
+        """A new suggestion for a budget slot `_next_job` already reserved; None when the
+        service says other runs on this experiment have taken the rest of the budget."""
         try:
-            return await self._client.suggest(self._eid, metadata=self._base_metadata(slot))
+            return await self._client.suggest(
+                self._eid, metadata=self._base_metadata(slot), within_budget=True
+            )
+        except BudgetExhausted:
+            self._committed -= 1
+            self._budget_full = True
+            log.info("budget_taken_by_other_runs")
+            return None
         except BaseException:
             self._committed -= 1
             raise

@@ -8,7 +8,9 @@ OrchestratorError
 │   │                                          429, 500 (unless disabled), 502/503/504
 │   │       .status (None without a response), .retry_after_s (429), .ambiguous
 │   └── ServiceRejected(status, message)       other 4xx/5xx: the service refused the request;
-│                                              carries the status and the service's `message`
+│       │                                      carries the status and the service's `message`
+│       └── BudgetExhausted                    409 to a `within_budget` suggest: observations
+│                                              plus open suggestions already fill the budget
 └── (re-exported from workers.errors) WorkerError ─── BrokenWorker, WorkerTimeout
 ```
 
@@ -28,6 +30,7 @@ from workers.errors import BrokenWorker, WorkerError, WorkerTimeout
 
 __all__ = [
     "BrokenWorker",
+    "BudgetExhausted",
     "ConfigError",
     "OrchestratorError",
     "ServiceError",
@@ -128,3 +131,8 @@ class ServiceRejected(ServiceError):
             f"ServiceRejected({self.status}, {self.message!r}, "
             f"method={self.method!r}, path={self.path!r})"
         )
+
+
+class BudgetExhausted(ServiceRejected):
+    """The service refused a new suggestion: the experiment's budget is already spoken for
+    (observations plus open suggestions, counted atomically by the service)."""

@@ -72,8 +72,37 @@ class ServiceState:
             self._experiments.popitem(last=False)
         return found
 
+    #: [observations, open suggestions] by experiment, kept exact by the handlers'
+    #: `count_*` calls and dropped by `forget_counts` on anything else that changes them.
+    _counts: OrderedDict[int, list[int]] = field(default_factory=OrderedDict)
+
     def forget(self, experiment_id: int) -> None:
         self._experiments.pop(experiment_id, None)
+        self.forget_counts(experiment_id)
+
+    def counts(self, experiment_id: int) -> tuple[int, int]:
+        """(observations, open suggestions), O(1) once known; store thread only."""
+        known = self._counts.get(experiment_id)
+        if known is None:
+            known = [
+                self.store.observation_count(experiment_id),
+                self.store.open_suggestion_count(experiment_id),
+            ]
+            self._counts[experiment_id] = known
+            if len(self._counts) > EXPERIMENT_CACHE_SIZE:
+                self._counts.popitem(last=False)
+        return known[0], known[1]
+
+    def count_created(
+        self, experiment_id: int, *, observations: int = 0, suggestions: int = 0, closed: int = 0
+    ) -> None:
+        known = self._counts.get(experiment_id)
+        if known is not None:
+            known[0] += observations
+            known[1] += suggestions - closed
+
+    def forget_counts(self, experiment_id: int) -> None:
+        self._counts.pop(experiment_id, None)
 
     async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run store/engine work off the loop, one call at a time.

@@ -132,6 +132,31 @@ def _refuse_duplicates(state: ServiceState, eid: int, new: Sequence[NewObservati
             )
 
 
+def _check_budget(state: ServiceState, experiment: Experiment) -> None:
+    """Our extension, `POST .../suggestions?within_budget=true`: refuse once observations
+    plus open suggestions fill the budget. Under the one store lock, so the count and the
+    insert that follows are atomic: several coordinators together stop exactly at it."""
+    budget = experiment.observation_budget
+    if budget is None:
+        return
+    eid = int(experiment.id)
+    observed, opened = state.counts(eid)
+    if observed + opened >= budget:
+        raise Conflict(
+            f"Observation budget of experiment {eid} is reached: {observed} "
+            f"observations + {opened} open suggestions >= {budget}"
+        )
+
+
+def _count_observations(state: ServiceState, eid: int, created: Sequence[Observation]) -> None:
+    if state.config.allow_duplicate_observations:
+        # A second observation closes nothing new: recount from the store next time.
+        state.forget_counts(eid)
+        return
+    closed = sum(1 for o in created if o.suggestion is not None)
+    state.count_created(eid, observations=len(created), closed=closed)
+
+
 def _require_active(experiment: Experiment, what: str) -> None:
     if experiment.state is ExperimentState.DELETED:
         raise InvalidRequest(f"Cannot create {what} for deleted experiment {experiment.id}")
@@ -212,17 +237,22 @@ def _suggestion_json(s: Suggestion) -> dict[str, Any]:
 async def create_suggestion(request: web.Request) -> web.Response:
     state, eid = _state(request), _path_id(request, "experiment_id")
     body = await _body(request)
+    within_budget = parse_bool(request.query.get("within_budget"), "within_budget")
 
     def work() -> Suggestion:
         experiment = state.experiment(eid)
         _require_active(experiment, "suggestions")
+        if within_budget:
+            _check_budget(state, experiment)
         parsed = validate_suggestion_create(experiment, body)
         metadata = validate_metadata(parsed.metadata)
         if parsed.assignments is None:
-            return state.engine.suggest(experiment, metadata)
-        assignments = validate_assignments(experiment, parsed.assignments)
-        created = state.store.create_suggestion(eid, assignments, metadata)
-        state.engine.invalidate(eid)
+            created = state.engine.suggest(experiment, metadata)
+        else:
+            assignments = validate_assignments(experiment, parsed.assignments)
+            created = state.store.create_suggestion(eid, assignments, metadata)
+            state.engine.invalidate(eid)
+        state.count_created(eid, suggestions=1)
         return created
 
     return json_response(request, _suggestion_json(await state.call(work)))
@@ -294,6 +324,7 @@ async def delete_suggestion(request: web.Request) -> web.Response:
 
     def work() -> None:
         state.store.delete_suggestion(eid, sid)
+        state.forget_counts(eid)
         state.engine.invalidate(eid)
 
     await state.call(work)
@@ -309,6 +340,7 @@ async def delete_suggestions(request: web.Request) -> web.Response:
     def work() -> None:
         state.experiment(eid)
         state.store.delete_suggestions(eid, open_only="state" in q)
+        state.forget_counts(eid)
         state.engine.invalidate(eid)
 
     await state.call(work)
@@ -330,6 +362,7 @@ async def create_observation(request: web.Request) -> web.Response:
         new = validate_observation_create(experiment, body)
         _refuse_duplicates(state, eid, [new])
         created = state.store.create_observations(eid, [new])
+        _count_observations(state, eid, created)
         state.engine.observed(experiment, created)
         return created[0]
 
@@ -349,6 +382,7 @@ async def create_observation_batch(request: web.Request) -> web.Response:
         if dry_run:
             return []
         created = state.store.create_observations(eid, new)
+        _count_observations(state, eid, created)
         state.engine.observed(experiment, created)
         return created
 
@@ -411,6 +445,7 @@ async def update_observation(request: web.Request) -> web.Response:
             experiment, current.failed, bool(current.values), body
         )
         updated = state.store.update_observation(eid, oid, changes) if changes else current
+        state.forget_counts(eid)
         state.engine.invalidate(eid)
         return updated
 
@@ -423,6 +458,7 @@ async def delete_observation(request: web.Request) -> web.Response:
 
     def work() -> None:
         state.store.delete_observation(eid, oid)
+        state.forget_counts(eid)
         state.engine.invalidate(eid)
 
     await state.call(work)
@@ -435,6 +471,7 @@ async def delete_observations(request: web.Request) -> web.Response:
     def work() -> None:
         state.experiment(eid)
         state.store.delete_observations(eid)
+        state.forget_counts(eid)
         state.engine.invalidate(eid)
 
     await state.call(work)

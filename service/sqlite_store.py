@@ -16,7 +16,8 @@ Schema: the version lives in `PRAGMA user_version`; `_MIGRATIONS[i]` brings vers
 database written by newer code (a higher version) is refused with `StoreError`.
 
 Suggestion state is derived as the contract says: a suggestion is closed iff an observation
-row references it, answered by `NOT EXISTS` on the index `observations(suggestion_id)`.
+row references it; since schema v2 a `closed` flag, set in the same transaction as the
+observation, caches that derivation so open counts are an index range.
 Like every store, this one is not thread-safe: the service serializes calls, which is also
 why the connection may be opened with `check_same_thread=False`.
 """
@@ -105,6 +106,17 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The derived suggestion state probes this index once per suggestion.
         "CREATE INDEX observations_by_suggestion ON observations (suggestion_id)",
     ),
+    # v2: `closed` caches the derived state (an observation references the suggestion),
+    # set in the same transaction as that observation, so counting open suggestions is
+    # an index range instead of one probe per suggestion (the budget check runs it on
+    # every suggest). Never cleared: deleting the observation does not reopen it.
+    (
+        "ALTER TABLE suggestions ADD COLUMN closed INTEGER NOT NULL DEFAULT 0",
+        "UPDATE suggestions SET closed = 1 WHERE EXISTS "
+        "(SELECT 1 FROM observations AS o WHERE o.suggestion_id = suggestions.id)",
+        "DROP INDEX suggestions_by_experiment",
+        "CREATE INDEX suggestions_by_experiment ON suggestions (experiment_id, deleted, closed)",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -119,8 +131,8 @@ _SUGGESTION_COLUMNS = "id, experiment_id, assignments, metadata, created, delete
 _OBSERVATION_COLUMNS = (
     'id, experiment_id, suggestion_id, assignments, "values", failed, metadata, created, deleted'
 )
-_IS_CLOSED = "EXISTS (SELECT 1 FROM observations AS o WHERE o.suggestion_id = suggestions.id)"
-_IS_OPEN = f"deleted = 0 AND NOT {_IS_CLOSED}"
+_IS_CLOSED = "closed"
+_IS_OPEN = "deleted = 0 AND closed = 0"
 
 
 def _dumps(value: Any) -> str:
@@ -554,6 +566,7 @@ class SqliteStore(BaseStore):
                     f"No suggestion: {item.suggestion} for experiment: {experiment_id}"
                 )
             assignments_json = row[0]
+            conn.execute("UPDATE suggestions SET closed = 1 WHERE id = ?", (item.suggestion,))
         values = [v.model_dump(mode="json") for v in item.values]
         cur = conn.execute(
             "INSERT INTO observations (experiment_id, suggestion_id, assignments, "

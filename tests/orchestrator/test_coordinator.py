@@ -517,3 +517,32 @@ class TestServiceOutage:
             assert worker.calls == 6  # the journaled outcomes were not evaluated again
             await assert_exactly_budget(client, eid, 6)
         assert await journal.pending() == []
+
+
+class TestSharedExperiment:
+    """Several coordinators on one experiment together stop exactly at its budget."""
+
+    async def test_two_coordinators(self, client: ServiceClient) -> None:
+        """1. Coordinator A (3 workers) starts on a budget of 12.
+        2. Coordinator B (3 workers, another run id) joins while A runs.
+        3. The service's atomic budget check stops both: exactly 12 observations."""
+        eid = await new_experiment(client, 12)
+
+        async def coordinator(run_id: str, delay_s: float) -> RunSummary:
+            await anyio.sleep(delay_s)
+            return await run(
+                client, AsyncFunctionWorker(f"{OBJ}:sleepy"), eid, workers=3, run_id=run_id
+            )
+
+        summaries: list[RunSummary] = []
+
+        async def collect(run_id: str, delay_s: float) -> None:
+            summaries.append(await coordinator(run_id, delay_s))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(collect, "A", 0.0)
+            tg.start_soon(collect, "B", 0.05)
+        assert all(s.reason is ExitReason.BUDGET_REACHED for s in summaries)
+        assert sum(s.stats.finished for s in summaries) == 12
+        assert min(s.stats.finished for s in summaries) > 0
+        await assert_exactly_budget(client, eid, 12)

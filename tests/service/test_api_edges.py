@@ -170,3 +170,31 @@ class TestGridCoverage:
             await call(http, "POST", f"{base}/observations", {"suggestion": s["id"], "value": 1})
         assert seen == {1, 2, 3}
         assert json.dumps(sorted(seen)) == "[1, 2, 3]"
+
+
+class TestWithinBudget:
+    """`within_budget=true` refuses a suggestion once observations plus open suggestions
+    fill the budget, and allows one again when a deletion frees room."""
+
+    async def test_guard(self, http: aiohttp.ClientSession, service_url: str) -> None:
+        _, e = await call(
+            http,
+            "POST",
+            f"{service_url}/v1/experiments",
+            {"name": "b", "parameters": PARAMS, "observation_budget": 3},
+        )
+        base = f"{service_url}/v1/experiments/{e['id']}"
+        guarded = f"{base}/suggestions?within_budget=true"
+        _, s1 = await call(http, "POST", guarded)
+        await call(http, "POST", f"{base}/observations", {"suggestion": s1["id"], "value": 1})
+        for _ in range(2):
+            assert (await call(http, "POST", guarded))[0] == 200
+        status, err = await call(http, "POST", guarded)
+        assert status == 409 and "1 observations + 2 open suggestions >= 3" in err["message"]
+        status, _ = await call(http, "POST", f"{base}/suggestions")  # unguarded: SigOpt's way
+        assert status == 200
+        await call(http, "DELETE", f"{base}/suggestions?state=open")
+        status, _ = await call(http, "POST", guarded)
+        assert status == 200
+        _, page = await call(http, "GET", f"{base}/suggestions?state=open&limit=0")
+        assert page["count"] == 1

@@ -441,6 +441,34 @@ class TestSqliteDurability:
             tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
         assert "extra" in tables
 
+    def test_v1_database_migrates_closed_flag(self, tmp_path: Path) -> None:
+        """A version-1 file (no `closed` column) opens at the current version with the
+        state of every suggestion carried over: open stays open, closed stays closed."""
+        path = tmp_path / "v1.db"
+        raw = sqlite3.connect(path)
+        for statement in sqlite_store._MIGRATIONS[0]:
+            raw.execute(statement)
+        raw.execute(
+            "INSERT INTO experiments VALUES (1, 'e', 'offline', '[]', '[]', NULL, 1, 1, "
+            "'[]', '[]', NULL, NULL, 'active', 0, 0)"
+        )
+        raw.execute("INSERT INTO suggestions VALUES (1, 1, '{\"x\": 0.1}', NULL, 0, 0)")
+        raw.execute("INSERT INTO suggestions VALUES (2, 1, '{\"x\": 0.2}', NULL, 0, 0)")
+        raw.execute(
+            "INSERT INTO observations VALUES (1, 1, 1, '{\"x\": 0.1}', '[]', 1, NULL, 0, 0)"
+        )
+        raw.execute("PRAGMA user_version = 1")
+        raw.commit()
+        raw.close()
+        store = SqliteStore(path)
+        try:
+            assert store.schema_version() == SCHEMA_VERSION >= 2
+            assert store.get_suggestion(1, 1).state is SuggestionState.CLOSED
+            assert [s.id for s in store.open_suggestions(1)] == ["2"]
+            assert store.open_suggestion_count(1) == 1
+        finally:
+            store.close()
+
     def test_future_version_refused(self, tmp_path: Path) -> None:
         """A database written by newer code raises StoreError instead of being touched."""
         path = tmp_path / "s.db"
