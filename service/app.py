@@ -197,8 +197,8 @@ def _token_is_known(token: str, tokens: tuple[str, ...]) -> bool:
     return found
 
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def _authenticate(request: web.Request) -> None:
+    """Raise Unauthorized unless the request carries a known token (when any is set)."""
     tokens = request.app[STATE].config.tokens
     if tokens and request.path not in PUBLIC_PATHS:
         token = token_of(request)
@@ -206,6 +206,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise Unauthorized(AUTH_MESSAGE)
         if not _token_is_known(token, tokens):
             raise Unauthorized("Invalid API token.")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # The check runs in its own frame: no token is a local of a frame that stays on the
+    # stack while the handler runs, so a traceback that shows locals cannot print one.
+    _authenticate(request)
     return await handler(request)
 
 
@@ -249,7 +256,7 @@ def open_store(config: ServiceConfig) -> BaseStore:
         return InMemoryStore()
     from service.sqlite_store import SqliteStore
 
-    config.db.parent.mkdir(parents=True, exist_ok=True)
+    config.db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     return SqliteStore(config.db, synchronous=config.synchronous)
 
 

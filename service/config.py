@@ -32,7 +32,7 @@ class ServiceConfig(BaseModel):
     #: "NORMAL" survives a process crash (kill -9); "FULL" also survives power loss.
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     #: API tokens accepted as HTTP Basic usernames. Empty: no auth (loopback only).
-    tokens: tuple[str, ...] = ()
+    tokens: tuple[str, ...] = Field(default=(), repr=False)
     #: Requests per second per token (or per client address without auth); None: no limit.
     rate_limit_per_s: float | None = Field(default=None, gt=0)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)

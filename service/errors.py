@@ -9,6 +9,7 @@ ServiceError
 │   ├── MethodNotAllowed 405
 │   ├── Conflict         409      a transition the store forbids
 │   ├── PayloadTooLarge  413
+│   ├── UnsupportedMediaType 415  a body that is not JSON (multipart, XML, another charset)
 │   └── RateLimited      429      only when a rate limit is configured
 └── StoreError                    the database failed (rendered as 500, logged once)
 ```
@@ -57,6 +58,10 @@ class Conflict(ApiError):
 
 class PayloadTooLarge(ApiError):
     status = 413
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
 
 
 class RateLimited(ApiError):

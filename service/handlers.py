@@ -7,9 +7,11 @@ order), then renders wire models. Every mutating path tells the engine what chan
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
+import anyio.to_thread
 from aiohttp import web
 
 from service.app import STATE, ServiceState, json_response
@@ -26,6 +28,7 @@ from service.openapi import openapi_document
 from service.store import NewObservation, Page
 from service.validation import (
     MAX_ID,
+    check_content_type,
     decode_marker,
     encode_marker,
     parse_bool,
@@ -43,6 +46,9 @@ from service.validation import (
     validate_suggestion_update,
 )
 
+_ID_SEGMENT = re.compile(r"[0-9]{1,19}")
+PARSE_IN_THREAD_BYTES = 64 * 1024
+
 
 def _state(request: web.Request) -> ServiceState:
     return request.app[STATE]
@@ -50,13 +56,21 @@ def _state(request: web.Request) -> ServiceState:
 
 def _path_id(request: web.Request, name: str) -> int:
     raw = request.match_info[name]
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+    # Not str.isdigit(): it is true for "³" and "٣", which int() then refuses (a 500).
+    if not _ID_SEGMENT.fullmatch(raw) or not 0 < int(raw) <= MAX_ID:
         raise NotFound(f"Endpoint not found: {request.path}")
     return int(raw)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    return parse_json_body(await request.read())
+    raw = await request.read()
+    if raw.strip():
+        check_content_type(request.content_type, request.charset)
+    if len(raw) < PARSE_IN_THREAD_BYTES:
+        return parse_json_body(raw)
+    # A body of megabytes takes a good part of a second to parse and check: not on the
+    # event loop, where it would stall every other request meanwhile.
+    return await anyio.to_thread.run_sync(parse_json_body, raw)
 
 
 def _pagination(
@@ -527,7 +541,9 @@ async def stopping_criteria(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return json_response(request, openapi_document(ROUTES))
+    return json_response(
+        request, openapi_document(ROUTES, auth=bool(_state(request).config.tokens))
+    )
 
 
 ROUTES: list[tuple[str, str, Any, str]] = [

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -194,6 +195,19 @@ def _observation_from_row(row: tuple[Any, ...]) -> Observation:
     )
 
 
+def _create_private(path: Path) -> None:
+    """Create a new database file readable and writable by its owner only (0o600), whatever
+    the umask; SQLite gives its -wal and -shm files the database file's mode."""
+    if str(path) == ":memory:" or path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # sqlite3.connect reports it, as a StoreError
+
+
 class SqliteStore(BaseStore):
     """`BaseStore` on a SQLite file; see the module docstring for durability and schema."""
 
@@ -208,6 +222,7 @@ class SqliteStore(BaseStore):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
+        _create_private(self.path)
         try:
             # isolation_level=None: the driver never opens transactions behind our back;
             # `_transaction()` issues BEGIN/COMMIT itself.

@@ -13,12 +13,13 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
-from service.errors import InvalidRequest
+from service.errors import InvalidRequest, UnsupportedMediaType
 from service.models import (
     Assignments,
     AssignmentValue,
@@ -57,22 +58,123 @@ MAX_BUDGET = 10**9
 
 
 # ---------------------------------------------------------------------------- JSON body
+#: No valid body nests deeper than 4 levels (a batch's observation's values); anything far
+#: deeper is an attack on the parser or on whatever walks the result recursively.
+MAX_JSON_DEPTH = 32
+#: The largest JSON integer kept as an int (SQLite's INTEGER); see `_parse_int`.
+MAX_JSON_INT = 2**63 - 1
+#: Content types read as JSON: SigOpt's (JSON, form-encoded, none, which aiohttp reports as
+#: octet-stream) plus text/plain, which aiohttp's client sends for a string body.
+JSON_CONTENT_TYPES = frozenset(
+    {
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "application/octet-stream",
+        "text/plain",
+    }
+)
+JSON_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+
+
 def _reject_constant(name: str) -> Any:
     raise InvalidRequest(f"Invalid json in request body: {name} is not a valid number")
 
 
+def _parse_int(text: str) -> int | float:
+    """Integers past 2^63 become floats (infinite past ~1e308): an int field then refuses
+    them by name, a number field's finiteness check names them, and no later `float()` or
+    database write overflows (a 500). Also sidesteps Python's 4300-digit limit on int()."""
+    digits = len(text.lstrip("-"))
+    if digits < 19 or (digits == 19 and abs(int(text)) <= MAX_JSON_INT):
+        return int(text)
+    return float(text)
+
+
+def check_content_type(content_type: str, charset: str | None) -> None:
+    """Refuse a body that announces itself as something other than JSON (415)."""
+    if content_type not in JSON_CONTENT_TYPES and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Unsupported Content-Type {content_type[:80]!r}: send the body as JSON "
+            "(application/json)"
+        )
+    if charset is not None and charset.lower() not in JSON_CHARSETS:
+        raise UnsupportedMediaType(
+            f"Unsupported charset {charset[:40]!r} in Content-Type: send the body as UTF-8"
+        )
+
+
+_Chain = tuple[Any, int | str] | None  # (parent chain, key): a path built only on error
+
+
+def _where(chain: _Chain) -> str:
+    parts: list[int | str] = []
+    while chain is not None:
+        chain, key = chain
+        parts.append(key)
+    return _loc(parts[::-1])[:120] or "the request body"
+
+
+def _check_structure(body: dict[str, Any], *, may_hold_nul: bool) -> None:
+    """Refuse nesting deeper than MAX_JSON_DEPTH and (when the text has a `\\u0000` escape)
+    strings with NUL characters, naming where. Iterative: a recursive walk would itself be
+    the stack overflow it guards against. Containers whose items are all scalars are
+    skipped at C speed (`set(map(type, ...))`), so a 4 MiB array costs milliseconds."""
+    stack: list[tuple[dict[str, Any] | list[Any], _Chain, int]] = [(body, None, 0)]
+    while stack:
+        node, chain, depth = stack.pop()
+        if depth >= MAX_JSON_DEPTH:
+            raise InvalidRequest(
+                f"Malformed json in request body: nested deeper than {MAX_JSON_DEPTH} "
+                f"levels (at `{_where(chain)}`)"
+            )
+        values = node.values() if isinstance(node, dict) else node
+        kinds = set(map(type, values))
+        if not (kinds & _CONTAINERS or (may_hold_nul and (str in kinds or isinstance(node, dict)))):
+            continue
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            if may_hold_nul and isinstance(key, str) and "\x00" in key:
+                raise InvalidRequest(
+                    f"Invalid key in `{_where(chain)}`: NUL characters (\\u0000) are not "
+                    "allowed in strings"
+                )
+            if isinstance(value, dict | list):
+                stack.append((value, (chain, key), depth + 1))
+            elif may_hold_nul and isinstance(value, str) and "\x00" in value:
+                raise InvalidRequest(
+                    f"Invalid value for `{_where((chain, key))}`: NUL characters (\\u0000) "
+                    "are not allowed in strings"
+                )
+
+
+_CONTAINERS = frozenset({dict, list})
+
+
 def parse_json_body(raw: bytes) -> dict[str, Any]:
-    """Parse a request body: empty means `{}`; NaN, infinity and non-objects are rejected."""
+    """Parse a request body: empty means `{}`. Invalid UTF-8, NaN and infinity literals,
+    nesting past MAX_JSON_DEPTH, NUL characters and non-objects are rejected (400)."""
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        if isinstance(exc, InvalidRequest):
-            raise
-        raise InvalidRequest("Malformed json in request body") from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(
+            f"Request body is not valid UTF-8: byte 0x{raw[exc.start]:02x} at position {exc.start}"
+        ) from None
+    try:
+        body = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"Malformed json in request body: {exc}"[:200]) from None
+    except RecursionError:
+        raise InvalidRequest(
+            f"Malformed json in request body: nested deeper than {MAX_JSON_DEPTH} levels"
+        ) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise InvalidRequest(f"Malformed json in request body: {exc}"[:200]) from None
     if not isinstance(body, dict):
         raise InvalidRequest("Request body must be a JSON object")
+    # A NUL can only come from a \\u0000 escape: a raw one is invalid JSON already.
+    _check_structure(body, may_hold_nul="\\u0000" in text)
     return body
 
 
@@ -115,6 +217,29 @@ def _validate(model: type[M], data: Any, prefix: str = "") -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise _raise_from_pydantic(exc, prefix) from exc
+
+
+#: What `validate_metadata` accepts, as the OpenAPI document shows it (validation itself
+#: is by hand, for SigOpt's messages).
+METADATA_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {
+            "type": "object",
+            "maxProperties": MAX_METADATA_KEYS,
+            "propertyNames": {"maxLength": MAX_METADATA_KEY_LENGTH, "pattern": "^[^\\x00]*$"},
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string", "maxLength": MAX_METADATA_STRING_LENGTH},
+                    {"type": "number"},
+                    {"type": "boolean"},
+                    {"type": "null"},
+                ]
+            },
+        },
+        {"type": "null"},
+    ]
+}
+MetadataBody = Annotated[dict[str, Any] | None, WithJsonSchema(METADATA_JSON_SCHEMA)]
 
 
 class _Body(BaseModel):
@@ -167,7 +292,7 @@ class ExperimentCreateBody(_Body):
     num_solutions: int | None = Field(default=None, ge=1, le=1)
     conditionals: list[dict[str, Any]] | None = None
     linear_constraints: list[dict[str, Any]] | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: MetadataBody = None
     project: str | None = None
     runs_only: bool | None = None
     development: bool | None = None
@@ -179,7 +304,7 @@ class ExperimentUpdateBody(_Body):
     state: Literal["active", "deleted"] | None = None
     observation_budget: int | None = Field(default=None, ge=1, le=MAX_BUDGET)
     parallel_bandwidth: int | None = Field(default=None, ge=1, le=MAX_BUDGET)
-    metadata: dict[str, Any] | None = None
+    metadata: MetadataBody = None
     project: str | None = None
     no_optimize: bool | None = None
     parameters: list[dict[str, Any]] | None = None
@@ -200,7 +325,7 @@ class ObservationBody(_Body):
     value: float | None = None
     value_stddev: float | None = Field(default=None, ge=0)
     failed: bool | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: MetadataBody = None
     task: Any = None
     no_optimize: bool | None = None
 
@@ -210,18 +335,18 @@ class ObservationUpdateBody(_Body):
     value: float | None = None
     value_stddev: float | None = Field(default=None, ge=0)
     failed: bool | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: MetadataBody = None
     no_optimize: bool | None = None
 
 
 class SuggestionCreateBody(_Body):
     assignments: dict[str, int | float | str] | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: MetadataBody = None
     task: Any = None
 
 
 class SuggestionUpdateBody(_Body):
-    metadata: dict[str, Any] | None = None
+    metadata: MetadataBody = None
 
 
 def _finite(value: float, where: str) -> float:
@@ -318,6 +443,11 @@ def _parameter(body: ParameterBody, i: int) -> Parameter:
                 raise InvalidRequest(
                     f"Invalid value for `{where}.bounds`: int bounds must be integers"
                 )
+            if not math.isfinite(hi - lo):
+                raise InvalidRequest(
+                    f"Invalid value for `{where}.bounds`: the range max - min ({hi} - {lo}) "
+                    "is too large to represent"
+                )
             if hi - lo < MIN_BOUNDS_WIDTH:
                 raise InvalidRequest(
                     f"Invalid value for `{where}.bounds`: min ({lo}) must be less than max ({hi})"
@@ -353,9 +483,14 @@ def _grid(
     for k, v in enumerate(body.grid or []):
         if isinstance(v, (str, bool)):
             raise InvalidRequest(f"Invalid value for `{where}.grid[{k}]`: must be a number")
+        _finite(float(v), f"{where}.grid[{k}]")
         if ptype is ParameterType.INT and float(v) != int(v):
             raise InvalidRequest(f"Invalid value for `{where}.grid[{k}]`: must be an integer")
-        _finite(float(v), f"{where}.grid[{k}]")
+        if ptype is ParameterType.INT and abs(v) > MAX_INT_BOUND:
+            raise InvalidRequest(
+                f"Invalid value for `{where}.grid[{k}]`: int grid values must lie within "
+                f"+-{MAX_INT_BOUND}"
+            )
         if transformation and v <= 0:
             raise InvalidRequest(
                 f"Invalid value for `{where}.grid[{k}]`: log grid values must be > 0"
@@ -517,6 +652,8 @@ def _update_metrics(experiment: Experiment, items: list[dict[str, Any]]) -> list
             isinstance(threshold, bool) or not isinstance(threshold, int | float)
         ):
             raise InvalidRequest(f"Invalid value for `metrics[{i}].threshold`: must be a number")
+        if threshold is not None:
+            _finite(float(threshold), f"metrics[{i}].threshold")
         by_name[name] = by_name[name].model_copy(update={"threshold": threshold})
     return list(by_name.values())
 
@@ -534,7 +671,7 @@ def _assignment_value(p: Parameter, value: Any, where: str) -> AssignmentValue:
         raise InvalidRequest(
             f"Invalid value for `{where}`: {p.name} must be a number, got {value!r:.60}"
         )
-    _finite(float(value), where)
+    _finite(float(value), where)  # no OverflowError: parse_json_body keeps ints < 2^63
     if p.type is ParameterType.INT:
         if float(value) != int(value):
             raise InvalidRequest(f"Invalid value for `{where}`: {p.name} must be an integer")
@@ -615,7 +752,13 @@ def _values_of(
     return None if values is None else _values(experiment, values, where)
 
 
+#: What `int()` would accept beyond plain ASCII digits ("1_000", " 7", "٣") is refused.
+_INTEGER = re.compile(r"-?[0-9]{1,30}")
+
+
 def parse_id(raw: int | str, what: str) -> int:
+    if isinstance(raw, str) and not _INTEGER.fullmatch(raw):
+        raise InvalidRequest(f"Invalid {what} id: {raw!r:.60}")
     try:
         parsed = int(raw)
     except (TypeError, ValueError):
@@ -723,10 +866,9 @@ def parse_bool(raw: str | None, name: str, default: bool = False) -> bool:
 def parse_limit(raw: str | None, default: int = 100) -> int:
     if raw is None:
         return default
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise InvalidRequest(f"Invalid value for `limit`: {raw!r:.60} is not an integer") from None
+    if not _INTEGER.fullmatch(raw):
+        raise InvalidRequest(f"Invalid value for `limit`: {raw!r:.60} is not an integer")
+    limit = int(raw)
     if limit < 0:
         raise InvalidRequest(f"Invalid value for `limit`: {limit} must be at least 0")
     if limit > MAX_PAGE_LIMIT:
@@ -742,7 +884,9 @@ def decode_marker(raw: str, name: str) -> int:
     """Markers are opaque to clients; ours are URL-safe base64 of the last id, unpadded."""
     try:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-        if not raw or not text.startswith("id:") or not 0 <= int(text[3:]) <= MAX_ID:
+        if not text.startswith("id:") or not _INTEGER.fullmatch(text[3:]):
+            raise ValueError(raw)
+        if not 0 <= int(text[3:]) <= MAX_ID:
             raise ValueError(raw)
         return int(text[3:])
     except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -754,4 +898,15 @@ def decode_marker(raw: str, name: str) -> int:
 def parse_id_list(raw: str | None, name: str) -> list[int] | None:
     if raw is None:
         return None
-    return [parse_id(part, name) for part in raw.split(",") if part.strip()]
+    ids = []
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        try:
+            ids.append(parse_id(part.strip(), name))
+        except InvalidRequest:
+            raise InvalidRequest(
+                f"Invalid value for `{name}`: {part!r:.60} is not an id (a comma-separated "
+                "list of ids)"
+            ) from None
+    return ids
