@@ -47,6 +47,8 @@ log = structlog.get_logger()
 #: Metadata key tying a suggestion to the run that asked for it (resume matches on it).
 RUN_ID_KEY = "run_id"
 METADATA_STRING_MAX = 500
+#: Bound on `Worker.prepare` (a process start and an import), apart from the deadline.
+PREPARE_TIMEOUT_S = 120.0
 
 
 class ExitReason(enum.Enum):
@@ -419,6 +421,7 @@ class Coordinator:
                     attempt=attempt,
                 )
                 try:
+                    await self._prepare_worker(evaluation)
                     with anyio.fail_after(timeout):
                         outcome = await self._worker.evaluate(evaluation)
                 except (TimeoutError, WorkerTimeout):
@@ -433,11 +436,22 @@ class Coordinator:
             self.stats.running -= 1
         return STOPPED if outcome is None else outcome
 
+    async def _prepare_worker(self, evaluation: Evaluation) -> None:
+        """The worker's set-up, outside the evaluation's deadline but bounded on its own."""
+        try:
+            with anyio.fail_after(PREPARE_TIMEOUT_S):
+                await self._worker.prepare(evaluation)
+        except TimeoutError as exc:
+            raise BrokenWorker(f"worker not ready after {PREPARE_TIMEOUT_S:g} s") from exc
+
     async def _workdir(self, suggestion: Suggestion, attempt: int) -> Path | None:
         if self._settings.run_dir is None:
             return None
-        path = anyio.Path(self._settings.run_dir / "evaluations" / f"{suggestion.id}-{attempt}")
-        await path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root = anyio.Path(self._settings.run_dir / "evaluations")
+        # Each level explicitly 0o700: `parents=True` would give parents the umask's mode.
+        await root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = root / f"{suggestion.id}-{attempt}"
+        await path.mkdir(exist_ok=True, mode=0o700)
         return Path(path)
 
     # -- reporting --------------------------------------------------------------------
@@ -508,7 +522,8 @@ class Coordinator:
         assert self._experiment is not None
         names = [m.name for m in self._experiment.metrics]
         values = outcome.values
-        if len(values) == 1 and len(names) == 1:
+        if len(values) == 1 and len(names) == 1 and values[0].name in (None, names[0]):
+            # An unnamed value ({"value": v}, a bare number) is the one metric's.
             return Completed(
                 values=(values[0].__class__(names[0], values[0].value, values[0].stddev),)
             )

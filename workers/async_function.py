@@ -118,6 +118,9 @@ class AsyncFunctionWorker:
         state = "closed" if self._closed else "open"
         return f"<AsyncFunctionWorker {self._name} {kind} {state}>"
 
+    async def prepare(self, evaluation: Evaluation) -> None:
+        """Nothing to prepare: the target was imported at construction."""
+
     async def evaluate(self, evaluation: Evaluation) -> Outcome:
         """Run the objective once. Cancelling it cancels an async objective; a threaded
         one is abandoned (see the module docstring). Raises `BrokenWorker` after `aclose`.

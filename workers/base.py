@@ -69,7 +69,14 @@ Outcome = Completed | Failed
 
 @runtime_checkable
 class Worker(Protocol):
-    """What the coordinator calls. `evaluate` is safe to cancel at every await."""
+    """What the coordinator calls. `evaluate` is safe to cancel at every await.
+
+    `prepare` runs before the evaluation's deadline starts: whatever is not the objective
+    (starting a process, importing the target) so that it never counts as the objective
+    running late. Workers with nothing to prepare return at once.
+    """
+
+    async def prepare(self, evaluation: Evaluation) -> None: ...
 
     async def evaluate(self, evaluation: Evaluation) -> Outcome: ...
 

@@ -16,6 +16,7 @@ parameters'. anyio owns the processes and stops idle ones when the event loop en
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from types import TracebackType
 from typing import Any
@@ -59,6 +60,13 @@ def _call_target(target: str, assignments: dict[str, Any]) -> Outcome:
     return outcome_from_result(result)
 
 
+def _warm_up(target: str) -> None:
+    """Runs in the child: import the target so the evaluation's call finds it loaded."""
+    # A failing import is reported by `evaluate`, as a BrokenWorker with the reason.
+    with contextlib.suppress(BrokenWorker):
+        import_target(target)
+
+
 class ProcessPoolWorker:
     """Evaluates a `"package.module:function"` objective in child processes.
 
@@ -80,6 +88,21 @@ class ProcessPoolWorker:
         state = "closed" if self._closed else "open"
         busy = self._limiter.borrowed_tokens
         return f"<ProcessPoolWorker {self._target} busy={busy}/{self._max_workers} {state}>"
+
+    async def prepare(self, evaluation: Evaluation) -> None:
+        """Leave a warm child (interpreter started, target imported) in anyio's idle pool.
+
+        anyio hands out the most recently idle child first, so the `evaluate` that follows
+        finds it; a child killed by a timeout is replaced here, outside the next deadline.
+        """
+        if self._closed:
+            raise BrokenWorker(f"{self!r} is closed")
+        try:
+            await anyio.to_process.run_sync(
+                _warm_up, self._target, cancellable=True, limiter=self._limiter
+            )
+        except BrokenWorkerProcess as exc:
+            raise BrokenWorker(f"worker process for {self._target!r} died starting") from exc
 
     async def evaluate(self, evaluation: Evaluation) -> Outcome:
         """Run the objective in a child process. Cancelling kills that child.

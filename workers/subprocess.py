@@ -212,16 +212,25 @@ class _Files:
         self.stderr.close()
 
 
+def _private_file(path: Path) -> IO[bytes]:
+    """Open for writing (truncated), mode 0o600 however the umask is set."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
+    return os.fdopen(fd, "wb")
+
+
 def _prepare_workdir(workdir: Path, assignments: Mapping[str, AssignmentValue]) -> _Files:
     # Absolute: the command may run in another cwd, and gets these paths in its env.
     workdir = workdir.absolute()
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / ASSIGNMENTS_FILE).write_text(json.dumps(dict(assignments)))
+    # The owner's alone, whatever the umask: outputs may hold data or secrets of the run.
+    workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _private_file(workdir / ASSIGNMENTS_FILE) as f:
+        f.write(json.dumps(dict(assignments)).encode())
     # A result left by an earlier attempt in the same folder must not pass for this one's.
     (workdir / RESULT_FILE).unlink(missing_ok=True)
-    stdout = (workdir / STDOUT_FILE).open("wb")
+    stdout = _private_file(workdir / STDOUT_FILE)
     try:
-        stderr = (workdir / STDERR_FILE).open("wb")
+        stderr = _private_file(workdir / STDERR_FILE)
     except BaseException:
         stdout.close()
         raise
@@ -323,6 +332,10 @@ class SubprocessWorker:
         return (
             f"<SubprocessWorker {shlex.join(self._command)!r} running={len(self._running)} {state}>"
         )
+
+    async def prepare(self, evaluation: Evaluation) -> None:
+        """Nothing to prepare: starting the command is part of what its deadline measures
+        (the command is the objective)."""
 
     async def evaluate(self, evaluation: Evaluation) -> Outcome:
         """Run the command once and turn its exit and output into an `Outcome`.

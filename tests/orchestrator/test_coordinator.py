@@ -68,6 +68,21 @@ async def queue_suggestions(
         await client.create_suggestion(eid, a, metadata={RUN_ID_KEY: run_id})
 
 
+def is_gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def assert_gone(pid: int) -> None:
+    """SIGKILL is sent, not awaited, for a group's grandchildren: give the kernel a moment."""
+    with anyio.move_on_after(3):
+        while not is_gone(pid):  # noqa: ASYNC110
+            await anyio.sleep(0.02)
+    assert is_gone(pid), f"process {pid} outlived its evaluation"
+
+
 async def wait_until(predicate: Callable[[], bool]) -> None:
     """Poll a condition that no event can signal (files written by other processes)."""
     with anyio.fail_after(30):
@@ -161,7 +176,7 @@ class TestFailuresAreReported:
             eid,
             workers=6,
             run_dir=tmp_path,
-            evaluation_timeout_s=3,
+            evaluation_timeout_s=6,
             failures=FailurePolicy(None, None),
         )
         assert summary.stats.failed == 5 and summary.stats.completed == 1
@@ -182,7 +197,7 @@ class TestFailuresAreReported:
         assert all(o.failed and o.values == [] for k, o in by_kind.items() if k != "ok")
         # The hung command and its grandchild were killed at the timeout.
         for pid in map(int, pids.read_text().split()):
-            assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+            await assert_gone(pid)
         await assert_exactly_budget(client, eid, len(kinds))
 
     async def test_in_process_failures(self, client: ServiceClient) -> None:
@@ -235,6 +250,9 @@ class FlakyWorker:
     def __init__(self, fail_attempts: int = 1) -> None:
         self.fail_attempts = fail_attempts
         self.calls: list[tuple[str, int]] = []
+
+    async def prepare(self, evaluation: Evaluation) -> None:
+        return None
 
     async def evaluate(self, evaluation: Evaluation) -> Outcome:
         self.calls.append((evaluation.id, evaluation.attempt))
@@ -403,7 +421,7 @@ class TestShutdown:
         open_now = await client.open_suggestions(eid)
         assert len(open_now) == (3 if on_stop == "leave_open" else 0)
         for pid in map(int, pids.read_text().split()):
-            assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+            await assert_gone(pid)
         assert os.getpid()  # the test process itself is untouched
 
 
@@ -466,6 +484,9 @@ class CountingWorker:
 
     def __init__(self) -> None:
         self.calls = 0
+
+    async def prepare(self, evaluation: Evaluation) -> None:
+        return None
 
     async def evaluate(self, evaluation: Evaluation) -> Outcome:
         self.calls += 1

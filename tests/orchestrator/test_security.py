@@ -114,17 +114,7 @@ class TestRunFolderIsPrivate:
         "umask",
         [
             0o022,
-            pytest.param(
-                0o002,
-                marks=pytest.mark.xfail(
-                    strict=True,
-                    reason="defect: the `evaluations` folder (orchestrator/coordinator.py "
-                    "`_workdir`, mkdir parents=True) and the files workers/subprocess.py "
-                    "`_prepare_workdir` creates (assignments.json, stdout.log, stderr.log) "
-                    "take the umask's mode: group-writable under umask 002. Only the 0o700 "
-                    "run folder keeps other users out.",
-                ),
-            ),
+            0o002,
         ],
         ids=["umask022", "umask002"],
     )

@@ -104,12 +104,6 @@ class TestGarbageOutput:
         )
         await assert_exactly_budget(client, eid, len(kinds))
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="defect in orchestrator/coordinator.py Coordinator._match_metrics: a single "
-        "value is renamed to the experiment's only metric even when the command named "
-        "another metric, so {'accuracy': 0.9} is stored as the metric 'value'",
-    )
     async def test_one_metric_of_the_wrong_name(
         self, client: ServiceClient, tmp_path: Path
     ) -> None:
