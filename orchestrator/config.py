@@ -32,13 +32,13 @@ from pydantic import (
 
 from orchestrator.errors import ConfigError
 from service.errors import InvalidRequest
-from service.validation import (
+from service.request_models import (
     BoundsBody,
     ExperimentCreateBody,
     MetricBody,
     ParameterBody,
-    validate_experiment_create,
 )
+from service.validate_experiment import validate_experiment_create
 
 
 class Invalid(ValueError):
@@ -372,7 +372,7 @@ def parse_config(raw: Any, source: Path | None = None) -> OrchestratorConfig:
     return config
 
 
-# The service's messages name the offending field in backticks (service/validation.py).
+# The service's messages name the offending field in backticks (service/validation*.py).
 _UNKNOWN = re.compile(r"Unknown json keys `([^`]+)` in: (.+)")
 _MISSING = re.compile(r"Missing required json key `([^`]+)`")
 _INVALID = re.compile(r"Invalid value for `([^`]+)`: (.+)", re.DOTALL)

@@ -4,9 +4,10 @@
 async with running_service(ServiceConfig(port=0, db=path)) as url:   # "http://127.0.0.1:PORT"
     ...  # point any SigOpt client at `url`
 ```
-Handlers live in `handlers.py`; they reach the store and the engine only through
-`ServiceState.call`, which runs the synchronous work in a worker thread under one
-`CapacityLimiter(1)`: the event loop never blocks, and SQLite sees a single writer.
+Handlers live in `handlers_*.py`, routed by `handlers.py`; they reach the store and the
+engine only through `ServiceState.call`, which runs the synchronous work in a worker
+thread under one `CapacityLimiter(1)`: the event loop never blocks, and SQLite sees a
+single writer.
 """
 
 from __future__ import annotations

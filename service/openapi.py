@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the API, built from the route table and the pydantic models.
 
 Served at `/v1/openapi.json` so the API can be browsed and fuzzed (schemathesis,
-`python -m benchmarks.fuzz`). Request schemas come from `validation.py`'s strict body
+`python -m benchmarks.fuzz`). Request schemas come from `request_models.py`'s strict body
 models, response schemas from `models.py`; query parameters and statuses are listed here.
 The document is exact where a schema can be: anything it calls invalid, the service
 refuses with a 4xx. Cross-field rules (min < max, at least 2 categories) it cannot say.
@@ -17,19 +17,19 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from service import models, validation
+from service import limits, models, query, request_models
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
 _EXPERIMENT = "/v1/experiments/{experiment_id}"
 
 # (method, path template) -> request body model
 _REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
-    ("POST", "/v1/experiments"): validation.ExperimentCreateBody,
-    ("PUT", _EXPERIMENT): validation.ExperimentUpdateBody,
-    ("POST", f"{_EXPERIMENT}/suggestions"): validation.SuggestionCreateBody,
-    ("PUT", f"{_EXPERIMENT}/suggestions/{{suggestion_id}}"): validation.SuggestionUpdateBody,
-    ("POST", f"{_EXPERIMENT}/observations"): validation.ObservationBody,
-    ("PUT", f"{_EXPERIMENT}/observations/{{observation_id}}"): validation.ObservationUpdateBody,
+    ("POST", "/v1/experiments"): request_models.ExperimentCreateBody,
+    ("PUT", _EXPERIMENT): request_models.ExperimentUpdateBody,
+    ("POST", f"{_EXPERIMENT}/suggestions"): request_models.SuggestionCreateBody,
+    ("PUT", f"{_EXPERIMENT}/suggestions/{{suggestion_id}}"): request_models.SuggestionUpdateBody,
+    ("POST", f"{_EXPERIMENT}/observations"): request_models.ObservationBody,
+    ("PUT", f"{_EXPERIMENT}/observations/{{observation_id}}"): request_models.ObservationUpdateBody,
 }
 
 _RESPONSES: dict[str, type[BaseModel]] = {
@@ -42,7 +42,7 @@ _RESPONSES: dict[str, type[BaseModel]] = {
 
 # Query strings: booleans as the service parses them (1/0/true/false, any case).
 _BOOL = {"type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|1|0)$"}
-_LIMIT = {"type": "integer", "minimum": 0, "maximum": validation.MAX_PAGE_LIMIT}
+_LIMIT = {"type": "integer", "minimum": 0, "maximum": query.MAX_PAGE_LIMIT}
 _MARKER = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_-]+$"}
 _ID = {"type": "string", "pattern": "^[0-9]{1,19}$"}
 _IDS = {"type": "string", "pattern": "^[0-9]{1,19}(,[0-9]{1,19})*$", "maxLength": 2000}
@@ -106,7 +106,7 @@ _BATCH_BODY: dict[str, Any] = {
     "properties": {
         "observations": {
             "type": "array",
-            "maxItems": validation.MAX_BATCH_OBSERVATIONS,
+            "maxItems": limits.MAX_BATCH_OBSERVATIONS,
             "items": {"$ref": "#/components/schemas/ObservationBody"},
         },
         "dry_run": {"type": "boolean"},

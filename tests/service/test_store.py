@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from service import sqlite_store
+from service import sqlite_schema
 from service.errors import InvalidRequest, NotFound, StoreError
 from service.models import (
     Assignments,
@@ -27,7 +27,8 @@ from service.models import (
     ParameterType,
     SuggestionState,
 )
-from service.sqlite_store import SCHEMA_VERSION, SqliteStore
+from service.sqlite_schema import SCHEMA_VERSION
+from service.sqlite_store import SqliteStore
 from service.store import BaseStore, InMemoryStore, NewExperiment, NewObservation
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -430,8 +431,8 @@ class TestSqliteDurability:
         eid = int(store.create_experiment(new_experiment()).id)
         store.close()
         extra = ("CREATE TABLE extra (id INTEGER PRIMARY KEY)",)
-        monkeypatch.setattr(sqlite_store, "_MIGRATIONS", (*sqlite_store._MIGRATIONS, extra))
-        monkeypatch.setattr(sqlite_store, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+        monkeypatch.setattr(sqlite_schema, "_MIGRATIONS", (*sqlite_schema._MIGRATIONS, extra))
+        monkeypatch.setattr(sqlite_schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
         for _ in range(2):  # the second open finds nothing to do
             migrated = SqliteStore(path)
             assert migrated.schema_version() == SCHEMA_VERSION + 1
@@ -446,7 +447,7 @@ class TestSqliteDurability:
         state of every suggestion carried over: open stays open, closed stays closed."""
         path = tmp_path / "v1.db"
         raw = sqlite3.connect(path)
-        for statement in sqlite_store._MIGRATIONS[0]:
+        for statement in sqlite_schema._MIGRATIONS[0]:
             raw.execute(statement)
         raw.execute(
             "INSERT INTO experiments VALUES (1, 'e', 'offline', '[]', '[]', NULL, 1, 1, "

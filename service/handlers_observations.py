@@ -1,0 +1,192 @@
+"""Handlers of the observation resource: `/v1/experiments/{id}/observations[/{id}]` and
+the all-or-nothing `observations/batch`.
+
+Unless the service allows it, a suggestion is observed at most once (409 otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+
+from service.app import ServiceState, json_response
+from service.errors import Conflict, InvalidRequest, NotFound
+from service.handlers_common import (
+    _body,
+    _cursor,
+    _pagination,
+    _path_id,
+    _require_active,
+    _state,
+)
+from service.models import Observation, SuggestionState
+from service.query import parse_bool, parse_limit
+from service.store import NewObservation, Page
+from service.validation import (
+    validate_observation_batch,
+    validate_observation_create,
+    validate_observation_update,
+)
+
+
+def _refuse_duplicates(state: ServiceState, eid: int, new: Sequence[NewObservation]) -> None:
+    """Runs in the store thread, under the one lock: check and insert are atomic."""
+    if state.config.allow_duplicate_observations:
+        return
+    seen: set[int] = set()
+    for item in new:
+        if item.suggestion is None:
+            continue
+        if item.suggestion in seen:
+            raise Conflict(f"Suggestion {item.suggestion} is observed twice in this request")
+        seen.add(item.suggestion)
+        try:
+            suggestion = state.store.get_suggestion(eid, item.suggestion)
+        except NotFound:
+            continue  # the store answers with SigOpt's 400 "No suggestion: ..."
+        if suggestion.state is SuggestionState.CLOSED:
+            raise Conflict(
+                f"Suggestion {item.suggestion} already has an observation "
+                f"(experiment {eid}); each suggestion is observed once"
+            )
+
+
+def _count_observations(state: ServiceState, eid: int, created: Sequence[Observation]) -> None:
+    if state.config.allow_duplicate_observations:
+        # A second observation closes nothing new: recount from the store next time.
+        state.forget_counts(eid)
+        return
+    closed = sum(1 for o in created if o.suggestion is not None)
+    state.count_created(eid, observations=len(created), closed=closed)
+
+
+def _observation_json(o: Observation) -> dict[str, Any]:
+    return o.to_wire()
+
+
+async def create_observation(request: web.Request) -> web.Response:
+    state, eid = _state(request), _path_id(request, "experiment_id")
+    body = await _body(request)
+
+    def work() -> Observation:
+        experiment = state.experiment(eid)
+        _require_active(experiment, "observations")
+        new = validate_observation_create(experiment, body)
+        _refuse_duplicates(state, eid, [new])
+        created = state.store.create_observations(eid, [new])
+        _count_observations(state, eid, created)
+        state.engine.observed(experiment, created)
+        return created[0]
+
+    return json_response(request, _observation_json(await state.call(work)))
+
+
+async def create_observation_batch(request: web.Request) -> web.Response:
+    state, eid = _state(request), _path_id(request, "experiment_id")
+    body = await _body(request)
+    dry_run = body.get("dry_run") is True
+
+    def work() -> list[Observation]:
+        experiment = state.experiment(eid)
+        _require_active(experiment, "observations")
+        new = validate_observation_batch(experiment, body)
+        _refuse_duplicates(state, eid, new)
+        if dry_run:
+            return []
+        created = state.store.create_observations(eid, new)
+        _count_observations(state, eid, created)
+        state.engine.observed(experiment, created)
+        return created
+
+    created = await state.call(work)
+    return json_response(
+        request,
+        {
+            "object": "pagination",
+            "count": len(created),
+            "data": [_observation_json(o) for o in created],
+            "paging": {"before": None, "after": None},
+        },
+    )
+
+
+async def list_observations(request: web.Request) -> web.Response:
+    state, eid, q = _state(request), _path_id(request, "experiment_id"), request.query
+    if q.get("sort", "id") != "id":
+        raise InvalidRequest(f"Invalid value for `sort`: {q['sort']!r:.40} (supported: id)")
+    cursor, after = _cursor(request, after_allowed=True)
+    ascending = after or parse_bool(q.get("ascending"), "ascending")
+    include_deleted = parse_bool(q.get("deleted"), "deleted")
+    limit = parse_limit(q.get("limit"))
+
+    def work() -> Page[Observation]:
+        state.experiment(eid)
+        return state.store.list_observations(
+            eid, ascending=ascending, include_deleted=include_deleted, limit=limit, cursor=cursor
+        )
+
+    page = await state.call(work)
+    return json_response(
+        request,
+        _pagination(
+            [_observation_json(o) for o in page.items],
+            page,
+            [int(o.id) for o in page.items],
+            follow_after=after,
+        ),
+    )
+
+
+async def get_observation(request: web.Request) -> web.Response:
+    state = _state(request)
+    eid, oid = _path_id(request, "experiment_id"), _path_id(request, "observation_id")
+    return json_response(
+        request, _observation_json(await state.call(state.store.get_observation, eid, oid))
+    )
+
+
+async def update_observation(request: web.Request) -> web.Response:
+    state = _state(request)
+    eid, oid = _path_id(request, "experiment_id"), _path_id(request, "observation_id")
+    body = await _body(request)
+
+    def work() -> Observation:
+        experiment = state.experiment(eid)
+        current = state.store.get_observation(eid, oid)
+        changes = validate_observation_update(
+            experiment, current.failed, bool(current.values), body
+        )
+        updated = state.store.update_observation(eid, oid, changes) if changes else current
+        state.forget_counts(eid)
+        state.engine.invalidate(eid)
+        return updated
+
+    return json_response(request, _observation_json(await state.call(work)))
+
+
+async def delete_observation(request: web.Request) -> web.Response:
+    state = _state(request)
+    eid, oid = _path_id(request, "experiment_id"), _path_id(request, "observation_id")
+
+    def work() -> None:
+        state.store.delete_observation(eid, oid)
+        state.forget_counts(eid)
+        state.engine.invalidate(eid)
+
+    await state.call(work)
+    return json_response(request, {})
+
+
+async def delete_observations(request: web.Request) -> web.Response:
+    state, eid = _state(request), _path_id(request, "experiment_id")
+
+    def work() -> None:
+        state.experiment(eid)
+        state.store.delete_observations(eid)
+        state.forget_counts(eid)
+        state.engine.invalidate(eid)
+
+    await state.call(work)
+    return json_response(request, {})
