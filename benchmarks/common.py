@@ -80,11 +80,17 @@ class TimedClient(ServiceClient):
         self.observe_s: list[float] = []
 
     async def suggest(
-        self, experiment_id: str, *, metadata: Mapping[str, Any] | None = None
+        self,
+        experiment_id: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        within_budget: bool = False,
     ) -> Suggestion:
         start = time.perf_counter()
         try:
-            return await super().suggest(experiment_id, metadata=metadata)
+            return await super().suggest(
+                experiment_id, metadata=metadata, within_budget=within_budget
+            )
         finally:
             self.suggest_s.append(time.perf_counter() - start)
 

@@ -115,7 +115,8 @@ def measure(
 
 def run(*, cycles: dict[str, int] | None = None) -> dict[str, dict[int, dict[str, float]]]:
     """Latencies per engine type and observation count, in milliseconds."""
-    cycles = cycles or {"random": 2000, "grid": 2000, "offline": 100}
+    # Grid suggest walks every observation (O(n) per call), so fewer grid cycles.
+    cycles = cycles or {"random": 2000, "grid": 200, "offline": 100}
     return {
         engine_type: {n: measure(engine_type, n, cycles=cycles[engine_type]) for n in SIZES}
         for engine_type in ENGINES

@@ -45,7 +45,7 @@ from hypothesis import strategies as st
 
 from service.app import running_service
 from service.config import ServiceConfig
-from service.validation import MAX_CATEGORY_NAME_LENGTH, MAX_INT_BOUND
+from service.limits import MAX_CATEGORY_NAME_LENGTH, MAX_INT_BOUND
 
 #: A request slower than this counts as a hang.
 MAX_RESPONSE_S = 5.0

@@ -7,6 +7,10 @@ suggest, the worker call, observe, bookkeeping. Targets: at least 1,000 evaluati
 and within 3x of the HTTP floor: two loopback round trips per evaluation to a bare
 `{}` server, with the same number of concurrent tasks, measured in this process.
 
+Rivals on the same no-op objective (`benchmarks.rivals`): Optuna `study.optimize(n_jobs=W)`
+with `RandomSampler`, in memory and on a SQLite file (fewer trials: it manages tens per
+second), each given as our rate over theirs.
+
 `python -m benchmarks.overhead` prints the table; `run()` returns the numbers.
 """
 
@@ -21,6 +25,7 @@ import anyio
 
 from benchmarks.common import experiment_body, markdown_table, quiet_logging, temp_db
 from benchmarks.http_floor import bare_server, floor_throughput
+from benchmarks.rivals import optuna_wall_s
 from orchestrator.client import ServiceClient
 from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
 from service.app import running_service
@@ -33,6 +38,8 @@ TARGET_PER_S = 1000.0
 TARGET_FLOOR_RATIO = 3.0
 OBJECTIVE = "benchmarks.objectives:noop"
 REPEATS = 3
+#: Optuna on SQLite commits each trial in several transactions: 15-80 trials/s here.
+OPTUNA_SQLITE_TRIALS = 100
 
 
 async def coordinated_rate(workers: int, evaluations: int) -> dict[str, float]:
@@ -66,6 +73,8 @@ async def measure(
     worker_counts: Sequence[int] = WORKER_COUNTS,
     evaluations: int = EVALUATIONS,
     repeats: int = REPEATS,
+    rival_repeats: int = 1,
+    sqlite_trials: int = OPTUNA_SQLITE_TRIALS,
 ) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
     for workers in worker_counts:
@@ -85,6 +94,15 @@ async def measure(
             "per_s_all": [r["per_s"] for r in rates],
         }
         ratio = floor_per_s / measured["per_s"]
+        rivals: dict[str, float] = {}
+        for storage, trials in (("memory", evaluations), ("sqlite", sqlite_trials)):
+            walls = sorted(
+                optuna_wall_s(
+                    "random", storage=storage, trials=trials, jobs=workers, objective="noop"
+                )
+                for _ in range(rival_repeats)
+            )
+            rivals[f"optuna_{storage}_per_s"] = trials / walls[len(walls) // 2]
         rows[str(workers)] = {
             **measured,
             "floor_per_s": floor_per_s,
@@ -93,6 +111,9 @@ async def measure(
             "floor_ratio": ratio,
             "meets_rate": measured["per_s"] >= TARGET_PER_S,
             "meets_floor_ratio": ratio <= TARGET_FLOOR_RATIO,
+            **rivals,
+            "ours_vs_optuna_memory": measured["per_s"] / rivals["optuna_memory_per_s"],
+            "ours_vs_optuna_sqlite": measured["per_s"] / rivals["optuna_sqlite_per_s"],
         }
     return {
         "evaluations": evaluations,
@@ -100,6 +121,8 @@ async def measure(
         "repeats": repeats,
         "target_per_s": TARGET_PER_S,
         "target_floor_ratio": TARGET_FLOOR_RATIO,
+        "optuna_sqlite_trials": sqlite_trials,
+        "rival_repeats": rival_repeats,
         "by_workers": rows,
     }
 
@@ -109,10 +132,18 @@ def run(
     worker_counts: Sequence[int] = WORKER_COUNTS,
     evaluations: int = EVALUATIONS,
     repeats: int = REPEATS,
+    rival_repeats: int = 1,
+    sqlite_trials: int = OPTUNA_SQLITE_TRIALS,
 ) -> dict[str, Any]:
-    """Evaluations/s (median run) and the floor ratio per worker count."""
+    """Evaluations/s (median run), the floor ratio and Optuna's rates per worker count."""
     result: dict[str, Any] = anyio.run(
-        lambda: measure(worker_counts=worker_counts, evaluations=evaluations, repeats=repeats)
+        lambda: measure(
+            worker_counts=worker_counts,
+            evaluations=evaluations,
+            repeats=repeats,
+            rival_repeats=rival_repeats,
+            sqlite_trials=sqlite_trials,
+        )
     )
     return result
 
@@ -147,6 +178,37 @@ def table(result: dict[str, Any]) -> str:
         f"\n\n{result['evaluations']} no-op evaluations per run, median of "
         f"{result['repeats']} runs (floor: median too), `random` engine, SQLite file; "
         "floor = two loopback round trips to a bare `{}` server per evaluation, same concurrency."
+    )
+    return markdown_table(headers, rows) + note + "\n\n" + rivals_table(result)
+
+
+def rivals_table(result: dict[str, Any]) -> str:
+    rows = [
+        [
+            workers,
+            r["per_s"],
+            r["optuna_memory_per_s"],
+            r["ours_vs_optuna_memory"],
+            r["optuna_sqlite_per_s"],
+            r["ours_vs_optuna_sqlite"],
+            r["floor_per_s"],
+        ]
+        for workers, r in result["by_workers"].items()
+    ]
+    headers = [
+        "workers",
+        "ours evals/s (SQLite, HTTP)",
+        "Optuna in memory",
+        "ours / Optuna memory",
+        "Optuna SQLite",
+        "ours / Optuna SQLite",
+        "HTTP floor cycles/s",
+    ]
+    note = (
+        "\n\nOptuna: `study.optimize(noop, n_jobs=workers)`, `RandomSampler`, the same 4 "
+        f"parameters; {result['evaluations']} trials in memory, "
+        f"{result.get('optuna_sqlite_trials', '')} on SQLite, median of "
+        f"{result.get('rival_repeats', 1)} run(s). Above 1 in a ratio column: we are faster."
     )
     return markdown_table(headers, rows) + note
 

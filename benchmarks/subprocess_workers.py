@@ -1,0 +1,168 @@
+"""Subprocess workers: the coordinator's cost around a command, against plain asyncio.
+
+200 evaluations of `python -c "print('{\"value\": 1}')"` with 8 workers, two ways, in
+this process:
+
+- ours: `Coordinator` + `SubprocessWorker` (a process group per evaluation, stdout and
+  stderr to files in a temporary folder, the metric read from the last JSON line) against
+  the embedded service (`random` engine, SQLite file), as `orchestrator run` wires them;
+- floor: `asyncio.create_subprocess_exec` of the same command, stdout piped and parsed,
+  200 of them under an `asyncio.Semaphore(8)`: no service, no files, no process group.
+
+Target: ours within 1.1x of the floor's wall time. `python -m benchmarks.subprocess_workers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+from typing import Any
+
+import anyio
+
+from benchmarks.common import experiment_body, markdown_table, quiet_logging, temp_db
+from orchestrator.client import ServiceClient
+from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
+from service.app import running_service
+from service.config import ServiceConfig
+from workers.subprocess import SubprocessWorker
+
+WORKERS = 8
+EVALUATIONS = 200
+TARGET_RATIO = 1.1
+COMMAND = [sys.executable, "-c", "print('{\"value\": 1}')"]
+#: The same argv for `SubprocessWorker`, whose `{name}` placeholders need literal braces doubled.
+WORKER_COMMAND = [sys.executable, "-c", "print('{{\"value\": 1}}')"]
+REPEATS = 3
+
+
+async def floor_wall_s(evaluations: int = EVALUATIONS, workers: int = WORKERS) -> float:
+    """Plain asyncio: the same command `evaluations` times, `workers` at once."""
+    semaphore = asyncio.Semaphore(workers)
+
+    async def one() -> None:
+        async with semaphore:
+            proc = await asyncio.create_subprocess_exec(
+                *COMMAND,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, _ = await proc.communicate()
+            if json.loads(out.decode().splitlines()[-1])["value"] != 1:
+                raise RuntimeError("unexpected output")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(evaluations)))
+    return time.perf_counter() - start
+
+
+async def coordinated_wall_s(evaluations: int = EVALUATIONS, workers: int = WORKERS) -> float:
+    """Wall time of `Coordinator.run` with a `SubprocessWorker` running `COMMAND`."""
+    with temp_db("subprocess") as db:
+        async with (
+            running_service(ServiceConfig(port=0, db=db)) as url,
+            ServiceClient(url) as client,
+        ):
+            experiment = await client.create_experiment(
+                experiment_body("random", budget=evaluations, parallel_bandwidth=workers)
+            )
+            worker = SubprocessWorker(WORKER_COMMAND)
+            coordinator = Coordinator(
+                client,
+                worker,
+                experiment_id=experiment.id,
+                settings=CoordinatorSettings(workers=workers, run_id="bench", run_dir=None),
+            )
+            start = time.perf_counter()
+            summary = await coordinator.run()
+            wall_s = time.perf_counter() - start
+            await worker.aclose()
+    if summary.reason is not ExitReason.BUDGET_REACHED or summary.stats.completed != evaluations:
+        raise RuntimeError(f"benchmark run did not complete: {summary!r}")
+    return wall_s
+
+
+async def measure(
+    *, evaluations: int = EVALUATIONS, workers: int = WORKERS, repeats: int = REPEATS
+) -> dict[str, Any]:
+    floors: list[float] = []
+    ours: list[float] = []
+    # Interleaved, so a slow phase of the machine hits both series alike.
+    for _ in range(repeats):
+        floors.append(await floor_wall_s(evaluations, workers))
+        ours.append(await coordinated_wall_s(evaluations, workers))
+    floor_s = statistics.median(floors)
+    ours_s = statistics.median(ours)
+    ratio = ours_s / floor_s
+    return {
+        "evaluations": evaluations,
+        "workers": workers,
+        "repeats": repeats,
+        "command": COMMAND,
+        "floor_s": floor_s,
+        "floor_all_s": floors,
+        "ours_s": ours_s,
+        "ours_all_s": ours,
+        "floor_ms_per_eval": 1e3 * floor_s / evaluations,
+        "ours_ms_per_eval": 1e3 * ours_s / evaluations,
+        "ratio": ratio,
+        "target_ratio": TARGET_RATIO,
+        "meets_target": ratio <= TARGET_RATIO,
+    }
+
+
+def run(
+    *, evaluations: int = EVALUATIONS, workers: int = WORKERS, repeats: int = REPEATS
+) -> dict[str, Any]:
+    """Wall times (median of `repeats`) of ours and of the plain-asyncio floor."""
+    result: dict[str, Any] = anyio.run(
+        lambda: measure(evaluations=evaluations, workers=workers, repeats=repeats)
+    )
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    rows: list[list[object]] = [
+        [
+            "floor: asyncio subprocesses under Semaphore(8)",
+            result["floor_s"],
+            ", ".join(f"{x:.2f}" for x in result["floor_all_s"]),
+            result["floor_ms_per_eval"],
+            1.0,
+            "",
+        ],
+        [
+            "ours: Coordinator + SubprocessWorker, `random`, SQLite",
+            result["ours_s"],
+            ", ".join(f"{x:.2f}" for x in result["ours_all_s"]),
+            result["ours_ms_per_eval"],
+            result["ratio"],
+            result["meets_target"],
+        ],
+    ]
+    headers = [
+        "run",
+        "wall s (median)",
+        "all runs",
+        "wall ms / evaluation",
+        "wall / floor",
+        f"≤ {result['target_ratio']}x",
+    ]
+    note = (
+        f'\n\n{result["evaluations"]} evaluations of `python -c "print(\'{{\\"value\\": 1}}\')"` '
+        f"with {result['workers']} at once; median of {result['repeats']} interleaved runs."
+    )
+    return markdown_table(headers, rows) + note
+
+
+def main() -> None:
+    quiet_logging()
+    print(table(run()))
+
+
+if __name__ == "__main__":
+    main()
