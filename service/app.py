@@ -5,9 +5,9 @@ async with running_service(ServiceConfig(port=0, db=path)) as url:   # "http://1
     ...  # point any SigOpt client at `url`
 ```
 Handlers live in `handlers_*.py`, routed by `handlers.py`; they reach the store and the
-engine only through `ServiceState.call`, which runs the synchronous work in a worker
-thread under one `CapacityLimiter(1)`: the event loop never blocks, and SQLite sees a
-single writer.
+engine only through `ServiceState.call`, which runs the synchronous work on the one
+store thread (`store_thread.py`): the event loop never blocks, and SQLite sees a single
+writer.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from service.engine import Engine
 from service.errors import ApiError, InvalidRequest, RateLimited, Unauthorized
 from service.models import Experiment
 from service.store import BaseStore, InMemoryStore
+from service.store_thread import StoreThread
 
 log = structlog.get_logger()
 
@@ -55,7 +56,7 @@ class ServiceState:
     config: ServiceConfig
     store: BaseStore
     engine: Engine
-    limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
+    runner: StoreThread = field(default_factory=StoreThread)
     #: Experiments by id. Only this service writes its database and every write to an
     #: experiment goes through `forget`, so the cache cannot go stale; it saves a read on
     #: every suggest and observe (the hot path).
@@ -106,12 +107,9 @@ class ServiceState:
         self._counts.pop(experiment_id, None)
 
     async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run store/engine work off the loop, one call at a time.
-
-        Not abandoned on cancel: a write that started finishes, so what the store holds
-        and what the engine believes never diverge.
-        """
-        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=self.limiter)
+        """Run store/engine work off the loop, one call at a time, in arrival order, on
+        the one store thread (see `store_thread.py`: a queued write always completes)."""
+        return await self.runner.call(fn, *args, **kwargs)
 
 
 STATE = web.AppKey("state", ServiceState)
@@ -276,15 +274,22 @@ def create_app(config: ServiceConfig, *, store: BaseStore | None = None) -> web.
         opened: BaseStore = (
             store if store is not None else await anyio.to_thread.run_sync(open_store, config)
         )
-        app[STATE] = ServiceState(
+        state = ServiceState(
             config=config,
             store=opened,
             engine=Engine(opened, seed=config.seed, use_gp=config.use_gp),
         )
+        app[STATE] = state
+        state.runner.start()
         log.info("service_started", db=str(config.db) if config.db else ":memory:")
-        yield
-        if store is None:
-            await anyio.to_thread.run_sync(opened.close)
+        try:
+            yield
+        finally:
+            # Shielded and bounded: queued writes finish before the store closes.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(30):
+                await state.runner.aclose()
+                if store is None:
+                    await anyio.to_thread.run_sync(opened.close)
         log.info("service_stopped")
 
     app.cleanup_ctx.append(lifecycle)
