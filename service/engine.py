@@ -128,6 +128,11 @@ class _Sampled:
     rng: random.Random
     # Grid experiments only: values per parameter, computed once (a few µs per call).
     grid_axes: list[tuple[str, list[AssignmentValue]]] | None = None
+    #: Grid points some observation or open suggestion holds, read from the store once and
+    #: then kept up to date by `suggest` and `observed` (deletions invalidate the cache).
+    grid_covered: set[tuple[tuple[str, AssignmentValue], ...]] | None = None
+    #: Suggestions created so far: where the grid walk resumes, and SigOpt's wrap index.
+    grid_count: int = 0
 
 
 class Engine:
@@ -175,33 +180,40 @@ class Engine:
             if sampled.grid_axes is None:
                 sampled.grid_axes = sampled.space.grid_axes()
             axes = sampled.grid_axes
-            assignments = self._next_grid_point(experiment_id, axes)
+            assignments = self._next_grid_point(experiment_id, sampled, axes)
         else:
             assignments = sampled.space.random_assignments(sampled.rng)
         return self._store.create_suggestion(experiment_id, assignments, metadata)
 
     def _next_grid_point(
-        self, experiment_id: int, axes: list[tuple[str, list[AssignmentValue]]]
+        self, experiment_id: int, sampled: _Sampled, axes: list[tuple[str, list[AssignmentValue]]]
     ) -> dict[str, AssignmentValue]:
         """The first point, in grid order from where the count of suggestions left off,
         that no observation or open suggestion covers; past full coverage SigOpt wraps
-        around. Walking from the count keeps the cost low while nothing was deleted."""
+        around. O(1) per call while nothing is deleted (the covered set is kept warm)."""
         size = grid_size(axes)
-        start = self._store.suggestion_count(experiment_id)
-        taken: list[Observation | Suggestion] = [
-            *self._store.all_observations(experiment_id),
-            *self._store.open_suggestions(experiment_id),
-        ]
-        covered = {tuple(sorted(item.assignments.items())) for item in taken}
-        if len(covered) < size:
+        if sampled.grid_covered is None:
+            taken: list[Observation | Suggestion] = [
+                *self._store.all_observations(experiment_id),
+                *self._store.open_suggestions(experiment_id),
+            ]
+            sampled.grid_covered = {tuple(sorted(item.assignments.items())) for item in taken}
+            sampled.grid_count = self._store.suggestion_count(experiment_id)
+        start, sampled.grid_count = sampled.grid_count, sampled.grid_count + 1
+        if len(sampled.grid_covered) < size:
             for step in range(size):
                 point = grid_point(axes, (start + step) % size)
-                if tuple(sorted(point.items())) not in covered:
+                key = tuple(sorted(point.items()))
+                if key not in sampled.grid_covered:
+                    sampled.grid_covered.add(key)
                     return point
         return grid_point(axes, start % size)
 
     def observed(self, experiment: Experiment, observations: Sequence[Observation]) -> None:
         """Tell the optimizer about observations the store has just committed."""
+        sampled = self._sampled.get(int(experiment.id))
+        if sampled is not None and sampled.grid_covered is not None:
+            sampled.grid_covered.update(tuple(sorted(o.assignments.items())) for o in observations)
         model = self._models.get(int(experiment.id))
         if model is None:
             return  # the next suggest rebuilds from the store, these included
