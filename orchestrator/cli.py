@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -249,13 +250,15 @@ def _exit_despite_stuck_threads(code: int) -> int:
     """A plain-`def` objective that timed out keeps its thread (threads cannot be killed),
     and the interpreter would wait for it at exit. The run is over and every report is
     sent, so leave at once instead of hanging."""
-    stuck = [
-        t
-        for t in threading.enumerate()
-        if t is not threading.main_thread() and not t.daemon and t.is_alive()
-    ]
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    deadline = time.monotonic() + 1.0
+    for thread in others:  # idle pool threads end on their own within moments
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    stuck = [t for t in others if t.is_alive()]
     if stuck:
-        log.warning("abandoned_threads_at_exit", count=len(stuck))
+        log.warning(
+            "abandoned_threads_at_exit", count=len(stuck), threads=[t.name for t in stuck][:10]
+        )
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

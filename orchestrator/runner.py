@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,12 +27,11 @@ from orchestrator.coordinator import (
     RunStats,
     RunSummary,
 )
+from orchestrator.embedded import embedded_service
 from orchestrator.errors import ConfigError
 from orchestrator.factory import build_worker
 from orchestrator.journal import ReportJournal
 from orchestrator.run_state import RunState, load_state, make_run_dir, new_state, save_state
-from service.app import serve
-from service.config import ServiceConfig
 from service.models import BestAssignments
 from workers.subprocess import kill_leftover_groups
 
@@ -67,21 +66,22 @@ def token_of(config: OrchestratorConfig) -> str | None:
 @asynccontextmanager
 async def service_client(config: OrchestratorConfig) -> AsyncIterator[ServiceClient]:
     """A client for the configured service, starting the embedded one if there is no URL."""
-    async with anyio.create_task_group() as tg:
+    async with AsyncExitStack() as stack:
         url = config.service.url
         if url is None:
             db = config.service_db()
-            make_run_dir(db.parent)
-            url = await tg.start(serve, ServiceConfig(port=0, db=db))
-        async with ServiceClient(
-            url,
-            token=token_of(config),
-            retry=retry_policy(config),
-            connect_timeout_s=config.timeouts.connect_s,
-            request_timeout_s=config.timeouts.request_s,
-        ) as client:
-            yield client
-        tg.cancel_scope.cancel()
+            await anyio.to_thread.run_sync(make_run_dir, db.parent)
+            url = await stack.enter_async_context(embedded_service(db))
+        client = await stack.enter_async_context(
+            ServiceClient(
+                url,
+                token=token_of(config),
+                retry=retry_policy(config),
+                connect_timeout_s=config.timeouts.connect_s,
+                request_timeout_s=config.timeouts.request_s,
+            )
+        )
+        yield client
 
 
 async def ensure_experiment(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
+import sys
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -49,6 +52,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of the optimizer")
     parser.add_argument("--log-format", choices=["json", "console", "auto"], default="auto")
+    parser.add_argument(
+        "--exit-with-stdin",
+        action="store_true",
+        help="stop when standard input closes (how `orchestrator run` ties "
+        "its embedded service to its own life)",
+    )
     parser.add_argument("--log-level", default="info")
 
 
@@ -73,10 +82,13 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         raise SystemExit(f"error: {exc.errors()[0]['msg']}") from None
 
 
-async def serve_until_signal(config: ServiceConfig) -> None:
-    """Serve until SIGINT or SIGTERM, then close cleanly (every write is already committed)."""
+async def serve_until_signal(config: ServiceConfig, *, exit_with_stdin: bool = False) -> None:
+    """Serve until SIGINT or SIGTERM (or, with `exit_with_stdin`, until standard input
+    closes), then close cleanly: every acknowledged write is already committed."""
     async with anyio.create_task_group() as tg:
         await tg.start(serve, config)
+        if exit_with_stdin:
+            tg.start_soon(_cancel_at_stdin_eof, tg.cancel_scope)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 log.info("service_signal", signal=signal.Signals(signum).name)
@@ -84,10 +96,29 @@ async def serve_until_signal(config: ServiceConfig) -> None:
         tg.cancel_scope.cancel()
 
 
+async def _cancel_at_stdin_eof(scope: anyio.CancelScope) -> None:
+    """The embedded service's lifeline: its parent holds our stdin open. When the parent
+    exits, even killed with -9, the pipe closes and we stop: no service outlives its run."""
+    loop = asyncio.get_running_loop()
+    closed = asyncio.Event()
+
+    class _Watch(asyncio.Protocol):
+        def connection_lost(self, exc: Exception | None) -> None:
+            closed.set()
+
+    transport, _ = await loop.connect_read_pipe(_Watch, sys.stdin)
+    try:
+        await closed.wait()
+        log.info("service_parent_gone")
+        scope.cancel()
+    finally:
+        transport.close()
+
+
 def run_serve(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     configure_logging(args.log_format, args.log_level)
-    anyio.run(serve_until_signal, config)
+    anyio.run(partial(serve_until_signal, config, exit_with_stdin=args.exit_with_stdin))
     return 0
 
 

@@ -76,7 +76,22 @@ def wait_for(predicate: object, timeout_s: float = 30) -> None:
         time.sleep(0.05)
 
 
+def service_processes(tmp_path: Path) -> list[psutil.Process]:
+    """Live `python -m service` processes serving this test's run folder."""
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(p.info["cmdline"] or [])
+        if (
+            "-m service" in cmdline
+            and str(tmp_path) in cmdline
+            and (p.info["status"] != psutil.STATUS_ZOMBIE)
+        ):
+            found.append(p)
+    return found
+
+
 def assert_no_process_left(tmp_path: Path, coordinator: subprocess.Popen[str]) -> None:
+    assert not service_processes(tmp_path), "the embedded service outlived the run"
     for pid in [coordinator.pid, *(int(p.name) for p in (tmp_path / "pids").iterdir())]:
         alive = psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
         assert not alive, f"process {pid} outlived the run"
@@ -113,6 +128,9 @@ class TestCrashAndResume:
         wait_for(lambda: evaluations_started(tmp_path) >= 10)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+        # The embedded service (its own session, so killpg missed it) stops by itself
+        # once the dead coordinator's end of its stdin pipe is closed.
+        wait_for(lambda: not service_processes(tmp_path), timeout_s=10)
         time.sleep(0.5)  # orphaned evaluations finish writing to nowhere
         done = run_to_end(config)
         assert done.returncode == 0, done.stderr[-3000:]
@@ -150,7 +168,9 @@ class TestSignals:
         config = write_config(tmp_path, budget=50, workers=3, sleep_s=1.0)
         proc = start(config)
         wait_for(lambda: evaluations_started(tmp_path) >= 3)
-        proc.send_signal(signal.SIGINT)
+        # As a terminal's Ctrl-C does: to the whole foreground process group. The embedded
+        # service (its own session) must not get it: the drain still needs it.
+        os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err[-3000:]
         assert "drain_started" in err

@@ -42,7 +42,7 @@ class TestLeaks:
     """A run of 1,000 no-op evaluations: no growth in open fds, no children, bounded RSS."""
 
     async def test_no_growth_over_a_thousand_evaluations(self, tmp_path: Path) -> None:
-        bounds = LeakBounds(evaluations=1000, warmup=200, fd_growth=5, rss_growth_mb=30)
+        bounds = LeakBounds(evaluations=2000, warmup=400, fd_growth=5, rss_growth_mb=30)
         with anyio.fail_after(60):
             report = await run_leak(bounds, tmp_path, say=lambda _: None)
         assert not failed_rows(report), (failed_rows(report), report.details)
