@@ -28,8 +28,7 @@ from benchmarks.http_floor import bare_server, floor_throughput
 from benchmarks.rivals import optuna_wall_s
 from orchestrator.client import ServiceClient
 from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
-from service.app import running_service
-from service.config import ServiceConfig
+from orchestrator.embedded import embedded_service
 from workers.async_function import AsyncFunctionWorker
 
 WORKER_COUNTS = (1, 4, 16, 64)
@@ -46,7 +45,7 @@ async def coordinated_rate(workers: int, evaluations: int) -> dict[str, float]:
     """Evaluations per second of one coordinator run (wall time of `Coordinator.run`)."""
     with temp_db(f"overhead-{workers}") as db:
         async with (
-            running_service(ServiceConfig(port=0, db=db)) as url,
+            embedded_service(db) as url,
             ServiceClient(url) as client,
         ):
             experiment = await client.create_experiment(

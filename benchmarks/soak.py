@@ -30,7 +30,7 @@ restarted on the same database and port. At the end the API is checked:
 
 **Leaks.** One coordinator process (async no-op objective, 16 workers, random engine,
 standalone service) runs 10,000 evaluations while its open file descriptors, child
-processes and RSS are sampled four times a second; growth after a warm-up must stay
+processes and RSS are sampled twenty times a second; growth after a warm-up must stay
 within `LeakBounds` (fds <= 10, RSS <= 50 MB, no child process). A second run does the
 same with 2,000 `/bin/echo` subprocess evaluations (8 workers: at most 8 children).
 
@@ -572,7 +572,7 @@ async def run_leak(bounds: LeakBounds, folder: Path, *, say: Any = print) -> Soa
             point = sample(service_proc, count or 0)
             if point is not None:
                 service_samples.append(point)
-            await anyio.sleep(0.25)
+            await anyio.sleep(0.05)
         wall_s = time.monotonic() - started
         code = coordinator.poll()
         async with direct_client(service.url) as client:

@@ -26,8 +26,7 @@ import anyio
 from benchmarks.common import experiment_body, markdown_table, quiet_logging, temp_db
 from orchestrator.client import ServiceClient
 from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
-from service.app import running_service
-from service.config import ServiceConfig
+from orchestrator.embedded import embedded_service
 from workers.subprocess import SubprocessWorker
 
 WORKERS = 8
@@ -64,7 +63,7 @@ async def coordinated_wall_s(evaluations: int = EVALUATIONS, workers: int = WORK
     """Wall time of `Coordinator.run` with a `SubprocessWorker` running `COMMAND`."""
     with temp_db("subprocess") as db:
         async with (
-            running_service(ServiceConfig(port=0, db=db)) as url,
+            embedded_service(db) as url,
             ServiceClient(url) as client,
         ):
             experiment = await client.create_experiment(

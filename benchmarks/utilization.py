@@ -2,7 +2,7 @@
 
 16 workers, 400 evaluations of 0.1 s each (`benchmarks.objectives:sleep_100ms`, an async
 sleep), driven by `Coordinator` through a `ServiceClient` against the embedded service
-(`running_service`, SQLite file) in this process, as `orchestrator.runner` wires them.
+(`embedded_service`: `python -m service` as a child process, SQLite file), as `orchestrator.runner` wires them.
 Once with the default `offline` engine (TPE) and once with `random`.
 
     utilization = ideal wall time (400 * 0.1 s / 16) / measured wall time    (target >= 0.97)
@@ -48,8 +48,7 @@ from benchmarks.http_floor import cycle as floor_cycle
 from benchmarks.objectives import EVALUATION_S
 from benchmarks.rivals import optuna_wall_s, ray_status, ray_wall_s
 from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
-from service.app import running_service
-from service.config import ServiceConfig
+from orchestrator.embedded import embedded_service
 from workers.async_function import AsyncFunctionWorker
 
 WORKERS = 16
@@ -107,7 +106,7 @@ async def coordinated_run(
 ) -> dict[str, Any]:
     """One full run through the coordinator; wall time covers `Coordinator.run` only."""
     with temp_db(f"util-{engine_type}") as db:
-        async with running_service(ServiceConfig(port=0, db=db)) as url:
+        async with embedded_service(db) as url:
             client = TimedClient(url)
             async with client:
                 experiment = await client.create_experiment(
