@@ -80,7 +80,11 @@ def parse_id_list(raw: str | None, name: str) -> list[int] | None:
     ids = []
     for part in raw.split(","):
         if not part.strip():
-            continue
+            # `id=` or `id=1,,2`: a filter that names nothing is a mistake, not "all".
+            raise InvalidRequest(
+                f"Invalid value for `{name}`: {raw!r:.60} has an empty id (a comma-separated "
+                "list of ids)"
+            )
         try:
             ids.append(parse_id(part.strip(), name))
         except InvalidRequest:

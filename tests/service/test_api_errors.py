@@ -335,6 +335,8 @@ class TestSuggestionAndObservationRules:
             ("observations?before=", "`before`"),
             ("observations?before=garbage!", "`before`"),
             ("observations?ascending=maybe", "`ascending`"),
+            ("suggestions?id=", "empty id"),
+            ("suggestions?id=1,,2", "empty id"),
         ]:
             status, err = await call(http, "GET", f"{exp}/{query}")
             assert status == 400 and fragment in err["message"], (query, err)
