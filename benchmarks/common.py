@@ -1,5 +1,5 @@
 """Shared pieces of the benchmark suite: quiet logging, percentiles, the experiment body,
-a timing `ServiceClient`, and markdown tables.
+a timing `ServiceClient`, one timed coordinator run, and markdown tables.
 
 Every benchmark reports its figures next to a baseline measured in the same process, so
 the ratios hold across machines even when the absolute numbers do not.
@@ -20,7 +20,10 @@ import structlog
 
 from benchmarks.engine_latency import _parameters as latency_parameters
 from orchestrator.client import ServiceClient
+from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
+from orchestrator.embedded import embedded_service
 from service.models import MetricEvaluation, Observation, Suggestion
+from workers.base import Worker
 
 #: The suite's experiments share engine_latency's 4-parameter space (double, log double,
 #: int, categorical), so the engine costs seen over HTTP compare with the in-memory ones.
@@ -136,3 +139,30 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     ]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+async def timed_coordinator_run(
+    worker: Worker, *, engine_type: str, evaluations: int, workers: int, db_prefix: str
+) -> tuple[float, TimedClient]:
+    """Wall time of one `Coordinator.run` to the budget against the embedded service (a
+    child process, SQLite), as `orchestrator run` wires it; the worker is closed after."""
+    with temp_db(db_prefix) as db:
+        async with embedded_service(db) as url, TimedClient(url) as client:
+            experiment = await client.create_experiment(
+                experiment_body(engine_type, budget=evaluations, parallel_bandwidth=workers)
+            )
+            coordinator = Coordinator(
+                client,
+                worker,
+                experiment_id=experiment.id,
+                settings=CoordinatorSettings(workers=workers, run_id="bench", run_dir=None),
+            )
+            try:
+                start = time.perf_counter()
+                summary = await coordinator.run()
+                wall_s = time.perf_counter() - start
+            finally:
+                await worker.aclose()
+    if summary.reason is not ExitReason.BUDGET_REACHED or summary.stats.completed != evaluations:
+        raise RuntimeError(f"benchmark run did not complete: {summary!r}")
+    return wall_s, client

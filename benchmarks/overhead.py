@@ -17,18 +17,14 @@ second), each given as our rate over theirs.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import anyio
 
-from benchmarks.common import experiment_body, markdown_table, quiet_logging, temp_db
+from benchmarks.common import markdown_table, quiet_logging, timed_coordinator_run
 from benchmarks.http_floor import bare_server, floor_throughput
 from benchmarks.rivals import optuna_wall_s
-from orchestrator.client import ServiceClient
-from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
-from orchestrator.embedded import embedded_service
 from workers.async_function import AsyncFunctionWorker
 
 WORKER_COUNTS = (1, 4, 16, 64)
@@ -43,27 +39,13 @@ OPTUNA_SQLITE_TRIALS = 100
 
 async def coordinated_rate(workers: int, evaluations: int) -> dict[str, float]:
     """Evaluations per second of one coordinator run (wall time of `Coordinator.run`)."""
-    with temp_db(f"overhead-{workers}") as db:
-        async with (
-            embedded_service(db) as url,
-            ServiceClient(url) as client,
-        ):
-            experiment = await client.create_experiment(
-                experiment_body("random", budget=evaluations, parallel_bandwidth=workers)
-            )
-            worker = AsyncFunctionWorker(OBJECTIVE)
-            coordinator = Coordinator(
-                client,
-                worker,
-                experiment_id=experiment.id,
-                settings=CoordinatorSettings(workers=workers, run_id="bench", run_dir=None),
-            )
-            start = time.perf_counter()
-            summary = await coordinator.run()
-            wall_s = time.perf_counter() - start
-            await worker.aclose()
-    if summary.reason is not ExitReason.BUDGET_REACHED or summary.stats.completed != evaluations:
-        raise RuntimeError(f"benchmark run did not complete: {summary!r}")
+    wall_s, _ = await timed_coordinator_run(
+        AsyncFunctionWorker(OBJECTIVE),
+        engine_type="random",
+        evaluations=evaluations,
+        workers=workers,
+        db_prefix=f"overhead-{workers}",
+    )
     return {"wall_s": wall_s, "per_s": evaluations / wall_s}
 
 

@@ -23,10 +23,7 @@ from typing import Any
 
 import anyio
 
-from benchmarks.common import experiment_body, markdown_table, quiet_logging, temp_db
-from orchestrator.client import ServiceClient
-from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
-from orchestrator.embedded import embedded_service
+from benchmarks.common import markdown_table, quiet_logging, timed_coordinator_run
 from workers.subprocess import SubprocessWorker
 
 WORKERS = 8
@@ -61,27 +58,13 @@ async def floor_wall_s(evaluations: int = EVALUATIONS, workers: int = WORKERS) -
 
 async def coordinated_wall_s(evaluations: int = EVALUATIONS, workers: int = WORKERS) -> float:
     """Wall time of `Coordinator.run` with a `SubprocessWorker` running `COMMAND`."""
-    with temp_db("subprocess") as db:
-        async with (
-            embedded_service(db) as url,
-            ServiceClient(url) as client,
-        ):
-            experiment = await client.create_experiment(
-                experiment_body("random", budget=evaluations, parallel_bandwidth=workers)
-            )
-            worker = SubprocessWorker(WORKER_COMMAND)
-            coordinator = Coordinator(
-                client,
-                worker,
-                experiment_id=experiment.id,
-                settings=CoordinatorSettings(workers=workers, run_id="bench", run_dir=None),
-            )
-            start = time.perf_counter()
-            summary = await coordinator.run()
-            wall_s = time.perf_counter() - start
-            await worker.aclose()
-    if summary.reason is not ExitReason.BUDGET_REACHED or summary.stats.completed != evaluations:
-        raise RuntimeError(f"benchmark run did not complete: {summary!r}")
+    wall_s, _ = await timed_coordinator_run(
+        SubprocessWorker(WORKER_COMMAND),
+        engine_type="random",
+        evaluations=evaluations,
+        workers=workers,
+        db_prefix="subprocess",
+    )
     return wall_s
 
 

@@ -37,19 +37,15 @@ import aiohttp
 import anyio
 
 from benchmarks.common import (
-    TimedClient,
-    experiment_body,
     markdown_table,
     quiet_logging,
     summarize_ms,
-    temp_db,
+    timed_coordinator_run,
 )
 from benchmarks.http_floor import HEADERS, bare_server
 from benchmarks.http_floor import cycle as floor_cycle
 from benchmarks.objectives import EVALUATION_S
 from benchmarks.rivals import optuna_wall_s, ray_status, ray_wall_s
-from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
-from orchestrator.embedded import embedded_service
 from workers.async_function import AsyncFunctionWorker
 
 WORKERS = 16
@@ -106,26 +102,13 @@ async def coordinated_run(
     engine_type: str, *, evaluations: int = EVALUATIONS, workers: int = WORKERS
 ) -> dict[str, Any]:
     """One full run through the coordinator; wall time covers `Coordinator.run` only."""
-    with temp_db(f"util-{engine_type}") as db:
-        async with embedded_service(db) as url:
-            client = TimedClient(url)
-            async with client:
-                experiment = await client.create_experiment(
-                    experiment_body(engine_type, budget=evaluations, parallel_bandwidth=workers)
-                )
-                worker = AsyncFunctionWorker(OBJECTIVE)
-                coordinator = Coordinator(
-                    client,
-                    worker,
-                    experiment_id=experiment.id,
-                    settings=CoordinatorSettings(workers=workers, run_id="bench", run_dir=None),
-                )
-                start = time.perf_counter()
-                summary = await coordinator.run()
-                wall_s = time.perf_counter() - start
-                await worker.aclose()
-    if summary.reason is not ExitReason.BUDGET_REACHED or summary.stats.completed != evaluations:
-        raise RuntimeError(f"benchmark run did not complete: {summary!r}")
+    wall_s, client = await timed_coordinator_run(
+        AsyncFunctionWorker(OBJECTIVE),
+        engine_type=engine_type,
+        evaluations=evaluations,
+        workers=workers,
+        db_prefix=f"util-{engine_type}",
+    )
     ideal = ideal_wall_s(evaluations, workers)
     return {
         "engine": engine_type,
