@@ -298,8 +298,12 @@ class Coordinator:
             if entry is None:
                 rest.append(s)
                 continue
-            await self._send(s, entry.values, entry.failed, entry.metadata)
+            stored = await self._send(s, entry.values, entry.failed, entry.metadata)
             await self._journal.done(s.id)
+            if not stored:
+                # Refused (the values no longer fit the experiment): evaluate it afresh.
+                rest.append(s)
+                continue
             log.info("journal_replayed", suggestion_id=s.id)
         return rest
 

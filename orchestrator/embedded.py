@@ -16,6 +16,7 @@ outlives the run. Its warnings and errors are forwarded to our log.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -34,6 +35,7 @@ log = structlog.get_logger()
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 _FORWARDED = {"warning", "error", "critical"}
+_ERROR_LINE = re.compile(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b.*")
 
 
 async def _follow_logs(process: Process, *, task_status: TaskStatus[str]) -> None:
@@ -52,6 +54,8 @@ async def _follow_logs(process: Process, *, task_status: TaskStatus[str]) -> Non
                 event = json.loads(line)
             except ValueError:
                 continue
+            if not isinstance(event, dict):
+                continue  # a stray value on stderr is nothing to act on
             if not started and event.get("event") == "service_listening":
                 started = True
                 task_status.started(str(event["url"]))
@@ -63,8 +67,13 @@ async def _follow_logs(process: Process, *, task_status: TaskStatus[str]) -> Non
                     detail=line[:500],
                 )
     if not started:
-        # The last line of a traceback names the error ("StoreError: Cannot open ...").
-        cause = next((line.strip() for line in reversed(tail) if line.strip()), "no output")
+        # The last line of a traceback names the error ("StoreError: Cannot open ...");
+        # in an exception group's box it sits inside `| ` borders.
+        lines = [line.strip(" |+-") for line in tail]
+        cause = next(
+            (line for line in reversed(lines) if _ERROR_LINE.match(line)),
+            next((line for line in reversed(lines) if line), "no output"),
+        )
         raise ServiceError(f"the embedded service exited before listening: {cause[-1000:]}")
 
 

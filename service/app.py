@@ -285,11 +285,12 @@ def create_app(config: ServiceConfig, *, store: BaseStore | None = None) -> web.
         try:
             yield
         finally:
-            # Shielded and bounded: queued writes finish before the store closes.
+            # Shielded and bounded: queued writes finish, then the store closes, as the
+            # store thread's last job (so it never races a write).
             with anyio.CancelScope(shield=True), anyio.move_on_after(30):
-                await state.runner.aclose()
                 if store is None:
-                    await anyio.to_thread.run_sync(opened.close)
+                    await state.runner.call(opened.close)
+                await state.runner.aclose()
         log.info("service_stopped")
 
     app.cleanup_ctx.append(lifecycle)

@@ -19,6 +19,8 @@ from service.config import ServiceConfig
 from service.logs import configure_logging
 
 DEFAULT_DB = Path("runs/service.db")
+#: How often an embedded service checks that its parent (the run) is still alive.
+PARENT_CHECK_S = 0.5
 
 log = structlog.get_logger()
 
@@ -107,8 +109,14 @@ async def _cancel_at_stdin_eof(scope: anyio.CancelScope) -> None:
             closed.set()
 
     transport, _ = await loop.connect_read_pipe(_Watch, sys.stdin)
+    parent = os.getppid()
     try:
-        await closed.wait()
+        # The pipe alone is not enough: a process the run forked (an objective using
+        # multiprocessing) inherits its write end and would keep it open. Re-parenting
+        # (our parent died) ends the service too.
+        while not closed.is_set() and os.getppid() == parent:
+            with anyio.move_on_after(PARENT_CHECK_S):
+                await closed.wait()
         log.info("service_parent_gone")
         scope.cancel()
     finally:

@@ -181,8 +181,14 @@ class Engine:
                 sampled.grid_axes = sampled.space.grid_axes()
             axes = sampled.grid_axes
             assignments = self._next_grid_point(experiment_id, sampled, axes)
-        else:
-            assignments = sampled.space.random_assignments(sampled.rng)
+            try:
+                created = self._store.create_suggestion(experiment_id, assignments, metadata)
+            except BaseException:
+                # The point was marked taken before the write: rebuild, or it is skipped.
+                self.invalidate(experiment_id)
+                raise
+            return created
+        assignments = sampled.space.random_assignments(sampled.rng)
         return self._store.create_suggestion(experiment_id, assignments, metadata)
 
     def _next_grid_point(

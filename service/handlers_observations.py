@@ -86,7 +86,10 @@ async def create_observation(request: web.Request) -> web.Response:
 async def create_observation_batch(request: web.Request) -> web.Response:
     state, eid = _state(request), _path_id(request, "experiment_id")
     body = await _body(request)
-    dry_run = body.get("dry_run") is True
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        # "true" or 1 must not silently store the batch for real.
+        raise InvalidRequest(f"Invalid value for `dry_run`: {dry_run!r:.40} is not a boolean")
 
     def work() -> list[Observation]:
         experiment = state.experiment(eid)

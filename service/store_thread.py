@@ -4,14 +4,15 @@
 runner = StoreThread()
 runner.start()
 result = await runner.call(store.get_experiment, 7)   # from the event loop
-await runner.aclose()                                   # drains, then joins the thread
+await runner.aclose()                                   # drains, then stops the thread
 ```
 Why not `anyio.to_thread.run_sync` with a `CapacityLimiter(1)`: that pays a thread
 hand-off and a loop wake-up for every call (~75 us, measured), which was the largest single
 cost of a suggest+observe cycle. Here calls queued while the thread is busy run in the same
-wake-up and their results come back to the loop in one callback, so under load the
-hand-off is paid per batch. One thread keeps SQLite's single writer and the engine's
-single caller, as the limiter did.
+wake-up and their results go back to the loop together, so under load the hand-off is paid
+per batch; results are flushed after any job once the batch has run for `FLUSH_AFTER_S`,
+so a quick call waits behind at most one slow job (an optimizer ask), not a whole batch.
+One thread keeps SQLite's single writer and the engine's single caller, as the limiter did.
 
 A call whose awaiting task is cancelled still runs to completion in the thread (its result
 is dropped): a write that was queued is never half done, so what the store holds and what
@@ -21,8 +22,10 @@ the engine believes never diverge.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -32,8 +35,15 @@ import anyio.to_thread
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: Hand results back once a batch has run this long, instead of at its end.
+FLUSH_AFTER_S = 0.001
+
 _Job = tuple[Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 _Done = tuple["asyncio.Future[Any]", bool, Any]
+
+
+class StoreThreadStopped(RuntimeError):
+    """A call arrived after the store thread stopped (the service is shutting down)."""
 
 
 def _deliver(done: list[_Done]) -> None:
@@ -43,6 +53,9 @@ def _deliver(done: list[_Done]) -> None:
             continue
         if ok:
             future.set_result(value)
+        elif isinstance(value, StopIteration):
+            # A future refuses StopIteration (it would end a generator); keep its meaning.
+            future.set_exception(RuntimeError(f"StopIteration: {value}"))
         else:
             future.set_exception(value)
 
@@ -51,6 +64,7 @@ class StoreThread:
     def __init__(self, name: str = "store") -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._stopped = False
 
     def __repr__(self) -> str:
         state = "running" if self._thread.is_alive() else "stopped"
@@ -60,37 +74,49 @@ class StoreThread:
         self._thread.start()
 
     async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._stopped or not self._thread.is_alive():
+            raise StoreThreadStopped("the store thread is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         self._jobs.put((lambda: fn(*args, **kwargs), future, loop))
         return await future
 
     def _work(self) -> None:
-        while True:
+        stop = False
+        while not stop:
             job = self._jobs.get()
-            batch: list[_Job] = []
+            pending: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
+            started = time.perf_counter()
             while job is not None:
-                batch.append(job)
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-            by_loop: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
-            for fn, future, loop in batch:
+                fn, future, loop = job
                 try:
                     done: _Done = (future, True, fn())
                 except BaseException as exc:  # handed to the awaiting task, raised there
                     done = (future, False, exc)
-                by_loop.setdefault(loop, []).append(done)
-            for loop, results in by_loop.items():
-                # The loop may be gone if its service stopped uncleanly; nothing awaits then.
-                if not loop.is_closed():
-                    loop.call_soon_threadsafe(_deliver, results)
-            if job is None:
-                return
+                pending.setdefault(loop, []).append(done)
+                if time.perf_counter() - started > FLUSH_AFTER_S:
+                    self._flush(pending)
+                    started = time.perf_counter()
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+            else:
+                stop = True
+            self._flush(pending)
+
+    @staticmethod
+    def _flush(pending: dict[asyncio.AbstractEventLoop, list[_Done]]) -> None:
+        for loop, results in pending.items():
+            # A loop closed meanwhile has nobody awaiting these results.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_deliver, results)
+        pending.clear()
 
     async def aclose(self) -> None:
-        """Run what is queued, then stop the thread (waited for off the loop)."""
+        """Run what is queued, then stop the thread; the wait for it is abandoned (not
+        the thread) if the caller is cancelled, so a bounded shutdown stays bounded."""
+        self._stopped = True
         if self._thread.is_alive():
             self._jobs.put(None)
-            await anyio.to_thread.run_sync(self._thread.join)
+            await anyio.to_thread.run_sync(self._thread.join, abandon_on_cancel=True)

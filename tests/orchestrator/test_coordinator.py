@@ -567,3 +567,34 @@ class TestSharedExperiment:
         assert sum(s.stats.finished for s in summaries) == 12
         assert min(s.stats.finished for s in summaries) > 0
         await assert_exactly_budget(client, eid, 12)
+
+
+class TestJournalRefused:
+    """A journaled report the service refuses is evaluated afresh, not counted as done."""
+
+    async def test_refused_replay_is_reevaluated(
+        self, client: ServiceClient, tmp_path: Path
+    ) -> None:
+        from service.models import MetricEvaluation
+
+        eid = await new_experiment(client, 3)
+        await queue_suggestions(client, eid, [{"x": 0.3}])
+        sid = (await client.open_suggestions(eid))[0].id
+        journal = ReportJournal(tmp_path / "reports.jsonl")
+        # Values for a metric the experiment does not have: the service answers 400.
+        await journal.record(
+            sid, [MetricEvaluation(name="renamed", value=1.0)], False, {RUN_ID_KEY: "test-run"}
+        )
+        coordinator = Coordinator(
+            client,
+            CountingWorker(),
+            experiment_id=eid,
+            journal=journal,
+            settings=CoordinatorSettings(workers=1, run_id="test-run"),
+        )
+        with anyio.fail_after(30):
+            summary = await coordinator.run()
+        journal.close()
+        assert summary.reason is ExitReason.BUDGET_REACHED
+        assert sid in {o.suggestion for o in await client.observations(eid)}
+        await assert_exactly_budget(client, eid, 3)

@@ -198,3 +198,21 @@ class TestWithinBudget:
         assert status == 200
         _, page = await call(http, "GET", f"{base}/suggestions?state=open&limit=0")
         assert page["count"] == 1
+
+
+class TestDryRun:
+    """`dry_run` must be a boolean: "true" or 1 never stores a batch by accident."""
+
+    async def test_non_boolean_refused(self, http: aiohttp.ClientSession, exp: str) -> None:
+        good = {"assignments": {"x": 0.5, "n": 2, "c": "a"}, "value": 1.0}
+        for flag in ("true", 1):
+            status, err = await call(
+                http, "POST", f"{exp}/observations/batch", {"observations": [good], "dry_run": flag}
+            )
+            assert status == 400 and "dry_run" in err["message"]
+        status, _ = await call(
+            http, "POST", f"{exp}/observations/batch", {"observations": [good], "dry_run": True}
+        )
+        assert status == 200
+        _, page = await call(http, "GET", f"{exp}/observations")
+        assert page["count"] == 0

@@ -18,8 +18,17 @@ import service.engine as engine_module
 from benchmarks.functions import TestFunction, branin, hartmann6
 from benchmarks.quality import experiment_for, run_engine
 from service.engine import Engine
-from service.errors import InvalidRequest
-from service.models import Experiment, MetricEvaluation, Observation, Suggestion
+from service.errors import InvalidRequest, StoreError
+from service.models import (
+    Experiment,
+    ExperimentType,
+    Metric,
+    MetricEvaluation,
+    Observation,
+    Parameter,
+    ParameterType,
+    Suggestion,
+)
 from service.store import InMemoryStore, NewExperiment, NewObservation
 
 
@@ -507,3 +516,38 @@ class TestQuality:
         result = mannwhitneyu(best["offline"], best["random"], alternative="less")
         assert result.pvalue < 0.05, (best, result)
         assert statistics.median(best["offline"]) < statistics.median(best["random"])
+
+
+class FailingOnceStore(InMemoryStore):
+    """Fails the next `create_suggestion`, as a disk error would."""
+
+    fail_next = False
+
+    def create_suggestion(self, *args: Any, **kwargs: Any) -> Any:
+        if self.fail_next:
+            self.fail_next = False
+            raise StoreError("disk I/O error")
+        return super().create_suggestion(*args, **kwargs)
+
+
+class TestGridAfterAFailedWrite:
+    """A grid point whose suggestion could not be stored is suggested again, not skipped."""
+
+    def test_no_point_lost(self) -> None:
+        store = FailingOnceStore()
+        engine = Engine(store, seed=1)
+        experiment = store.create_experiment(
+            NewExperiment(
+                name="g",
+                type=ExperimentType.GRID,
+                observation_budget=3,
+                parameters=[Parameter(name="x", type=ParameterType.INT, grid=[1, 2, 3])],
+                metrics=[Metric(name="m")],
+            )
+        )
+        seen = [engine.suggest(experiment).assignments["x"]]
+        store.fail_next = True
+        with pytest.raises(StoreError):
+            engine.suggest(experiment)
+        seen += [engine.suggest(experiment).assignments["x"] for _ in range(2)]
+        assert sorted(seen) == [1, 2, 3]
