@@ -3,8 +3,8 @@
 ```python
 result = await run_job(config, stop=stop, force=force)   # what `orchestrator run` does
 ```
-With no `service.url` the embedded service starts in this task group (`tg.start(serve)`,
-port 0, its SQLite file in the run folder) and stops when the job ends.
+With no `service.url` the embedded service starts as a child process (`embedded.py`: port
+0, its SQLite file in the run folder) and stops when the job ends, or when this process dies.
 """
 
 from __future__ import annotations
