@@ -79,8 +79,9 @@ class ServiceState:
     _counts: OrderedDict[int, list[int]] = field(default_factory=OrderedDict)
 
     def forget(self, experiment_id: int) -> None:
+        """After the experiment itself changed (updated, deleted): drop it and all views."""
         self._experiments.pop(experiment_id, None)
-        self.forget_counts(experiment_id)
+        self.changed(experiment_id)
 
     def counts(self, experiment_id: int) -> tuple[int, int]:
         """(observations, open suggestions), O(1) once known; store thread only."""
@@ -105,6 +106,12 @@ class ServiceState:
 
     def forget_counts(self, experiment_id: int) -> None:
         self._counts.pop(experiment_id, None)
+
+    def changed(self, experiment_id: int) -> None:
+        """After a non-monotonic change (a delete, an update): whatever was derived from
+        the experiment's history (counts, the optimizer's study) is rebuilt on next use."""
+        self.forget_counts(experiment_id)
+        self.engine.invalidate(experiment_id)
 
     async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run store/engine work off the loop, one call at a time, in arrival order, on

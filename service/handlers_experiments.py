@@ -92,7 +92,6 @@ async def update_experiment(request: web.Request) -> web.Response:
         changes = validate_experiment_update(state.experiment(eid), body)
         updated = state.store.update_experiment(eid, changes) if changes else state.experiment(eid)
         state.forget(eid)
-        state.engine.invalidate(eid)
         return _with_progress(state, updated)
 
     return json_response(request, _experiment_json(await state.call(work)))
@@ -105,7 +104,6 @@ async def delete_experiment(request: web.Request) -> web.Response:
         state.experiment(eid)
         state.store.update_experiment(eid, {"state": ExperimentState.DELETED.value})
         state.forget(eid)
-        state.engine.invalidate(eid)
 
     await state.call(work)
     return json_response(request, {})

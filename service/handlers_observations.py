@@ -162,8 +162,7 @@ async def update_observation(request: web.Request) -> web.Response:
             experiment, current.failed, bool(current.values), body
         )
         updated = state.store.update_observation(eid, oid, changes) if changes else current
-        state.forget_counts(eid)
-        state.engine.invalidate(eid)
+        state.changed(eid)
         return updated
 
     return json_response(request, _observation_json(await state.call(work)))
@@ -175,8 +174,7 @@ async def delete_observation(request: web.Request) -> web.Response:
 
     def work() -> None:
         state.store.delete_observation(eid, oid)
-        state.forget_counts(eid)
-        state.engine.invalidate(eid)
+        state.changed(eid)
 
     await state.call(work)
     return json_response(request, {})
@@ -188,8 +186,7 @@ async def delete_observations(request: web.Request) -> web.Response:
     def work() -> None:
         state.experiment(eid)
         state.store.delete_observations(eid)
-        state.forget_counts(eid)
-        state.engine.invalidate(eid)
+        state.changed(eid)
 
     await state.call(work)
     return json_response(request, {})

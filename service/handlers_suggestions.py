@@ -141,8 +141,7 @@ async def delete_suggestion(request: web.Request) -> web.Response:
 
     def work() -> None:
         state.store.delete_suggestion(eid, sid)
-        state.forget_counts(eid)
-        state.engine.invalidate(eid)
+        state.changed(eid)
 
     await state.call(work)
     return json_response(request, {})
@@ -157,8 +156,7 @@ async def delete_suggestions(request: web.Request) -> web.Response:
     def work() -> None:
         state.experiment(eid)
         state.store.delete_suggestions(eid, open_only="state" in q)
-        state.forget_counts(eid)
-        state.engine.invalidate(eid)
+        state.changed(eid)
 
     await state.call(work)
     return json_response(request, {})
