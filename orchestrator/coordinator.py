@@ -238,10 +238,7 @@ class Coordinator:
             await self._delete(suggestion, "run_ended")
 
     def _is_mine(self, suggestion: Suggestion) -> bool:
-        return (
-            bool(suggestion.metadata)
-            and (suggestion.metadata or {}).get(RUN_ID_KEY) == self._settings.run_id
-        )
+        return (suggestion.metadata or {}).get(RUN_ID_KEY) == self._settings.run_id
 
     async def _prepare(self) -> None:
         experiment = await self._client.get_experiment(self._eid)

@@ -18,7 +18,7 @@ import hmac
 import json
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
@@ -29,10 +29,11 @@ import structlog
 from aiohttp import web
 from anyio.abc import TaskStatus
 
+from service.best import best_observations
 from service.config import ServiceConfig
 from service.engine import Engine
 from service.errors import ApiError, InvalidRequest, RateLimited, Unauthorized
-from service.models import Experiment
+from service.models import Experiment, Observation
 from service.store import BaseStore, InMemoryStore
 from service.store_thread import StoreThread
 
@@ -77,6 +78,8 @@ class ServiceState:
     #: [observations, open suggestions] by experiment, kept exact by the handlers'
     #: `count_*` calls and dropped by `forget_counts` on anything else that changes them.
     _counts: OrderedDict[int, list[int]] = field(default_factory=OrderedDict)
+    #: Best observation by single-metric experiment, kept by `observations_created`.
+    _best: OrderedDict[int, Observation | None] = field(default_factory=OrderedDict)
 
     def forget(self, experiment_id: int) -> None:
         """After the experiment itself changed (updated, deleted): drop it and all views."""
@@ -109,9 +112,36 @@ class ServiceState:
 
     def changed(self, experiment_id: int) -> None:
         """After a non-monotonic change (a delete, an update): whatever was derived from
-        the experiment's history (counts, the optimizer's study) is rebuilt on next use."""
+        the experiment's history (counts, best, the optimizer's study) is rebuilt on use."""
         self.forget_counts(experiment_id)
+        self._best.pop(experiment_id, None)
         self.engine.invalidate(experiment_id)
+
+    def best(self, experiment: Experiment) -> Observation | None:
+        """The best observation of a single-metric experiment (its `progress`), read from
+        the whole history once and then kept up to date by `observations_created`."""
+        experiment_id = int(experiment.id)
+        if experiment_id not in self._best:
+            found = best_observations(experiment, self.store.all_observations(experiment_id))
+            self._best[experiment_id] = found[0] if found else None
+            if len(self._best) > EXPERIMENT_CACHE_SIZE:
+                self._best.popitem(last=False)
+        return self._best[experiment_id]
+
+    def observations_created(self, experiment: Experiment, created: Sequence[Observation]) -> None:
+        """Keep the counts and the best observation exact after new observations."""
+        experiment_id = int(experiment.id)
+        if self.config.allow_duplicate_observations:
+            # A second observation closes nothing new: recount from the store next time.
+            self.forget_counts(experiment_id)
+        else:
+            closed = sum(1 for o in created if o.suggestion is not None)
+            self.count_created(experiment_id, observations=len(created), closed=closed)
+        if experiment_id in self._best:
+            # The best of all is the best of (the best so far, the new ones).
+            previous = self._best[experiment_id]
+            found = best_observations(experiment, [*([previous] if previous else []), *created])
+            self._best[experiment_id] = found[0] if found else None
 
     async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run store/engine work off the loop, one call at a time, in arrival order, on

@@ -26,8 +26,7 @@ def _with_progress(state: ServiceState, experiment: Experiment) -> Experiment:
     last = store.list_observations(eid, limit=1)
     best = None
     if len(experiment.optimized_metrics()) == 1 and first.count:
-        found = best_observations(experiment, store.all_observations(eid))
-        best = found[0] if found else None
+        best = state.best(experiment)
     return experiment.model_copy(
         update={
             "progress": progress(

@@ -6,13 +6,12 @@ Unless the service allows it, a suggestion is observed at most once (409 otherwi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 
-from service.app import ServiceState, json_response
-from service.errors import Conflict, InvalidRequest, NotFound
+from service.app import json_response
+from service.errors import InvalidRequest
 from service.handlers_common import (
     _body,
     _cursor,
@@ -21,45 +20,14 @@ from service.handlers_common import (
     _require_active,
     _state,
 )
-from service.models import Observation, SuggestionState
+from service.models import Observation
 from service.query import parse_bool, parse_limit
-from service.store import NewObservation, Page
+from service.store import Page
 from service.validation import (
     validate_observation_batch,
     validate_observation_create,
     validate_observation_update,
 )
-
-
-def _refuse_duplicates(state: ServiceState, eid: int, new: Sequence[NewObservation]) -> None:
-    """Runs in the store thread, under the one lock: check and insert are atomic."""
-    if state.config.allow_duplicate_observations:
-        return
-    seen: set[int] = set()
-    for item in new:
-        if item.suggestion is None:
-            continue
-        if item.suggestion in seen:
-            raise Conflict(f"Suggestion {item.suggestion} is observed twice in this request")
-        seen.add(item.suggestion)
-        try:
-            suggestion = state.store.get_suggestion(eid, item.suggestion)
-        except NotFound:
-            continue  # the store answers with SigOpt's 400 "No suggestion: ..."
-        if suggestion.state is SuggestionState.CLOSED:
-            raise Conflict(
-                f"Suggestion {item.suggestion} already has an observation "
-                f"(experiment {eid}); each suggestion is observed once"
-            )
-
-
-def _count_observations(state: ServiceState, eid: int, created: Sequence[Observation]) -> None:
-    if state.config.allow_duplicate_observations:
-        # A second observation closes nothing new: recount from the store next time.
-        state.forget_counts(eid)
-        return
-    closed = sum(1 for o in created if o.suggestion is not None)
-    state.count_created(eid, observations=len(created), closed=closed)
 
 
 def _observation_json(o: Observation) -> dict[str, Any]:
@@ -74,9 +42,10 @@ async def create_observation(request: web.Request) -> web.Response:
         experiment = state.experiment(eid)
         _require_active(experiment, "observations")
         new = validate_observation_create(experiment, body)
-        _refuse_duplicates(state, eid, [new])
-        created = state.store.create_observations(eid, [new])
-        _count_observations(state, eid, created)
+        created = state.store.create_observations(
+            eid, [new], allow_duplicates=state.config.allow_duplicate_observations
+        )
+        state.observations_created(experiment, created)
         state.engine.observed(experiment, created)
         return created[0]
 
@@ -95,11 +64,13 @@ async def create_observation_batch(request: web.Request) -> web.Response:
         experiment = state.experiment(eid)
         _require_active(experiment, "observations")
         new = validate_observation_batch(experiment, body)
-        _refuse_duplicates(state, eid, new)
-        if dry_run:
-            return []
-        created = state.store.create_observations(eid, new)
-        _count_observations(state, eid, created)
+        created = state.store.create_observations(
+            eid,
+            new,
+            allow_duplicates=state.config.allow_duplicate_observations,
+            dry_run=dry_run,
+        )
+        state.observations_created(experiment, created)
         state.engine.observed(experiment, created)
         return created
 

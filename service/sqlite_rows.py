@@ -12,7 +12,7 @@ from typing import Any
 
 from service.errors import InvalidRequest, NotFound
 from service.models import Experiment, Observation, Suggestion, SuggestionState
-from service.store import NewObservation
+from service.store import NewObservation, check_observed_once
 
 _EXPERIMENT_COLUMNS = (
     "id, name, type, parameters, metrics, observation_budget, parallel_bandwidth, "
@@ -167,13 +167,18 @@ def _page_in_tx(
 
 
 def _insert_observation_in_tx(
-    conn: sqlite3.Connection, experiment_id: int, item: NewObservation, now: int
+    conn: sqlite3.Connection,
+    experiment_id: int,
+    item: NewObservation,
+    now: int,
+    named: set[int] | None = None,
 ) -> Observation:
+    """`named`: the batch's suggestions so far, to observe each once; None allows repeats."""
     if item.suggestion is None:
         assignments_json = _dumps(item.assignments or {})
     else:
         row = conn.execute(
-            "SELECT assignments FROM suggestions "
+            "SELECT assignments, closed FROM suggestions "
             "WHERE id = ? AND experiment_id = ? AND deleted = 0",
             (item.suggestion, experiment_id),
         ).fetchone()
@@ -182,6 +187,8 @@ def _insert_observation_in_tx(
                 f"No suggestion: {item.suggestion} for experiment: {experiment_id}"
             )
         assignments_json = row[0]
+        if named is not None:
+            check_observed_once(item.suggestion, experiment_id, named, closed=bool(row[1]))
         conn.execute("UPDATE suggestions SET closed = 1 WHERE id = ?", (item.suggestion,))
     values = [v.model_dump(mode="json") for v in item.values]
     cur = conn.execute(

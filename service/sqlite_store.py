@@ -65,6 +65,10 @@ from service.store import (
 )
 
 
+class _DryRun(Exception):
+    """Rolls back a dry run's transaction once every check has passed."""
+
+
 class SqliteStore(BaseStore):
     """`BaseStore` on a SQLite file; see the module docstring for durability and schema."""
 
@@ -314,13 +318,28 @@ class SqliteStore(BaseStore):
 
     # -- observations -------------------------------------------------------------------
     def create_observations(
-        self, experiment_id: int, new: Sequence[NewObservation]
+        self,
+        experiment_id: int,
+        new: Sequence[NewObservation],
+        *,
+        allow_duplicates: bool = False,
+        dry_run: bool = False,
     ) -> list[Observation]:
         now = now_s()
-        # One transaction for the batch: an unknown suggestion rolls back every insert.
-        with self._transaction() as conn:
-            _require_experiment_in_tx(conn, experiment_id)
-            return [_insert_observation_in_tx(conn, experiment_id, n, now) for n in new]
+        named: set[int] | None = None if allow_duplicates else set()
+        # One transaction for the batch: an unknown or already observed suggestion rolls
+        # back every insert; a dry run rolls back on purpose.
+        try:
+            with self._transaction() as conn:
+                _require_experiment_in_tx(conn, experiment_id)
+                created = [
+                    _insert_observation_in_tx(conn, experiment_id, n, now, named) for n in new
+                ]
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            return []
+        return created
 
     def get_observation(self, experiment_id: int, observation_id: int) -> Observation:
         with self._transaction(write=False) as conn:

@@ -16,6 +16,11 @@ Contract, for every implementation (`InMemoryStore` here, `SqliteStore` in
 - An observation whose `suggestion` is unknown, of another experiment or deleted raises
   `InvalidRequest("No suggestion: 5 for experiment: 7")` (spec section 4), and nothing
   of the batch is stored.
+- Unless `allow_duplicates` (sigopt-server's behaviour), a suggestion is observed once:
+  naming one that is already closed, or the same one twice in a batch, raises `Conflict`
+  and nothing of the batch is stored. The check runs in the insert's own transaction.
+- `create_observations(..., dry_run=True)` checks everything a real call would and stores
+  nothing (the batch endpoint's `dry_run`).
 - Suggestion state is derived, never stored: a suggestion is `closed` iff some observation
   (deleted or not) references it. Deleting that observation does not reopen it. Deleted
   suggestions are never in `open_suggestions` nor in `open_only` lists.
@@ -40,7 +45,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.errors import InvalidRequest, NotFound
+from service.errors import Conflict, InvalidRequest, NotFound
 from service.models import (
     Assignments,
     Experiment,
@@ -111,6 +116,21 @@ class Page(Generic[T]):
     items: list[T]
     count: int
     has_more: bool
+
+
+def check_observed_once(
+    suggestion_id: int, experiment_id: int, named: set[int], *, closed: bool
+) -> None:
+    """The one-observation-per-suggestion rule, shared by the stores: `named` collects the
+    batch's suggestions so far."""
+    if suggestion_id in named:
+        raise Conflict(f"Suggestion {suggestion_id} is observed twice in this request")
+    named.add(suggestion_id)
+    if closed:
+        raise Conflict(
+            f"Suggestion {suggestion_id} already has an observation "
+            f"(experiment {experiment_id}); each suggestion is observed once"
+        )
 
 
 def now_s() -> int:
@@ -186,9 +206,15 @@ class BaseStore(abc.ABC):
     # -- observations -----------------------------------------------------------------
     @abc.abstractmethod
     def create_observations(
-        self, experiment_id: int, new: Sequence[NewObservation]
+        self,
+        experiment_id: int,
+        new: Sequence[NewObservation],
+        *,
+        allow_duplicates: bool = False,
+        dry_run: bool = False,
     ) -> list[Observation]:
-        """Store all or none, in order; each one naming a suggestion closes it."""
+        """Store all or none, in order; each one naming a suggestion closes it. With
+        `dry_run`, check as for real, store nothing and return []."""
 
     @abc.abstractmethod
     def get_observation(self, experiment_id: int, observation_id: int) -> Observation: ...
@@ -421,11 +447,17 @@ class InMemoryStore(BaseStore):
 
     # -- observations -------------------------------------------------------------------
     def create_observations(
-        self, experiment_id: int, new: Sequence[NewObservation]
+        self,
+        experiment_id: int,
+        new: Sequence[NewObservation],
+        *,
+        allow_duplicates: bool = False,
+        dry_run: bool = False,
     ) -> list[Observation]:
         self._experiment(experiment_id)
         # Resolve every suggestion before storing anything: all or nothing.
         assignments: list[Assignments] = []
+        named: set[int] = set()
         for item in new:
             if item.suggestion is None:
                 assignments.append(dict(item.assignments or {}))
@@ -439,7 +471,13 @@ class InMemoryStore(BaseStore):
                 raise InvalidRequest(
                     f"No suggestion: {item.suggestion} for experiment: {experiment_id}"
                 )
+            if not allow_duplicates:
+                check_observed_once(
+                    item.suggestion, experiment_id, named, closed=item.suggestion in self._closed
+                )
             assignments.append(dict(suggestion.assignments))
+        if dry_run:
+            return []
         now = now_s()
         created = []
         for item, item_assignments in zip(new, assignments, strict=True):

@@ -71,6 +71,8 @@ def observe(
     experiment: Experiment,
     suggestion: Suggestion,
     value: float | None,
+    *,
+    allow_duplicates: bool = False,
 ) -> list[Observation]:
     """Report one suggestion (None means failed) the way the app does: commit, then tell."""
     if value is None:
@@ -80,7 +82,9 @@ def observe(
         new = NewObservation(
             suggestion=int(suggestion.id), values=[MetricEvaluation(name=name, value=value)]
         )
-    observations = store.create_observations(int(experiment.id), [new])
+    observations = store.create_observations(
+        int(experiment.id), [new], allow_duplicates=allow_duplicates
+    )
     engine.observed(experiment, observations)
     return observations
 
@@ -349,7 +353,8 @@ class TestRebuild:
         engine = Engine(store, seed=10)
         suggestion = engine.suggest(experiment)
         observe(engine, store, experiment, suggestion, 2.0)
-        observe(engine, store, experiment, suggestion, 3.0)  # SigOpt accepts a second one
+        # A service configured as sigopt-server accepts a second one.
+        observe(engine, store, experiment, suggestion, 3.0, allow_duplicates=True)
         given = dict(suggestion.assignments, x=99.0)  # bounds are not checked on input
         new = NewObservation(assignments=given, values=[MetricEvaluation(name="loss", value=1.0)])
         engine.observed(experiment, store.create_observations(int(experiment.id), [new]))

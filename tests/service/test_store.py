@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from service import sqlite_schema
-from service.errors import InvalidRequest, NotFound, StoreError
+from service.errors import Conflict, InvalidRequest, NotFound, StoreError
 from service.models import (
     Assignments,
     Bounds,
@@ -208,10 +208,33 @@ class TestStoreContract:
             assert len(store.create_observations(eid, [observed(good)])) == 1
 
         def test_duplicate_observations_allowed(self, store: BaseStore, eid: int) -> None:
-            """Two observations may name the same suggestion (spec section 4)."""
+            """Asked to, two observations may name the same suggestion (spec section 4)."""
             sid = int(store.create_suggestion(eid, {"x": 0.1}).id)
-            store.create_observations(eid, [observed(sid), observed(sid)])
+            store.create_observations(eid, [observed(sid), observed(sid)], allow_duplicates=True)
             assert store.observation_count(eid) == 2
+
+        def test_second_observation_conflicts(self, store: BaseStore, eid: int) -> None:
+            """By default a suggestion is observed once, also within one batch; a refused
+            batch stores nothing."""
+            sid = int(store.create_suggestion(eid, {"x": 0.1}).id)
+            other = int(store.create_suggestion(eid, {"x": 0.2}).id)
+            with pytest.raises(Conflict, match="observed twice in this request"):
+                store.create_observations(eid, [observed(other), observed(sid), observed(sid)])
+            assert store.observation_count(eid) == 0
+            store.create_observations(eid, [observed(sid)])
+            with pytest.raises(Conflict, match=rf"^Suggestion {sid} already has an observation"):
+                store.create_observations(eid, [observed(other), observed(sid)])
+            assert store.observation_count(eid) == 1
+            assert store.get_suggestion(eid, other).state is SuggestionState.OPEN
+
+        def test_dry_run_checks_and_stores_nothing(self, store: BaseStore, eid: int) -> None:
+            """A dry run raises what a real call would, and otherwise stores nothing."""
+            sid = int(store.create_suggestion(eid, {"x": 0.1}).id)
+            assert store.create_observations(eid, [observed(sid)], dry_run=True) == []
+            assert store.observation_count(eid) == 0
+            assert store.get_suggestion(eid, sid).state is SuggestionState.OPEN
+            with pytest.raises(InvalidRequest, match="No suggestion: 999"):
+                store.create_observations(eid, [observed(999)], dry_run=True)
 
     class TestSuggestionState:
         """Suggestion state is derived from observations and deletion."""
