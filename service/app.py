@@ -6,8 +6,10 @@ async with running_service(ServiceConfig(port=0, db=path)) as url:   # "http://1
 ```
 Handlers live in `handlers_*.py`, routed by `handlers.py`; they reach the store and the
 engine only through `ServiceState.call`, which runs the synchronous work on the one
-store thread (`store_thread.py`): the event loop never blocks, and SQLite sees a single
-writer.
+store thread (`store_thread.py`): SQLite sees a single writer, in arrival order. The hot
+path (`call_hot`: a suggestion from a model-free engine, an observation, without fsync)
+runs on the loop when the thread is idle, since that work takes less time than the
+hand-off; anything that can take milliseconds never does.
 """
 
 from __future__ import annotations
@@ -146,7 +148,34 @@ class ServiceState:
     async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run store/engine work off the loop, one call at a time, in arrival order, on
         the one store thread (see `store_thread.py`: a queued write always completes)."""
-        return await self.runner.call(fn, *args, **kwargs)
+        result = await self.runner.call(fn, *args, **kwargs)
+        await self._maintain()
+        return result
+
+    async def call_hot(self, experiment_id: int, work: Callable[[], R], *, asks: bool) -> R:
+        """`call` for the hot path (create a suggestion, report an observation): when the
+        work is known to take microseconds and nothing is queued before it, it runs right
+        here on the loop (`StoreThread.run_now_if_idle`); otherwise as `call`. `asks`: the
+        work asks the engine for new assignments."""
+        if self._quick(experiment_id, asks=asks):
+            ran, result = self.runner.run_now_if_idle(work)
+            if ran:
+                await self._maintain()
+                return result  # type: ignore[return-value]  # ran: `work`'s own result
+        return await self.call(work)
+
+    def _quick(self, experiment_id: int, *, asks: bool) -> bool:
+        if not self.store.writes_are_quick:
+            return False  # every commit fsyncs
+        experiment = self._experiments.get(experiment_id)
+        if experiment is None:
+            return False  # its first read (and anything cold) goes to the thread
+        return not asks or self.engine.ask_is_quick(experiment)
+
+    async def _maintain(self) -> None:
+        # Slow housekeeping (a WAL checkpoint that syncs the file) runs on the thread.
+        if self.store.maintenance_due:
+            await self.runner.call(self.store.maintain)
 
 
 STATE = web.AppKey("state", ServiceState)
@@ -293,7 +322,9 @@ def open_store(config: ServiceConfig) -> BaseStore:
     from service.sqlite_store import SqliteStore
 
     config.db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return SqliteStore(config.db, synchronous=config.synchronous)
+    # Checkpoints run on the store thread (`ServiceState._maintain`), never inside a write
+    # that `call_hot` may run on the loop.
+    return SqliteStore(config.db, synchronous=config.synchronous, autocheckpoint=False)
 
 
 def create_app(config: ServiceConfig, *, store: BaseStore | None = None) -> web.Application:

@@ -191,6 +191,16 @@ class Engine:
         assignments = sampled.space.random_assignments(sampled.rng)
         return self._store.create_suggestion(experiment_id, assignments, metadata)
 
+    def ask_is_quick(self, experiment: Experiment) -> bool:
+        """Whether `suggest` for this experiment takes microseconds: a model-free engine
+        whose state is warm (a cold one reads the history; a model-based one fits)."""
+        if experiment.type is ExperimentType.OFFLINE and experiment.optimized_metrics():
+            return False
+        sampled = self._sampled.get(int(experiment.id))
+        if sampled is None or sampled.experiment_updated != experiment.updated:
+            return False
+        return experiment.type is not ExperimentType.GRID or sampled.grid_covered is not None
+
     def _next_grid_point(
         self, experiment_id: int, sampled: _Sampled, axes: list[tuple[str, list[AssignmentValue]]]
     ) -> dict[str, AssignmentValue]:

@@ -49,7 +49,8 @@ async def create_observation(request: web.Request) -> web.Response:
         state.engine.observed(experiment, created)
         return created[0]
 
-    return json_response(request, _observation_json(await state.call(work)))
+    created = await state.call_hot(eid, work, asks=False)
+    return json_response(request, _observation_json(created))
 
 
 async def create_observation_batch(request: web.Request) -> web.Response:

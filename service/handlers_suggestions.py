@@ -72,7 +72,8 @@ async def create_suggestion(request: web.Request) -> web.Response:
         state.count_created(eid, suggestions=1)
         return created
 
-    return json_response(request, _suggestion_json(await state.call(work)))
+    created = await state.call_hot(eid, work, asks=body.get("assignments") is None)
+    return json_response(request, _suggestion_json(created))
 
 
 async def list_suggestions(request: web.Request) -> web.Response:

@@ -255,6 +255,20 @@ class BaseStore(abc.ABC):
         """Release the backing resources. Default: nothing to release."""
         return None
 
+    #: Whether every call returns in microseconds (no fsync, no waiting on disk), so the
+    #: service may run it on its event loop (`StoreThread.run_now_if_idle`).
+    writes_are_quick: bool = True
+
+    @property
+    def maintenance_due(self) -> bool:
+        """Whether `maintain()` has slow housekeeping to do (the service runs it on its
+        store thread). Default: never."""
+        return False
+
+    def maintain(self) -> None:
+        """Do the housekeeping `maintenance_due` announced. Default: nothing."""
+        return None
+
     # -- convenience, written once on the core ----------------------------------------
     def observation_count(self, experiment_id: int) -> int:
         return self.list_observations(experiment_id, limit=0).count

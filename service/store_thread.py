@@ -17,6 +17,14 @@ One thread keeps SQLite's single writer and the engine's single caller, as the l
 A call whose awaiting task is cancelled still runs to completion in the thread (its result
 is dropped): a write that was queued is never half done, so what the store holds and what
 the engine believes never diverge.
+
+`run_now_if_idle` is the hot path's shortcut: when nothing is queued or running, a call the
+caller knows to be quick (tens of microseconds: a SQLite write without fsync, a random
+ask) runs right here on the loop. The hand-off and the two wake-ups cost more than such a
+call (measured: no-op evaluations/s 880 -> 1,060 at 1 worker, 2,250 -> 2,970 at 16), and
+a request then runs to completion in arrival order instead of every handler waiting for
+the thread's batch, which kept parallel workers in lock-step. The order of calls is kept:
+the shortcut is refused while any earlier call is unfinished.
 """
 
 from __future__ import annotations
@@ -65,6 +73,12 @@ class StoreThread:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._stopped = False
+        # Calls queued and not yet finished, guarded by the (briefly held) `_count_lock`.
+        # `_running` is held by whoever runs a call, the thread or an inline caller, so the
+        # two never overlap; it is taken before `_count_lock`, never after.
+        self._unfinished = 0
+        self._count_lock = threading.Lock()
+        self._running = threading.Lock()
 
     def __repr__(self) -> str:
         state = "running" if self._thread.is_alive() else "stopped"
@@ -78,8 +92,28 @@ class StoreThread:
             raise StoreThreadStopped("the store thread is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
+        with self._count_lock:
+            self._unfinished += 1
         self._jobs.put((lambda: fn(*args, **kwargs), future, loop))
         return await future
+
+    def run_now_if_idle(
+        self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[bool, R | None]:
+        """Run `fn` in the calling thread if no earlier call is queued or running:
+        `(True, result)`; otherwise `(False, None)` and the caller should `call` it. Only
+        for work known to take microseconds: it blocks the caller's event loop."""
+        if self._stopped or not self._thread.is_alive():
+            raise StoreThreadStopped("the store thread is not running")
+        if not self._running.acquire(blocking=False):
+            return False, None
+        try:
+            with self._count_lock:
+                if self._unfinished:
+                    return False, None
+            return True, fn(*args, **kwargs)
+        finally:
+            self._running.release()
 
     def _work(self) -> None:
         stop = False
@@ -89,10 +123,13 @@ class StoreThread:
             started = time.perf_counter()
             while job is not None:
                 fn, future, loop = job
-                try:
-                    done: _Done = (future, True, fn())
-                except BaseException as exc:  # handed to the awaiting task, raised there
-                    done = (future, False, exc)
+                with self._running:
+                    try:
+                        done: _Done = (future, True, fn())
+                    except BaseException as exc:  # handed to the awaiting task, raised there
+                        done = (future, False, exc)
+                    with self._count_lock:
+                        self._unfinished -= 1
                 pending.setdefault(loop, []).append(done)
                 if time.perf_counter() - started > FLUSH_AFTER_S:
                     self._flush(pending)

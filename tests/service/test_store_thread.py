@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import anyio
@@ -61,3 +62,32 @@ class TestStoreThread:
             await runner.aclose()
         # Flushed once the batch ran long: the quick call waited for one slow job, not two.
         assert answered["quick"] < 0.9 <= answered["after"]
+
+
+class TestRunNowIfIdle:
+    """The hot path's shortcut runs on the caller's thread, but never ahead of a call."""
+
+    async def test_runs_here_when_idle_and_never_overtakes(self) -> None:
+        runner = StoreThread()
+        runner.start()
+        here = threading.get_ident()
+        ran_on: list[int] = []
+        with anyio.fail_after(10):
+            assert runner.run_now_if_idle(lambda: ran_on.append(threading.get_ident()) or 7) == (
+                True,
+                7,
+            )
+            assert ran_on == [here]
+            # While an earlier call is queued or running the shortcut refuses, untouched.
+            release = threading.Event()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(runner.call, release.wait)
+                await anyio.sleep(0.05)
+                assert runner.run_now_if_idle(lambda: ran_on.append(-1)) == (False, None)
+                release.set()
+            assert ran_on == [here]
+            # Once that call has finished, the shortcut works again.
+            assert runner.run_now_if_idle(lambda: 8) == (True, 8)
+            await runner.aclose()
+            with pytest.raises(StoreThreadStopped):
+                runner.run_now_if_idle(lambda: 9)
