@@ -142,11 +142,20 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
 
 
 async def timed_coordinator_run(
-    worker: Worker, *, engine_type: str, evaluations: int, workers: int, db_prefix: str
+    worker: Worker,
+    *,
+    engine_type: str,
+    evaluations: int,
+    workers: int,
+    db_prefix: str,
+    evaluation_folders: bool = False,
 ) -> tuple[float, TimedClient]:
     """Wall time of one `Coordinator.run` to the budget against the embedded service (a
-    child process, SQLite), as `orchestrator run` wires it; the worker is closed after."""
+    child process, SQLite), as `orchestrator run` wires it; the worker is closed after.
+    `evaluation_folders`: a run folder, so every evaluation gets its own kept folder, as
+    `orchestrator run` does (without: a library run, no files kept)."""
     with temp_db(db_prefix) as db:
+        run_dir = db.parent / "run" if evaluation_folders else None
         async with embedded_service(db) as url, TimedClient(url) as client:
             experiment = await client.create_experiment(
                 experiment_body(engine_type, budget=evaluations, parallel_bandwidth=workers)
@@ -155,7 +164,7 @@ async def timed_coordinator_run(
                 client,
                 worker,
                 experiment_id=experiment.id,
-                settings=CoordinatorSettings(workers=workers, run_id="bench", run_dir=None),
+                settings=CoordinatorSettings(workers=workers, run_id="bench", run_dir=run_dir),
             )
             try:
                 start = time.perf_counter()

@@ -4,8 +4,13 @@
 this process:
 
 - ours: `Coordinator` + `SubprocessWorker` (a process group per evaluation, stdout and
-  stderr to files in a temporary folder, the metric read from the last JSON line) against
-  the embedded service (`random` engine, SQLite file), as `orchestrator run` wires them;
+  stderr through pipes of which only the tails are kept, the metric read from the last
+  JSON line) against the embedded service (`random` engine, SQLite file), as a library
+  run without a run folder wires them;
+- ours with a run folder: the same, but every evaluation gets its own folder with
+  `assignments.json`, `stdout.log`, `stderr.log` and the process-group record, kept after
+  the run, as `orchestrator run` does; reported, not held to the target: it buys the logs
+  and the crash recovery a run folder gives;
 - floor: `asyncio.create_subprocess_exec` of the same command, stdout piped and parsed,
   200 of them under an `asyncio.Semaphore(8)`: no service, no files, no process group.
 
@@ -56,7 +61,9 @@ async def floor_wall_s(evaluations: int = EVALUATIONS, workers: int = WORKERS) -
     return time.perf_counter() - start
 
 
-async def coordinated_wall_s(evaluations: int = EVALUATIONS, workers: int = WORKERS) -> float:
+async def coordinated_wall_s(
+    evaluations: int = EVALUATIONS, workers: int = WORKERS, *, evaluation_folders: bool = False
+) -> float:
     """Wall time of `Coordinator.run` with a `SubprocessWorker` running `COMMAND`."""
     wall_s, _ = await timed_coordinator_run(
         SubprocessWorker(WORKER_COMMAND),
@@ -64,6 +71,7 @@ async def coordinated_wall_s(evaluations: int = EVALUATIONS, workers: int = WORK
         evaluations=evaluations,
         workers=workers,
         db_prefix="subprocess",
+        evaluation_folders=evaluation_folders,
     )
     return wall_s
 
@@ -73,12 +81,15 @@ async def measure(
 ) -> dict[str, Any]:
     floors: list[float] = []
     ours: list[float] = []
-    # Interleaved, so a slow phase of the machine hits both series alike.
+    folders: list[float] = []
+    # Interleaved, so a slow phase of the machine hits every series alike.
     for _ in range(repeats):
         floors.append(await floor_wall_s(evaluations, workers))
         ours.append(await coordinated_wall_s(evaluations, workers))
+        folders.append(await coordinated_wall_s(evaluations, workers, evaluation_folders=True))
     floor_s = statistics.median(floors)
     ours_s = statistics.median(ours)
+    folders_s = statistics.median(folders)
     ratio = ours_s / floor_s
     return {
         "evaluations": evaluations,
@@ -92,6 +103,10 @@ async def measure(
         "floor_ms_per_eval": 1e3 * floor_s / evaluations,
         "ours_ms_per_eval": 1e3 * ours_s / evaluations,
         "ratio": ratio,
+        "with_folders_s": folders_s,
+        "with_folders_all_s": folders,
+        "with_folders_ms_per_eval": 1e3 * folders_s / evaluations,
+        "with_folders_ratio": folders_s / floor_s,
         "target_ratio": TARGET_RATIO,
         "meets_target": ratio <= TARGET_RATIO,
     }
@@ -126,6 +141,17 @@ def table(result: dict[str, Any]) -> str:
             result["meets_target"],
         ],
     ]
+    if "with_folders_s" in result:
+        rows.append(
+            [
+                "ours with a run folder (kept logs per evaluation, as `orchestrator run`)",
+                result["with_folders_s"],
+                ", ".join(f"{x:.2f}" for x in result["with_folders_all_s"]),
+                result["with_folders_ms_per_eval"],
+                result["with_folders_ratio"],
+                "(not a target)",
+            ]
+        )
     headers = [
         "run",
         "wall s (median)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ import pytest
 
 from workers.base import AssignmentValue, Completed, Evaluation, Failed, Outcome
 from workers.errors import BrokenWorker
-from workers.subprocess import SubprocessWorker
+from workers.subprocess import PIPE_DRAIN_TIMEOUT_S, SubprocessWorker
 
 DEADLINE_S = 20
 
@@ -226,23 +227,6 @@ class TestEnvironmentAndFiles:
         assert env["cwd"] == str(tmp_path)
         assert (ev.workdir / "stdout.log").read_text().strip() == '{"value": 1}'
         assert (ev.workdir / "stderr.log").exists()
-
-    async def test_without_workdir_a_temporary_one_is_removed(self, tmp_path: Path) -> None:
-        """An evaluation without workdir runs in a temporary folder deleted afterwards."""
-        code = """
-            import os, sys
-            from pathlib import Path
-            Path(sys.argv[1]).write_text(os.environ["SIGOPT_RESULT_FILE"])
-            Path(os.environ["SIGOPT_RESULT_FILE"]).write_text('{"value": 3}')
-        """
-        record = tmp_path / "record.txt"
-        worker = SubprocessWorker([sys.executable, script(tmp_path, code), str(record)])
-        with anyio.fail_after(DEADLINE_S):
-            outcome = await worker.evaluate(Evaluation(id="t", assignments={"x": 1}))
-        assert value_of(outcome) == 3.0
-        result_file = Path(record.read_text())
-        assert result_file.name == "result.json"
-        assert not result_file.parent.exists()
 
 
 class TestMetricParsing:
@@ -473,3 +457,143 @@ class TestLeftoverGroups:
         finally:
             child.kill()
             child.wait()
+
+
+def bare(eval_id: str = "1", **assignments: AssignmentValue) -> Evaluation:
+    """An evaluation without a workdir (a library run with no run folder)."""
+    return Evaluation(id=eval_id, assignments=assignments)
+
+
+def scratch_files(worker: SubprocessWorker) -> list[str]:
+    folder = worker._scratch
+    return sorted(p.name for p in folder.iterdir()) if folder is not None else []
+
+
+class TestWithoutWorkdir:
+    """No workdir: output through pipes (tails only), JSON files in the worker's private
+    folder under per-evaluation names, nothing left behind."""
+
+    async def test_files_are_private_unique_and_removed(self, tmp_path: Path) -> None:
+        code = """
+            import json, os, sys
+            from pathlib import Path
+            seen = {k: os.environ[k] for k in ("SIGOPT_ASSIGNMENTS_FILE", "SIGOPT_RESULT_FILE")}
+            seen["assignments"] = json.loads(Path(seen["SIGOPT_ASSIGNMENTS_FILE"]).read_text())
+            Path(sys.argv[1] + os.environ["SIGOPT_SUGGESTION_ID"]).write_text(json.dumps(seen))
+            Path(os.environ["SIGOPT_RESULT_FILE"]).write_text('{"value": 3}')
+            print('{"value": 4}')
+        """
+        record = str(tmp_path / "seen-")
+        worker = SubprocessWorker([sys.executable, script(tmp_path, code), record])
+        with anyio.fail_after(DEADLINE_S):
+            async with anyio.create_task_group() as tg:
+                for i in range(3):
+                    tg.start_soon(worker.evaluate, bare(str(i), x=i))
+            # The result file wins over stdout, as with a workdir.
+            assert value_of(await worker.evaluate(bare("9", x=9))) == 3.0
+        seen = [json.loads((tmp_path / f"seen-{i}").read_text()) for i in (0, 1, 2, 9)]
+        assert [s["assignments"] for s in seen] == [{"x": 0}, {"x": 1}, {"x": 2}, {"x": 9}]
+        paths = {s[k] for s in seen for k in ("SIGOPT_ASSIGNMENTS_FILE", "SIGOPT_RESULT_FILE")}
+        assert len(paths) == 8  # one name per evaluation, even when they overlap
+        folder = worker._scratch
+        assert folder is not None and {str(Path(p).parent) for p in paths} == {str(folder)}
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert scratch_files(worker) == []  # each evaluation removed its files
+        await worker.aclose()
+        assert not folder.exists()
+
+    async def test_huge_stdout_is_parsed_from_a_bounded_tail(self, tmp_path: Path) -> None:
+        """50 MB through the pipe: the metric from its last line, memory bounded."""
+        code = """
+            import sys
+            print('{"value": 1}')
+            line = b"x" * 1023 + b"\\n"
+            for _ in range(50 * 1024):
+                sys.stdout.buffer.write(line)
+            print('{"value": 7}')
+        """
+        worker = SubprocessWorker([sys.executable, script(tmp_path, code)])
+        tracemalloc.start()
+        try:
+            outcome = await evaluate(worker, bare())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            await worker.aclose()
+        assert value_of(outcome) == 7.0
+        assert peak < 4 * 1024 * 1024
+
+    async def test_failures_carry_the_stderr_tail(self, tmp_path: Path) -> None:
+        code = "import sys; sys.stderr.write('x' * 9000 + 'boom'); sys.exit(3)"
+        worker = SubprocessWorker([sys.executable, "-c", code])
+        outcome = failed(await evaluate(worker, bare()), "exit_code")
+        tail = str(outcome.details["stderr_tail"])
+        assert tail.endswith("boom") and len(tail) == 2000
+        worker_quiet = SubprocessWorker([sys.executable, "-c", "print('done')"])
+        assert (
+            "stderr_tail" not in failed(await evaluate(worker_quiet, bare()), "no_metric").details
+        )
+        await worker.aclose()
+        await worker_quiet.aclose()
+
+    async def test_cancel_kills_the_group_and_removes_the_files(self, tmp_path: Path) -> None:
+        ready = tmp_path / "pids"
+        code = f"""
+            import subprocess, sys, time, os
+            from pathlib import Path
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(100)"])
+            Path({str(ready)!r} + ".tmp").write_text(f"{{os.getpid()}} {{child.pid}}")
+            Path({str(ready)!r} + ".tmp").rename({str(ready)!r})
+            time.sleep(100)
+        """
+        worker = SubprocessWorker([sys.executable, script(tmp_path, code)], kill_grace_s=1.0)
+        took = await cancel_when_ready(worker, bare(), ready)
+        assert took < 3.0
+        await wait_gone(*(int(p) for p in ready.read_text().split()))
+        assert scratch_files(worker) == []
+        await worker.aclose()
+
+    async def test_a_process_that_left_the_group_cannot_hold_the_evaluation(
+        self, tmp_path: Path
+    ) -> None:
+        """A grandchild in its own session keeps stdout open; the evaluation still ends
+        once the pipes have been drained for PIPE_DRAIN_TIMEOUT_S."""
+        pid_file = tmp_path / "escaped"
+        code = f"""
+            import subprocess, sys
+            from pathlib import Path
+            escaped = subprocess.Popen(
+                [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+            )
+            Path({str(pid_file)!r}).write_text(str(escaped.pid))
+            print('{{"value": 2}}', flush=True)
+        """
+        worker = SubprocessWorker([sys.executable, script(tmp_path, code)])
+        try:
+            start = time.monotonic()
+            assert value_of(await evaluate(worker, bare())) == 2.0
+            assert time.monotonic() - start < PIPE_DRAIN_TIMEOUT_S + 5
+        finally:
+            await worker.aclose()
+            if pid_file.exists():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid_file.read_text()), 9)
+
+    async def test_no_descriptor_is_left_open(self, tmp_path: Path) -> None:
+        """Pipes of finished, failed and cancelled evaluations are all closed."""
+        worker = SubprocessWorker([sys.executable, "-c", "import sys; print('{{\"value\": 1}}')"])
+        failing = SubprocessWorker([sys.executable, "-c", "import sys; sys.exit(2)"])
+        hanging = SubprocessWorker([sys.executable, "-c", "import time; time.sleep(60)"])
+        await evaluate(worker, bare())  # the scratch folder and any lazy state exist now
+        before = len(os.listdir("/proc/self/fd"))
+        with anyio.fail_after(DEADLINE_S):
+            async with anyio.create_task_group() as tg:
+                for i in range(8):
+                    tg.start_soon(worker.evaluate, bare(str(i)))
+                    tg.start_soon(failing.evaluate, bare(str(i)))
+            for i in range(3):
+                with anyio.move_on_after(0.3):
+                    await hanging.evaluate(bare(str(i)))
+        for w in (worker, failing, hanging):
+            await w.aclose()
+        assert len(os.listdir("/proc/self/fd")) == before

@@ -1,0 +1,99 @@
+"""The command template of `SubprocessWorker`: parsed once, rendered per evaluation.
+
+Each argv element is formatted on its own; a value fills part of exactly one element and is
+never split or interpreted by a shell (with `shell=True` every value is `shlex.quote`d).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from workers.base import AssignmentValue
+from workers.errors import BrokenWorker
+
+_ENV_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9]")
+_FORMATTER = string.Formatter()
+
+
+def param_env_name(name: str) -> str:
+    """`SIGOPT_PARAM_<NAME>`: upper-cased, every non-alphanumeric replaced by `_`."""
+    return "SIGOPT_PARAM_" + _ENV_NAME_UNSAFE.sub("_", name).upper()
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    spec: str
+    conversion: str | None
+
+
+Template = tuple[tuple[str | _Field, ...], ...]
+
+
+def parse_template(command: Sequence[str]) -> Template:
+    """Split each argv element into literals and fields, once, at construction.
+
+    Field names are looked up as whole keys: `{a.b}` names parameter "a.b", not an
+    attribute, so no value can reach into Python objects.
+    """
+    parsed = []
+    for element in command:
+        parts: list[str | _Field] = []
+        try:
+            for literal, name, spec, conversion in _FORMATTER.parse(element):
+                if literal:
+                    parts.append(literal)
+                if name is None:
+                    continue
+                if not name:
+                    raise BrokenWorker(
+                        f"command element {element!r}: empty placeholder '{{}}'; name a "
+                        "parameter, or write '{{{{' and '}}}}' for literal braces"
+                    )
+                if spec and ("{" in spec or "}" in spec):
+                    raise BrokenWorker(f"command element {element!r}: nested placeholders")
+                parts.append(_Field(name, spec or "", conversion))
+        except ValueError as exc:  # unbalanced braces
+            raise BrokenWorker(
+                f"command element {element!r} is not a valid template: {exc}"
+            ) from exc
+        parsed.append(tuple(parts))
+    return tuple(parsed)
+
+
+def _render_field(field: _Field, values: Mapping[str, AssignmentValue | str]) -> str:
+    if field.name not in values:
+        known = ", ".join(sorted(values))
+        raise BrokenWorker(
+            f"command placeholder {{{field.name}}} names no parameter (known: {known})"
+        )
+    value: Any = values[field.name]
+    if field.conversion is not None:
+        value = _FORMATTER.convert_field(value, field.conversion)
+    try:
+        return format(value, field.spec)
+    except (ValueError, TypeError) as exc:
+        raise BrokenWorker(
+            f"command placeholder {{{field.name}:{field.spec}}} cannot format {value!r}: {exc}"
+        ) from exc
+
+
+def render(
+    template: Template, values: Mapping[str, AssignmentValue | str], *, shell: bool
+) -> list[str]:
+    argv = []
+    for parts in template:
+        rendered = []
+        for part in parts:
+            if isinstance(part, str):
+                rendered.append(part)
+            else:
+                text = _render_field(part, values)
+                rendered.append(shlex.quote(text) if shell else text)
+        argv.append("".join(rendered))
+    return ["/bin/sh", "-c", argv[0]] if shell else argv

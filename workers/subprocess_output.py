@@ -1,0 +1,169 @@
+"""What a command's run says: its exit, its result file, the tails of its stdout and stderr,
+turned into an `Outcome` (the metric contract of `SubprocessWorker`).
+
+Only tails are ever held: the last `max_output_bytes` of stdout and of a result file, the
+last few KB of stderr, so memory stays bounded whatever the command prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from workers.base import Failed, Outcome, outcome_from_result
+
+RESULT_FILE = "result.json"
+STDERR_TAIL_CHARS = 2000
+#: Bytes of stderr kept: enough for `STDERR_TAIL_CHARS` characters of UTF-8.
+STDERR_TAIL_BYTES = STDERR_TAIL_CHARS * 4
+READ_CHUNK_BYTES = 64 * 1024
+
+
+@dataclass
+class StreamTail:
+    """The last `limit` bytes read from a pipe, and whether anything before them was cut."""
+
+    limit: int
+    data: bytearray = field(default_factory=bytearray)
+    truncated: bool = False
+
+    async def drain(self, fd: int) -> None:
+        """Read the non-blocking pipe `fd` to its end, keeping only the tail. The caller
+        owns (and closes) `fd`: a pipe of ours, so closing it never depends on a process
+        that may still hold the other end."""
+        while True:
+            try:
+                chunk = os.read(fd, READ_CHUNK_BYTES)
+            except BlockingIOError:
+                await anyio.wait_readable(fd)
+                continue
+            if not chunk:
+                return
+            self.data += chunk
+            if len(self.data) > self.limit:
+                del self.data[: len(self.data) - self.limit]
+                self.truncated = True
+
+    def value(self) -> tuple[bytes, bool]:
+        return bytes(self.data), self.truncated
+
+
+def read_tail(path: Path, max_bytes: int) -> tuple[bytes, bool]:
+    """The last `max_bytes` of a file, and whether that cut something off."""
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - max_bytes))
+            return f.read(max_bytes), size > max_bytes
+    except FileNotFoundError:
+        return b"", False
+
+
+def _last_json_object(tail: bytes, truncated: bool) -> dict[str, Any] | None:
+    lines = tail.splitlines()
+    if truncated and lines:
+        lines = lines[1:]  # the first line of a cut tail is a fragment
+    for raw in reversed(lines):
+        line = raw.strip()
+        if not line.startswith(b"{"):
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return None
+
+
+def outcome_from_output(
+    returncode: int,
+    *,
+    result_file: tuple[bytes, bool] | None,
+    stdout_tail: tuple[bytes, bool],
+    stderr_tail: bytes,
+    max_output_bytes: int,
+) -> Outcome:
+    """The outcome of a finished command; `result_file` is None when it wrote none.
+
+    Failures carry the end of stderr as `details["stderr_tail"]` when there was any.
+    """
+    outcome = _outcome(returncode, result_file, stdout_tail, max_output_bytes)
+    if isinstance(outcome, Failed) and stderr_tail:
+        text = stderr_tail.decode("utf-8", errors="replace")[-STDERR_TAIL_CHARS:]
+        return Failed(reason=outcome.reason, details={**outcome.details, "stderr_tail": text})
+    return outcome
+
+
+def _outcome(
+    returncode: int,
+    result_file: tuple[bytes, bool] | None,
+    stdout_tail: tuple[bytes, bool],
+    max_output_bytes: int,
+) -> Outcome:
+    if returncode < 0:
+        sig = -returncode
+        try:
+            sig_name = signal.Signals(sig).name
+        except ValueError:
+            sig_name = f"SIG{sig}"
+        return Failed(
+            reason="signal",
+            details={
+                "signal": sig_name,
+                "signal_number": sig,
+                "message": f"command was killed by {sig_name}",
+            },
+        )
+    if returncode > 0:
+        return Failed(
+            reason="exit_code",
+            details={
+                "exit_code": returncode,
+                "message": f"command exited with code {returncode}",
+            },
+        )
+    if result_file is not None:
+        return _outcome_from_result_file(result_file, max_output_bytes)
+    obj = _last_json_object(*stdout_tail)
+    if obj is None:
+        return Failed(
+            reason="no_metric",
+            details={
+                "message": f"command exited 0 but wrote no {RESULT_FILE} and no JSON "
+                "object line to stdout",
+            },
+        )
+    return _with_source(outcome_from_result(obj), "stdout")
+
+
+def _outcome_from_result_file(result_file: tuple[bytes, bool], max_output_bytes: int) -> Outcome:
+    raw, truncated = result_file
+    if truncated:
+        return Failed(
+            reason="invalid_result",
+            details={
+                "source": RESULT_FILE,
+                "message": f"{RESULT_FILE} is larger than {max_output_bytes} bytes",
+            },
+        )
+    try:
+        result: Any = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        return Failed(
+            reason="invalid_result",
+            details={"source": RESULT_FILE, "message": f"invalid JSON: {exc}"[:500]},
+        )
+    return _with_source(outcome_from_result(result), RESULT_FILE)
+
+
+def _with_source(outcome: Outcome, source: str) -> Outcome:
+    if isinstance(outcome, Failed) and outcome.reason == "invalid_result":
+        return Failed(reason=outcome.reason, details={**outcome.details, "source": source})
+    return outcome
