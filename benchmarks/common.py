@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from benchmarks.engine_latency import _parameters as latency_parameters
-from orchestrator.client import ServiceClient
+from orchestrator.client import ObservedAndNext, ServiceClient
 from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
 from orchestrator.embedded import embedded_service
 from service.models import MetricEvaluation, Observation, Suggestion
@@ -74,13 +74,40 @@ def temp_db(prefix: str) -> Iterator[Path]:
 
 
 class TimedClient(ServiceClient):
-    """A `ServiceClient` that records how long each `suggest` and `observe` took (seconds),
-    so a slow run can be blamed on a phase."""
+    """A `ServiceClient` that records how long each `suggest`, `observe` and
+    `observe_and_suggest` took (seconds), so a slow run can be blamed on a phase."""
 
     def __init__(self, base_url: str) -> None:
         super().__init__(base_url)
         self.suggest_s: list[float] = []
         self.observe_s: list[float] = []
+        #: `observe_and_suggest`: a report that also brought the slot's next suggestion.
+        self.report_s: list[float] = []
+
+    async def observe_and_suggest(
+        self,
+        experiment_id: str,
+        suggestion_id: str,
+        *,
+        values: Sequence[MetricEvaluation] | None = None,
+        failed: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+        next_metadata: Mapping[str, Any] | None = None,
+        within_budget: bool = False,
+    ) -> ObservedAndNext:
+        start = time.perf_counter()
+        try:
+            return await super().observe_and_suggest(
+                experiment_id,
+                suggestion_id,
+                values=values,
+                failed=failed,
+                metadata=metadata,
+                next_metadata=next_metadata,
+                within_budget=within_budget,
+            )
+        finally:
+            self.report_s.append(time.perf_counter() - start)
 
     async def suggest(
         self,

@@ -62,7 +62,7 @@ from service.models import (
     WireModel,
 )
 
-__all__ = ["REQUEST_KEY", "RetryPolicy", "ServiceClient"]
+__all__ = ["REQUEST_KEY", "ObservedAndNext", "RetryPolicy", "ServiceClient"]
 
 log = structlog.get_logger()
 
@@ -134,6 +134,8 @@ class ServiceClient:
             )
             transport = self._owned
         self._transport: Transport = transport
+        # Whether the service answers `next_suggestion` (ours does); learnt on first use.
+        self._offers_next_suggestion = True
 
     def __repr__(self) -> str:
         return f"ServiceClient({self.base_url!r}, transport={self._transport!r})"
@@ -183,10 +185,14 @@ class ServiceClient:
         *,
         metadata: Mapping[str, Any] | None = None,
         within_budget: bool = False,
+        request_key: str | None = None,
+        maybe_created: bool = False,
     ) -> Suggestion:
         """Create one suggestion, exactly once even when attempts fail ambiguously.
 
-        The metadata gets a fresh `request_key`. Once an attempt has failed in a way the
+        The metadata gets a fresh `request_key` (or the given one, with `maybe_created=True`
+        when an earlier request carrying it may have created the suggestion: it is then
+        looked for before anything is sent). Once an attempt has failed in a way the
         service may have acted on (timeout, disconnect, 5xx), every later attempt first
         lists the open suggestions and adopts the one carrying that key instead of
         creating another. If retries run out (or the call is cancelled) after such a
@@ -199,10 +205,9 @@ class ServiceClient:
         A service that does not know the parameter ignores it.
         """
         path = f"/experiments/{experiment_id}/suggestions"
-        key = uuid.uuid4().hex
+        key = request_key or uuid.uuid4().hex
         body = {"metadata": {**(metadata or {}), REQUEST_KEY: key}}
         params = {"within_budget": "true"} if within_budget else None
-        maybe_created = False
 
         async def attempt() -> Suggestion:
             nonlocal maybe_created
@@ -305,17 +310,7 @@ class ServiceClient:
         The check then runs before the first send too.
         """
         path = f"/experiments/{experiment_id}/observations"
-        body: dict[str, Any] = {"suggestion": suggestion_id}
-        if failed:
-            # The service rejects `failed` together with values (spec section 4).
-            body["failed"] = True
-        else:
-            body["values"] = [
-                {"name": v.name, "value": v.value, "value_stddev": v.value_stddev}
-                for v in values or ()
-            ]
-        if metadata is not None:
-            body["metadata"] = dict(metadata)
+        body = _observation_body(suggestion_id, values, failed, metadata)
         maybe_observed = maybe_sent
 
         async def attempt() -> Observation:
@@ -326,12 +321,15 @@ class ServiceClient:
                     if existing is not None:
                         return existing
                 response = await self._send("POST", path, json=body)
-                if response.status == 409:
-                    # Our service refuses a second observation of a closed suggestion: an
-                    # earlier attempt of ours got there first (late, after a timeout).
-                    existing = await self._existing_observation(experiment_id, suggestion_id)
-                    if existing is not None:
-                        return existing
+            except ServiceRejected as exc:
+                if exc.status != 409:
+                    raise
+                # Our service refuses a second observation of a closed suggestion: a request
+                # of ours got there first (late, after a timeout, or after our check).
+                existing = await self._existing_observation(experiment_id, suggestion_id)
+                if existing is not None:
+                    return existing
+                raise
             except TransientServiceError as exc:
                 maybe_observed = maybe_observed or exc.ambiguous
                 exc.ambiguous = maybe_observed
@@ -339,6 +337,83 @@ class ServiceClient:
             return self._parse(Observation, response, "POST", path)
 
         return await self._retrying("POST", path, attempt)
+
+    async def observe_and_suggest(
+        self,
+        experiment_id: str,
+        suggestion_id: str,
+        *,
+        values: Sequence[MetricEvaluation] | None = None,
+        failed: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+        next_metadata: Mapping[str, Any] | None = None,
+        within_budget: bool = False,
+    ) -> ObservedAndNext:
+        """`observe`, then `suggest`, in one request when the service offers it (ours:
+        `next_suggestion` on `POST .../observations`); each exactly once, as the two calls.
+
+        One attempt is sent. Whatever goes wrong with it (a timeout, a refusal, a service
+        without the extension) falls back to `observe` and `suggest` themselves, told
+        whether the attempt may have landed, and with its request key: they find what it
+        stored instead of storing it twice, and raise what they would have raised.
+        `next` is None when `within_budget` found the budget full.
+        """
+        path = f"/experiments/{experiment_id}/observations"
+        key = uuid.uuid4().hex
+        next_body = {"metadata": {**(next_metadata or {}), REQUEST_KEY: key}}
+        observation: Observation | None = None
+        maybe_landed = False
+        if self._offers_next_suggestion:
+            body = {
+                **_observation_body(suggestion_id, values, failed, metadata),
+                "next_suggestion": next_body,
+            }
+            params = {"within_budget": "true"} if within_budget else None
+            try:
+                response = await self._send("POST", path, params=params, json=body)
+            except TransientServiceError as exc:
+                maybe_landed = exc.ambiguous
+            except ServiceRejected as exc:
+                # Nothing was stored; the separate calls say why, as they always would.
+                if exc.status == 400 and "next_suggestion" in exc.message:
+                    self._no_next_suggestion(experiment_id)
+            else:
+                observation = self._parse(Observation, _without_next(response), "POST", path)
+                if not isinstance(response.body, dict) or "next_suggestion" not in response.body:
+                    self._no_next_suggestion(experiment_id)  # it stored the observation only
+                elif response.body["next_suggestion"] is not None:
+                    nxt = response.body["next_suggestion"]
+                    suggestion = self._parse(
+                        Suggestion, TransportResponse(response.status, nxt), "POST", path
+                    )
+                    return ObservedAndNext(observation, suggestion)
+                elif within_budget and _refused_status(response.body) == 409:
+                    return ObservedAndNext(observation, None)
+                # else: it made no suggestion for another reason; `suggest` raises it.
+        if observation is None:
+            observation = await self.observe(
+                experiment_id,
+                suggestion_id,
+                values=values,
+                failed=failed,
+                metadata=metadata,
+                maybe_sent=maybe_landed,
+            )
+        try:
+            suggestion = await self.suggest(
+                experiment_id,
+                metadata=next_metadata,
+                within_budget=within_budget,
+                request_key=key,
+                maybe_created=maybe_landed,
+            )
+        except BudgetExhausted:
+            return ObservedAndNext(observation, None)
+        return ObservedAndNext(observation, suggestion)
+
+    def _no_next_suggestion(self, experiment_id: str) -> None:
+        self._offers_next_suggestion = False
+        log.info("next_suggestion_not_offered", experiment_id=experiment_id)
 
     async def observations(self, experiment_id: str) -> list[Observation]:
         """Every observation of the experiment, newest first (all pages)."""
@@ -529,3 +604,48 @@ def _raise_transient(method: str, path: str, response: TransportResponse, messag
         # A 429 is refused before any work; a 5xx (even from a proxy) may come after it.
         ambiguous=status != 429,
     )
+
+
+#: Fields our service adds to an observation answered with its next suggestion.
+_NEXT_SUGGESTION_KEYS = frozenset({"next_suggestion", "next_suggestion_refused"})
+
+
+@dataclass(frozen=True)
+class ObservedAndNext:
+    """What `observe_and_suggest` stored: the observation, and the next suggestion (None
+    when the budget is full)."""
+
+    observation: Observation
+    next: Suggestion | None
+
+
+def _observation_body(
+    suggestion_id: str,
+    values: Sequence[MetricEvaluation] | None,
+    failed: bool,
+    metadata: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"suggestion": suggestion_id}
+    if failed:
+        # The service rejects `failed` together with values (spec section 4).
+        body["failed"] = True
+    else:
+        body["values"] = [
+            {"name": v.name, "value": v.value, "value_stddev": v.value_stddev} for v in values or ()
+        ]
+    if metadata is not None:
+        body["metadata"] = dict(metadata)
+    return body
+
+
+def _without_next(response: TransportResponse) -> TransportResponse:
+    body = response.body
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in _NEXT_SUGGESTION_KEYS}
+    return TransportResponse(response.status, body, response.headers)
+
+
+def _refused_status(body: Mapping[str, Any]) -> int | None:
+    refused = body.get("next_suggestion_refused")
+    status = refused.get("status") if isinstance(refused, dict) else None
+    return status if isinstance(status, int) else None

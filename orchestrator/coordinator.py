@@ -91,6 +91,10 @@ class CoordinatorSettings:
     #: Delete this run's leftover open suggestions instead of adopting them.
     fresh: bool = False
     host: str = field(default_factory=socket.gethostname)
+    #: Ask for a slot's next suggestion in the request that reports its outcome (our
+    #: service's `next_suggestion`; the client falls back to two calls elsewhere). One
+    #: request per evaluation instead of two.
+    ask_with_report: bool = True
 
 
 @dataclass
@@ -141,6 +145,13 @@ class _Finished:
     outcome: Outcome
     attempt: int
     duration_s: float
+
+
+@dataclass(frozen=True)
+class _Prefetched:
+    """A slot's next suggestion, created by the request that reported its last outcome."""
+
+    suggestion: Suggestion
 
 
 class _Stopped:
@@ -336,19 +347,24 @@ class Coordinator:
 
     async def _slot(self, slot: int) -> None:
         with structlog.contextvars.bound_contextvars(experiment_id=self._eid, worker=slot):
-            job = self._next_job()
+            job: Suggestion | Literal["new"] | None = self._next_job()
             while job is not None:
                 suggestion = job if isinstance(job, Suggestion) else await self._new(slot)
                 if suggestion is None:
                     return
                 with structlog.contextvars.bound_contextvars(suggestion_id=suggestion.id):
                     finished = await self._run_suggestion(suggestion)
-                if finished is not None:
-                    # Reported before the next suggestion is asked: the service never holds
-                    # more than N open suggestions of this run, and the next one already
-                    # knows this outcome.
-                    await self._report(slot, suggestion, finished)
-                job = self._next_job()
+                if finished is None:
+                    job = self._next_job()
+                    continue
+                # Reported before (or, in one request, together with) asking the next
+                # suggestion: the service never holds more than N open suggestions of this
+                # run, and the next one already knows this outcome.
+                reported = await self._report(slot, suggestion, finished)
+                if isinstance(reported, _Prefetched):
+                    job = await self._take_prefetched(reported.suggestion)
+                else:
+                    job = reported
 
     async def _new(self, slot: int) -> Suggestion | None:
         """A new suggestion for a budget slot `_next_job` already reserved; None when the
@@ -455,14 +471,26 @@ class Coordinator:
         await path.mkdir(exist_ok=True, mode=0o700)
         return Path(path)
 
+    async def _take_prefetched(self, suggestion: Suggestion) -> Suggestion | None:
+        """The suggestion that came with the last report, unless the run stopped while it
+        was on its way: never started, it is deleted rather than left open."""
+        if not self._stopping:
+            return suggestion
+        await self._delete(suggestion, "not_started")
+        return None
+
     # -- reporting --------------------------------------------------------------------
-    async def _report(self, slot: int, suggestion: Suggestion, finished: _Finished) -> None:
+    async def _report(
+        self, slot: int, suggestion: Suggestion, finished: _Finished
+    ) -> Suggestion | _Prefetched | Literal["new"] | None:
+        """Report the outcome; the slot's next job (see `_next_job`), which is the next
+        suggestion itself when it came in the same request."""
         with structlog.contextvars.bound_contextvars(suggestion_id=suggestion.id):
-            await self._report_in_context(slot, suggestion, finished)
+            return await self._report_in_context(slot, suggestion, finished)
 
     async def _report_in_context(
         self, slot: int, suggestion: Suggestion, finished: _Finished
-    ) -> None:
+    ) -> Suggestion | _Prefetched | Literal["new"] | None:
         outcome = self._match_metrics(finished.outcome)
         metadata = {
             **self._base_metadata(slot),
@@ -477,10 +505,85 @@ class Coordinator:
                 MetricEvaluation(name=v.name, value=v.value, value_stddev=v.stddev)
                 for v in outcome.values
             ]
-        if await self._send(suggestion, values, outcome.is_failed, metadata):
+        failed = outcome.is_failed
+        # Decided before the await, as `_next_job` does: "new" reserves the next slot. Only
+        # a new suggestion can come with the report (an adopted one is already open).
+        upcoming = None if self._stopping or self._adopted else self._next_job()
+        if upcoming != "new" or not self._settings.ask_with_report:
+            self._settle(
+                await self._send(suggestion, values, failed, metadata), suggestion, outcome
+            )
+            return self._next_job() if upcoming is None else upcoming
+        try:
+            stored, following = await self._send_and_ask(slot, suggestion, values, failed, metadata)
+        except BaseException:
+            self._committed -= 1  # the reserved slot was not used
+            raise
+        self._settle(stored, suggestion, outcome)
+        if isinstance(following, Suggestion):
+            return _Prefetched(following)
+        if following == "budget_full":
+            self._committed -= 1
+            self._budget_full = True
+            log.info("budget_taken_by_other_runs")
+            return None
+        return "new"  # reserved above; `_new` asks for it
+
+    def _settle(self, stored: bool, suggestion: Suggestion, outcome: Outcome) -> None:
+        if stored:
             self._account(suggestion, outcome)
         else:
             self._committed -= 1  # nothing was stored: the budget slot is free again
+
+    async def _send_and_ask(
+        self,
+        slot: int,
+        suggestion: Suggestion,
+        values: Sequence[MetricEvaluation],
+        failed: bool,
+        metadata: dict[str, str | int | float],
+    ) -> tuple[bool, Suggestion | Literal["budget_full", "ask"]]:
+        """`_send`, and the next suggestion in the same request (`observe_and_suggest`):
+        whether the report was stored, and the suggestion, "budget_full", or "ask" when
+        the report was refused and the next suggestion is still to be asked."""
+        try:
+            both = await self._client.observe_and_suggest(
+                self._eid,
+                suggestion.id,
+                values=None if failed else values,
+                failed=failed,
+                metadata=metadata,
+                next_metadata=self._base_metadata(slot),
+                within_budget=True,
+            )
+        except ServiceRejected as exc:
+            self._rejected(exc)
+            return False, "ask"
+        except BaseException:
+            await self._journal_report(suggestion, values, failed, metadata)
+            raise
+        log.debug("observation_sent", failed=failed)
+        return True, "budget_full" if both.next is None else both.next
+
+    def _rejected(self, exc: ServiceRejected) -> None:
+        # Someone deleted the suggestion meanwhile (400 "No suggestion"): nothing to retry.
+        self.stats.rejected += 1
+        log.error("observation_rejected", status=exc.status, error=exc.message)
+
+    async def _journal_report(
+        self,
+        suggestion: Suggestion,
+        values: Sequence[MetricEvaluation],
+        failed: bool,
+        metadata: dict[str, str | int | float],
+    ) -> None:
+        """The service stayed unreachable past the retry budget, or the run is being
+        cancelled: keep the computed outcome so the next run reports it instead of
+        evaluating again. Shielded, bounded: it is one line appended to a file."""
+        if self._journal is not None:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await self._journal.record(suggestion.id, values, failed, metadata)
+                log.warning("observation_journaled")
 
     async def _send(
         self,
@@ -501,18 +604,10 @@ class Coordinator:
             )
             log.debug("observation_sent", failed=failed)
         except ServiceRejected as exc:
-            # Someone deleted the suggestion meanwhile (400 "No suggestion"): nothing to retry.
-            self.stats.rejected += 1
+            self._rejected(exc)
             stored = False
-            log.error("observation_rejected", status=exc.status, error=exc.message)
         except BaseException:
-            # The service stayed unreachable past the retry budget, or the run is being
-            # cancelled: keep the computed outcome so the next run reports it instead of
-            # evaluating again. Shielded, bounded: it is one line appended to a file.
-            if self._journal is not None:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                    await self._journal.record(suggestion.id, values, failed, metadata)
-                    log.warning("observation_journaled")
+            await self._journal_report(suggestion, values, failed, metadata)
             raise
         return stored
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from aiohttp import web
 
-from service.app import json_response
-from service.errors import InvalidRequest
+from service.app import ServiceState, json_response
+from service.errors import ApiError, InvalidRequest
 from service.handlers_common import (
     _body,
     _cursor,
@@ -20,14 +21,18 @@ from service.handlers_common import (
     _require_active,
     _state,
 )
-from service.models import Observation
+from service.handlers_suggestions import _check_budget, _suggestion_json
+from service.models import Experiment, Metadata, Observation, Suggestion
 from service.query import parse_bool, parse_limit
 from service.store import Page
 from service.validation import (
+    validate_next_suggestion,
     validate_observation_batch,
     validate_observation_create,
     validate_observation_update,
 )
+
+log = structlog.get_logger()
 
 
 def _observation_json(o: Observation) -> dict[str, Any]:
@@ -35,22 +40,66 @@ def _observation_json(o: Observation) -> dict[str, Any]:
 
 
 async def create_observation(request: web.Request) -> web.Response:
+    """Store one observation. Our extension: with `"next_suggestion": {"metadata": ...}` in
+    the body, the service then creates the next suggestion in the same call (one request
+    instead of two per evaluation, and never one more open suggestion than before) and
+    answers it as `next_suggestion` next to the observation's fields. `within_budget=true`
+    applies to that suggestion as on `POST .../suggestions`. If the suggestion cannot be
+    made (the budget is full, an engine error), the observation is still stored:
+    `next_suggestion` is null and `next_suggestion_refused` says why (status, message)."""
     state, eid = _state(request), _path_id(request, "experiment_id")
     body = await _body(request)
+    within_budget = parse_bool(request.query.get("within_budget"), "within_budget")
+    wants_next = body.get("next_suggestion") is not None
+    if within_budget and not wants_next:
+        raise InvalidRequest("`within_budget` applies to `next_suggestion` only: give both")
 
-    def work() -> Observation:
+    def work() -> tuple[Observation, Suggestion | None, ApiError | None]:
         experiment = state.experiment(eid)
         _require_active(experiment, "observations")
         new = validate_observation_create(experiment, body)
+        next_metadata = validate_next_suggestion(body)  # before anything is stored
         created = state.store.create_observations(
             eid, [new], allow_duplicates=state.config.allow_duplicate_observations
         )
         state.observations_created(experiment, created)
         state.engine.observed(experiment, created)
-        return created[0]
+        if not wants_next:
+            return created[0], None, None
+        return created[0], *_next_suggestion(state, experiment, next_metadata, within_budget)
 
-    created = await state.call_hot(eid, work, asks=False)
-    return json_response(request, _observation_json(created))
+    observation, suggestion, refused = await state.call_hot(eid, work, asks=wants_next)
+    answer = _observation_json(observation)
+    if wants_next:
+        answer["next_suggestion"] = None if suggestion is None else _suggestion_json(suggestion)
+        if refused is not None:
+            answer["next_suggestion_refused"] = {
+                "status": refused.status,
+                "message": refused.message,
+            }
+    return json_response(request, answer)
+
+
+def _next_suggestion(
+    state: ServiceState,
+    experiment: Experiment,
+    metadata: Metadata | None,
+    within_budget: bool,
+) -> tuple[Suggestion | None, ApiError | None]:
+    """The suggestion after a stored observation, or why there is none. Nothing raised
+    here may undo the observation's answer: it is committed."""
+    try:
+        if within_budget:
+            _check_budget(state, experiment)
+        created = state.engine.suggest(experiment, metadata)
+    except ApiError as exc:
+        return None, exc
+    except Exception:
+        # Logged with its traceback here; the client is told no internals, as for a 500.
+        log.exception("next_suggestion_failed", experiment_id=experiment.id)
+        return None, ApiError("An unexpected server error prevented the next suggestion.")
+    state.count_created(int(experiment.id), suggestions=1)
+    return created, None
 
 
 async def create_observation_batch(request: web.Request) -> web.Response:

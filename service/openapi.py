@@ -61,6 +61,7 @@ _QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {
     ],
     ("DELETE", f"{_EXPERIMENT}/suggestions"): [("state", {"type": "string", "enum": ["open"]})],
     ("POST", f"{_EXPERIMENT}/suggestions"): [("within_budget", _BOOL)],
+    ("POST", f"{_EXPERIMENT}/observations"): [("within_budget", _BOOL)],
     ("GET", f"{_EXPERIMENT}/observations"): [
         *_PAGED,
         ("after", _MARKER),

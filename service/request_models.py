@@ -157,6 +157,12 @@ class ValueBody(_Body):
     object: Literal["metric_evaluation"] | None = None
 
 
+class NextSuggestionBody(_Body):
+    """Our extension: the suggestion to create right after the observation is stored."""
+
+    metadata: MetadataBody = None
+
+
 class ObservationBody(_Body):
     suggestion: int | str | None = None
     assignments: dict[str, int | float | str] | None = None
@@ -167,6 +173,8 @@ class ObservationBody(_Body):
     metadata: MetadataBody = None
     task: Any = None
     no_optimize: bool | None = None
+    #: Our extension (see `handlers_observations.create_observation`).
+    next_suggestion: NextSuggestionBody | None = None
 
 
 class ObservationUpdateBody(_Body):

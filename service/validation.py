@@ -218,6 +218,11 @@ def validate_observation_batch(
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise InvalidRequest(f"Error in observation {i + 1}/{len(items)}: must be an object")
+        if item.get("next_suggestion") is not None:
+            raise InvalidRequest(
+                f"Error in observation {i + 1}/{len(items)}: `next_suggestion` is not "
+                "supported in a batch"
+            )
         try:
             out.append(validate_observation_create(experiment, item))
         except InvalidRequest as exc:
@@ -246,6 +251,15 @@ def validate_observation_update(
     if "metadata" in body:
         changes["metadata"] = validate_metadata(parsed.metadata)
     return changes
+
+
+def validate_next_suggestion(body: Mapping[str, Any]) -> Metadata | None:
+    """The metadata of the suggestion `POST .../observations` should create next (our
+    extension), checked before anything is stored."""
+    next_body = _validate(ObservationBody, body).next_suggestion
+    if next_body is None:
+        return None
+    return validate_metadata(next_body.metadata, "next_suggestion.metadata")
 
 
 def validate_suggestion_create(

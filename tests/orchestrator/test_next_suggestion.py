@@ -1,0 +1,170 @@
+"""One request per evaluation: the outcome reported and the slot's next suggestion asked
+together (`observe_and_suggest`), exactly once, with the two plain calls as the fallback."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+from aiohttp import web
+
+from orchestrator.client import REQUEST_KEY, RetryPolicy, ServiceClient
+from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
+from service.models import MetricEvaluation
+from tests.orchestrator.conftest import assert_exactly_budget, experiment_body
+from tests.support.fault_proxy import FaultProxy, ScriptedFaults
+from workers.async_function import AsyncFunctionWorker
+
+RETRY = RetryPolicy(max_attempts=10, max_total_s=30, initial_backoff_s=0.01, max_backoff_s=0.05)
+ONE = [MetricEvaluation(name="value", value=1.0)]
+
+
+def posts(proxy: FaultProxy, path_end: str) -> int:
+    return sum(
+        1 for r in proxy.requests if r.method == "POST" and r.path.split("?")[0].endswith(path_end)
+    )
+
+
+class WithoutTheExtension(FaultProxy):
+    """A SigOpt-compatible service that does not know `next_suggestion`: it ignores it."""
+
+    carried = 0  # requests that asked for a next suggestion
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        if request.method == "POST" and request.path.endswith("/observations"):
+            body = json.loads(await request.read())
+            if body.pop("next_suggestion", None) is not None:
+                self.carried += 1
+            assert self._session is not None
+            async with self._session.post(
+                self.upstream_url + request.path, data=json.dumps(body)
+            ) as upstream:
+                self.forwarded += 1
+                return web.Response(status=upstream.status, body=await upstream.read())
+        return await super()._forward(request)
+
+
+class TestObserveAndSuggest:
+    async def test_one_request_stores_both(self, service_url: str) -> None:
+        async with FaultProxy(service_url) as proxy, ServiceClient(proxy.url) as client:
+            eid = (await client.create_experiment(experiment_body(5))).id
+            first = await client.suggest(eid)
+            before = len(proxy.requests)
+            both = await client.observe_and_suggest(
+                eid, first.id, values=ONE, next_metadata={"worker_slot": 3}, within_budget=True
+            )
+            assert len(proxy.requests) == before + 1
+            assert both.observation.suggestion == first.id and both.next is not None
+            assert both.next.metadata is not None and both.next.metadata["worker_slot"] == 3
+            assert REQUEST_KEY in both.next.metadata
+            assert [s.id for s in await client.open_suggestions(eid)] == [both.next.id]
+
+    async def test_full_budget_gives_no_next(self, client: ServiceClient) -> None:
+        eid = (await client.create_experiment(experiment_body(1))).id
+        first = await client.suggest(eid)
+        both = await client.observe_and_suggest(eid, first.id, values=ONE, within_budget=True)
+        assert both.next is None and both.observation.suggestion == first.id
+        assert await client.open_suggestions(eid) == []
+
+    async def test_a_late_combined_request_counts_once(self, service_url: str) -> None:
+        """1. The combined request is delayed past the client's timeout.
+        2. The client falls back to observe + suggest, knowing it may have landed.
+        3. When it lands late it is refused (409): one observation, one open suggestion."""
+        plan = ScriptedFaults(("POST", r"/observations", ["latency"]))
+        async with (
+            FaultProxy(service_url, plan=plan, latency_s=1.0) as proxy,
+            ServiceClient(proxy.url, retry=RETRY, request_timeout_s=0.3) as client,
+        ):
+            eid = (await client.create_experiment(experiment_body(5))).id
+            first = await client.suggest(eid)
+            with anyio.fail_after(20):
+                both = await client.observe_and_suggest(eid, first.id, values=ONE)
+                await anyio.sleep(1.2)  # the delayed first attempt arrives now
+            assert both.next is not None
+        async with ServiceClient(service_url) as direct:
+            assert [o.suggestion for o in await direct.observations(eid)] == [first.id]
+            assert [s.id for s in await direct.open_suggestions(eid)] == [both.next.id]
+
+    async def test_a_service_without_the_extension(self, service_url: str) -> None:
+        """The client notices once, then makes the two calls; nothing is stored twice."""
+        async with (
+            WithoutTheExtension(service_url) as proxy,
+            ServiceClient(proxy.url) as client,
+        ):
+            eid = (await client.create_experiment(experiment_body(5))).id
+            suggestion = await client.suggest(eid)
+            for _ in range(3):
+                both = await client.observe_and_suggest(eid, suggestion.id, values=ONE)
+                assert both.next is not None
+                suggestion = both.next
+            # Only the first report asked for a next suggestion; each was one POST.
+            assert proxy.carried == 1
+            assert posts(proxy, "/observations") == 3
+            assert posts(proxy, "/suggestions") == 1 + 3
+            observed = [o.suggestion for o in await client.observations(eid)]
+            assert len(observed) == len(set(observed)) == 3
+            assert [s.id for s in await client.open_suggestions(eid)] == [suggestion.id]
+
+    async def test_observe_finds_an_observation_that_got_there_first(
+        self, client: ServiceClient
+    ) -> None:
+        """A 409 (the suggestion was observed by a request of ours that landed late) returns
+        that observation instead of failing the report."""
+        eid = (await client.create_experiment(experiment_body(5))).id
+        s = await client.suggest(eid)
+        landed = await client.observe(eid, s.id, values=ONE)
+        again = await client.observe(eid, s.id, values=ONE)
+        assert again.id == landed.id
+        assert len(await client.observations(eid)) == 1
+
+
+class TestCoordinator:
+    async def test_one_request_per_evaluation(self, service_url: str) -> None:
+        async with FaultProxy(service_url) as proxy, ServiceClient(proxy.url) as client:
+            eid = (await client.create_experiment(experiment_body(12))).id
+            worker = AsyncFunctionWorker("tests.orchestrator.objectives:constant")
+            with anyio.fail_after(30):
+                summary = await Coordinator(
+                    client,
+                    worker,
+                    experiment_id=eid,
+                    settings=CoordinatorSettings(workers=3, run_id="r"),
+                ).run()
+            assert summary.reason is ExitReason.BUDGET_REACHED
+            assert posts(proxy, "/observations") == 12
+            assert posts(proxy, "/suggestions") == 3  # only each slot's first
+            await assert_exactly_budget(client, eid, 12)
+
+    async def test_a_stop_during_the_request_deletes_the_next_suggestion(
+        self, service_url: str
+    ) -> None:
+        """1. The report (with its next suggestion) is delayed 0.5 s.
+        2. The run is stopped meanwhile.
+        3. The next suggestion arrives after the stop: never started, it is deleted."""
+        plan = ScriptedFaults(("POST", r"/observations", ["latency"]))
+        async with (
+            FaultProxy(service_url, plan=plan, latency_s=0.5) as proxy,
+            ServiceClient(proxy.url) as client,
+        ):
+            eid = (await client.create_experiment(experiment_body(5))).id
+            worker = AsyncFunctionWorker("tests.orchestrator.objectives:constant")
+            stop = anyio.Event()
+
+            async def stop_during_report() -> None:
+                while posts(proxy, "/observations") == 0:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+                stop.set()
+
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(stop_during_report)
+                    summary = await Coordinator(
+                        client,
+                        worker,
+                        experiment_id=eid,
+                        settings=CoordinatorSettings(workers=1, run_id="r"),
+                    ).run(stop=stop)
+            assert summary.reason is ExitReason.STOPPED
+            assert summary.stats.completed == 1
+            assert len(await client.observations(eid)) == 1
+            assert await client.open_suggestions(eid) == []
