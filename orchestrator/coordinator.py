@@ -508,12 +508,13 @@ class Coordinator:
         failed = outcome.is_failed
         # Decided before the await, as `_next_job` does: "new" reserves the next slot. Only
         # a new suggestion can come with the report (an adopted one is already open).
-        upcoming = None if self._stopping or self._adopted else self._next_job()
+        asks = not (self._stopping or self._adopted or self._will_trip(outcome))
+        upcoming = self._next_job() if asks else None
         if upcoming != "new" or not self._settings.ask_with_report:
             self._settle(
                 await self._send(suggestion, values, failed, metadata), suggestion, outcome
             )
-            return self._next_job() if upcoming is None else upcoming
+            return self._next_job() if upcoming is None else self._keep_reserved()
         try:
             stored, following = await self._send_and_ask(slot, suggestion, values, failed, metadata)
         except BaseException:
@@ -527,7 +528,22 @@ class Coordinator:
             self._budget_full = True
             log.info("budget_taken_by_other_runs")
             return None
-        return "new"  # reserved above; `_new` asks for it
+        return self._keep_reserved()  # the report was refused: `_new` asks for it
+
+    def _will_trip(self, outcome: Outcome) -> bool:
+        """Whether accounting `outcome` trips the failure breaker (so no next suggestion)."""
+        stats = self.stats
+        return isinstance(outcome, Failed) and self._settings.failures.is_tripped(
+            stats.consecutive_failures + 1, stats.failed + 1, stats.finished + 1
+        )
+
+    def _keep_reserved(self) -> Literal["new"] | None:
+        """After a report: the slot reserved before it, unless the report (a failure that
+        tripped the breaker) or a stop meanwhile ended the run."""
+        if self._stopping:
+            self._committed -= 1
+            return None
+        return "new"
 
     def _settle(self, stored: bool, suggestion: Suggestion, outcome: Outcome) -> None:
         if stored:

@@ -242,6 +242,27 @@ class TestFailureBreaker:
         assert 5 <= summary.stats.failed < 50
         assert await client.open_suggestions(eid) == []
 
+    @pytest.mark.parametrize("ask_with_report", [True, False])
+    async def test_the_failure_that_trips_asks_for_nothing_more(
+        self, client: ServiceClient, ask_with_report: bool
+    ) -> None:
+        """With one worker, the breaker trips on the 3rd failure: exactly 3 suggestions
+        were ever made (none made and then deleted)."""
+        eid = await new_experiment(client, 50)
+        summary = await run(
+            client,
+            AsyncFunctionWorker(f"{OBJ}:always_fails"),
+            eid,
+            workers=1,
+            failures=FailurePolicy(max_consecutive=3, max_fraction=None),
+            ask_with_report=ask_with_report,
+        )
+        assert summary.reason is ExitReason.FAILURE_LIMIT and summary.stats.failed == 3
+        made = await client._call(
+            "GET", f"/experiments/{eid}/suggestions", params={"deleted": "true", "limit": "0"}
+        )
+        assert made.body["count"] == 3
+
 
 class FlakyWorker:
     """Loses its 'process' on the first attempt of every evaluation (an infrastructure fault)."""
