@@ -62,7 +62,14 @@ from service.models import (
     WireModel,
 )
 
-__all__ = ["REQUEST_KEY", "ObservedAndNext", "RetryPolicy", "ServiceClient"]
+__all__ = [
+    "REQUEST_KEY",
+    "AskNext",
+    "ObservedAndNext",
+    "Reported",
+    "RetryPolicy",
+    "ServiceClient",
+]
 
 log = structlog.get_logger()
 
@@ -350,23 +357,62 @@ class ServiceClient:
         within_budget: bool = False,
     ) -> ObservedAndNext:
         """`observe`, then `suggest`, in one request when the service offers it (ours:
-        `next_suggestion` on `POST .../observations`); each exactly once, as the two calls.
+        `next_suggestion` on `POST .../observations`); each exactly once, as the two calls,
+        and raising what they would raise. `next` is None when `within_budget` found the
+        budget full."""
+        reported = await self.report_and_ask(
+            experiment_id,
+            suggestion_id,
+            values=values,
+            failed=failed,
+            metadata=metadata,
+            next_metadata=next_metadata,
+            within_budget=within_budget,
+        )
+        if reported.observation is None:
+            assert reported.refused is not None  # set whenever the observation is None
+            raise reported.refused
+        following = reported.next
+        if isinstance(following, AskNext):
+            try:
+                following = await self.suggest(
+                    experiment_id,
+                    metadata=next_metadata,
+                    within_budget=within_budget,
+                    request_key=following.request_key,
+                    maybe_created=following.maybe_created,
+                )
+            except BudgetExhausted:
+                following = None
+        return ObservedAndNext(reported.observation, following)
 
-        One attempt is sent. Whatever goes wrong with it (a timeout, a refusal, a service
-        without the extension) falls back to `observe` and `suggest` themselves, told
-        whether the attempt may have landed, and with its request key: they find what it
-        stored instead of storing it twice, and raise what they would have raised.
-        `next` is None when `within_budget` found the budget full.
+    async def report_and_ask(
+        self,
+        experiment_id: str,
+        suggestion_id: str,
+        *,
+        values: Sequence[MetricEvaluation] | None = None,
+        failed: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+        next_metadata: Mapping[str, Any] | None = None,
+        within_budget: bool = False,
+    ) -> Reported:
+        """The report half of `observe_and_suggest`, for callers that ask for the next
+        suggestion themselves when it did not come with the report (`AskNext`).
+
+        One combined attempt is sent. If it fails (a timeout, a refusal, a service without
+        the extension, learnt once), the report falls back to `observe`, told whether the
+        attempt may have landed. Raises only what `observe` raises, except a refusal of
+        the report, which is returned (`observation` None, `refused`): whatever is raised
+        means the report may not be stored.
         """
         path = f"/experiments/{experiment_id}/observations"
         key = uuid.uuid4().hex
-        next_body = {"metadata": {**(next_metadata or {}), REQUEST_KEY: key}}
-        observation: Observation | None = None
         maybe_landed = False
         if self._offers_next_suggestion:
             body = {
                 **_observation_body(suggestion_id, values, failed, metadata),
-                "next_suggestion": next_body,
+                "next_suggestion": {"metadata": {**(next_metadata or {}), REQUEST_KEY: key}},
             }
             params = {"within_budget": "true"} if within_budget else None
             try:
@@ -374,23 +420,13 @@ class ServiceClient:
             except TransientServiceError as exc:
                 maybe_landed = exc.ambiguous
             except ServiceRejected as exc:
-                # Nothing was stored; the separate calls say why, as they always would.
+                # A 4xx is refused before anything is stored; a 5xx may come after the work.
+                maybe_landed = exc.status >= 500
                 if exc.status == 400 and "next_suggestion" in exc.message:
                     self._no_next_suggestion(experiment_id)
             else:
-                observation = self._parse(Observation, _without_next(response), "POST", path)
-                if not isinstance(response.body, dict) or "next_suggestion" not in response.body:
-                    self._no_next_suggestion(experiment_id)  # it stored the observation only
-                elif response.body["next_suggestion"] is not None:
-                    nxt = response.body["next_suggestion"]
-                    suggestion = self._parse(
-                        Suggestion, TransportResponse(response.status, nxt), "POST", path
-                    )
-                    return ObservedAndNext(observation, suggestion)
-                elif within_budget and _refused_status(response.body) == 409:
-                    return ObservedAndNext(observation, None)
-                # else: it made no suggestion for another reason; `suggest` raises it.
-        if observation is None:
+                return self._reported(experiment_id, response, path, key, within_budget)
+        try:
             observation = await self.observe(
                 experiment_id,
                 suggestion_id,
@@ -399,17 +435,31 @@ class ServiceClient:
                 metadata=metadata,
                 maybe_sent=maybe_landed,
             )
-        try:
-            suggestion = await self.suggest(
-                experiment_id,
-                metadata=next_metadata,
-                within_budget=within_budget,
-                request_key=key,
-                maybe_created=maybe_landed,
-            )
-        except BudgetExhausted:
-            return ObservedAndNext(observation, None)
-        return ObservedAndNext(observation, suggestion)
+        except ServiceRejected as exc:
+            return Reported(None, AskNext(key, maybe_landed), refused=exc)
+        return Reported(observation, AskNext(key, maybe_landed))
+
+    def _reported(
+        self,
+        experiment_id: str,
+        response: TransportResponse,
+        path: str,
+        key: str,
+        within_budget: bool,
+    ) -> Reported:
+        """A 2xx answer to the combined request: the observation is stored."""
+        observation = self._parse(Observation, _without_next(response), "POST", path)
+        body = response.body
+        if not isinstance(body, dict) or "next_suggestion" not in body:
+            self._no_next_suggestion(experiment_id)  # it stored the observation only
+            return Reported(observation, AskNext(key, maybe_created=False))
+        if body["next_suggestion"] is not None:
+            raw = TransportResponse(response.status, body["next_suggestion"])
+            return Reported(observation, self._parse(Suggestion, raw, "POST", path))
+        if within_budget and _refused_status(body) == 409:
+            return Reported(observation, None)
+        # No suggestion for another reason (an engine error): asking again says why.
+        return Reported(observation, AskNext(key, maybe_created=False))
 
     def _no_next_suggestion(self, experiment_id: str) -> None:
         self._offers_next_suggestion = False
@@ -608,6 +658,26 @@ def _raise_transient(method: str, path: str, response: TransportResponse, messag
 
 #: Fields our service adds to an observation answered with its next suggestion.
 _NEXT_SUGGESTION_KEYS = frozenset({"next_suggestion", "next_suggestion_refused"})
+
+
+@dataclass(frozen=True)
+class AskNext:
+    """The next suggestion did not come with the report: ask for it with
+    `suggest(request_key=..., maybe_created=...)` (the combined request may have made it)."""
+
+    request_key: str
+    maybe_created: bool
+
+
+@dataclass(frozen=True)
+class Reported:
+    """What `report_and_ask` did: the stored observation (None: the service refused the
+    report, `refused` says why), and the next suggestion, None when the budget is full,
+    or `AskNext`."""
+
+    observation: Observation | None
+    next: Suggestion | AskNext | None
+    refused: ServiceRejected | None = None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Literal
 import anyio
 import structlog
 
-from orchestrator.client import ServiceClient
+from orchestrator.client import Reported, ServiceClient
 from orchestrator.errors import BudgetExhausted, ConfigError, ServiceRejected
 from orchestrator.journal import ReportJournal
 from service.models import Experiment, MetricEvaluation, Objective, Suggestion
@@ -366,12 +366,19 @@ class Coordinator:
                 else:
                     job = reported
 
-    async def _new(self, slot: int) -> Suggestion | None:
+    async def _new(
+        self, slot: int, *, request_key: str | None = None, maybe_created: bool = False
+    ) -> Suggestion | None:
         """A new suggestion for a budget slot `_next_job` already reserved; None when the
-        service says other runs on this experiment have taken the rest of the budget."""
+        service says other runs on this experiment have taken the rest of the budget.
+        `request_key`/`maybe_created`: see `ServiceClient.suggest`."""
         try:
             return await self._client.suggest(
-                self._eid, metadata=self._base_metadata(slot), within_budget=True
+                self._eid,
+                metadata=self._base_metadata(slot),
+                within_budget=True,
+                request_key=request_key,
+                maybe_created=maybe_created,
             )
         except BudgetExhausted:
             self._committed -= 1
@@ -516,34 +523,27 @@ class Coordinator:
             )
             return self._next_job() if upcoming is None else self._keep_reserved()
         try:
-            stored, following = await self._send_and_ask(slot, suggestion, values, failed, metadata)
+            reported = await self._send_and_ask(slot, suggestion, values, failed, metadata)
         except BaseException:
             self._committed -= 1  # the reserved slot was not used
             raise
-        self._settle(stored, suggestion, outcome)
+        self._settle(reported.observation is not None, suggestion, outcome)
+        following = reported.next
         if isinstance(following, Suggestion):
             return _Prefetched(following)
-        if following == "budget_full":
+        if following is None:
             self._committed -= 1
             self._budget_full = True
             log.info("budget_taken_by_other_runs")
             return None
-        return self._keep_reserved()  # the report was refused: `_new` asks for it
-
-    def _will_trip(self, outcome: Outcome) -> bool:
-        """Whether accounting `outcome` trips the failure breaker (so no next suggestion)."""
-        stats = self.stats
-        return isinstance(outcome, Failed) and self._settings.failures.is_tripped(
-            stats.consecutive_failures + 1, stats.failed + 1, stats.finished + 1
-        )
-
-    def _keep_reserved(self) -> Literal["new"] | None:
-        """After a report: the slot reserved before it, unless the report (a failure that
-        tripped the breaker) or a stop meanwhile ended the run."""
-        if self._stopping:
-            self._committed -= 1
+        # Not made with the report: ask for it with the report's key, which finds a
+        # suggestion the combined request may have made instead of making a second.
+        if self._keep_reserved() is None:
             return None
-        return "new"
+        created = await self._new(
+            slot, request_key=following.request_key, maybe_created=following.maybe_created
+        )
+        return None if created is None else _Prefetched(created)
 
     def _settle(self, stored: bool, suggestion: Suggestion, outcome: Outcome) -> None:
         if stored:
@@ -558,12 +558,11 @@ class Coordinator:
         values: Sequence[MetricEvaluation],
         failed: bool,
         metadata: dict[str, str | int | float],
-    ) -> tuple[bool, Suggestion | Literal["budget_full", "ask"]]:
-        """`_send`, and the next suggestion in the same request (`observe_and_suggest`):
-        whether the report was stored, and the suggestion, "budget_full", or "ask" when
-        the report was refused and the next suggestion is still to be asked."""
+    ) -> Reported:
+        """`_send`, and the next suggestion in the same request (`report_and_ask`). What
+        it raises means the report may not be stored: journaled, as in `_send`."""
         try:
-            both = await self._client.observe_and_suggest(
+            reported = await self._client.report_and_ask(
                 self._eid,
                 suggestion.id,
                 values=None if failed else values,
@@ -572,14 +571,14 @@ class Coordinator:
                 next_metadata=self._base_metadata(slot),
                 within_budget=True,
             )
-        except ServiceRejected as exc:
-            self._rejected(exc)
-            return False, "ask"
         except BaseException:
             await self._journal_report(suggestion, values, failed, metadata)
             raise
-        log.debug("observation_sent", failed=failed)
-        return True, "budget_full" if both.next is None else both.next
+        if reported.refused is not None:
+            self._rejected(reported.refused)
+        else:
+            log.debug("observation_sent", failed=failed)
+        return reported
 
     def _rejected(self, exc: ServiceRejected) -> None:
         # Someone deleted the suggestion meanwhile (400 "No suggestion"): nothing to retry.
@@ -600,6 +599,21 @@ class Coordinator:
             with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                 await self._journal.record(suggestion.id, values, failed, metadata)
                 log.warning("observation_journaled")
+
+    def _will_trip(self, outcome: Outcome) -> bool:
+        """Whether accounting `outcome` trips the failure breaker (so no next suggestion)."""
+        stats = self.stats
+        return isinstance(outcome, Failed) and self._settings.failures.is_tripped(
+            stats.consecutive_failures + 1, stats.failed + 1, stats.finished + 1
+        )
+
+    def _keep_reserved(self) -> Literal["new"] | None:
+        """After a report: the slot reserved before it, unless the report (a failure that
+        tripped the breaker) or a stop meanwhile ended the run."""
+        if self._stopping:
+            self._committed -= 1
+            return None
+        return "new"
 
     async def _send(
         self,

@@ -34,7 +34,7 @@ from anyio.abc import TaskStatus
 from service.best import best_observations
 from service.config import ServiceConfig
 from service.engine import Engine
-from service.errors import ApiError, InvalidRequest, RateLimited, Unauthorized
+from service.errors import ApiError, InvalidRequest, RateLimited, StoreError, Unauthorized
 from service.models import Experiment, Observation
 from service.store import BaseStore, InMemoryStore
 from service.store_thread import StoreThread
@@ -152,30 +152,40 @@ class ServiceState:
         await self._maintain()
         return result
 
-    async def call_hot(self, experiment_id: int, work: Callable[[], R], *, asks: bool) -> R:
+    async def call_hot(
+        self, experiment_id: int, work: Callable[[], R], *, asks: bool, counts: bool = False
+    ) -> R:
         """`call` for the hot path (create a suggestion, report an observation): when the
         work is known to take microseconds and nothing is queued before it, it runs right
         here on the loop (`StoreThread.run_now_if_idle`); otherwise as `call`. `asks`: the
-        work asks the engine for new assignments."""
-        if self._quick(experiment_id, asks=asks):
-            ran, result = self.runner.run_now_if_idle(work)
+        work asks the engine for new assignments; `counts`: it reads `counts()` (the
+        budget guard)."""
+        if self.store.writes_are_quick:  # else every commit fsyncs
+            ran, result = self.runner.run_now_if_idle(
+                work, quick=lambda: self._warm(experiment_id, asks=asks, counts=counts)
+            )
             if ran:
                 await self._maintain()
                 return result  # type: ignore[return-value]  # ran: `work`'s own result
         return await self.call(work)
 
-    def _quick(self, experiment_id: int, *, asks: bool) -> bool:
-        if not self.store.writes_are_quick:
-            return False  # every commit fsyncs
+    def _warm(self, experiment_id: int, *, asks: bool, counts: bool) -> bool:
+        """Whether the work on this experiment reads nothing cold: the experiment (and,
+        if it reads them, its counts) cached, and when it asks, a model-free engine warm."""
         experiment = self._experiments.get(experiment_id)
-        if experiment is None:
-            return False  # its first read (and anything cold) goes to the thread
+        if experiment is None or (counts and experiment_id not in self._counts):
+            return False
         return not asks or self.engine.ask_is_quick(experiment)
 
     async def _maintain(self) -> None:
-        # Slow housekeeping (a WAL checkpoint that syncs the file) runs on the thread.
+        """Slow housekeeping (a WAL checkpoint that syncs the file), on the thread. The
+        caller's write is committed already: a failed checkpoint is logged, not raised
+        (the WAL still holds every commit; the next one tries again)."""
         if self.store.maintenance_due:
-            await self.runner.call(self.store.maintain)
+            try:
+                await self.runner.call(self.store.maintain)
+            except StoreError as exc:
+                log.warning("checkpoint_failed", error=str(exc))
 
 
 STATE = web.AppKey("state", ServiceState)

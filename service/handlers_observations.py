@@ -68,7 +68,9 @@ async def create_observation(request: web.Request) -> web.Response:
             return created[0], None, None
         return created[0], *_next_suggestion(state, experiment, next_metadata, within_budget)
 
-    observation, suggestion, refused = await state.call_hot(eid, work, asks=wants_next)
+    observation, suggestion, refused = await state.call_hot(
+        eid, work, asks=wants_next, counts=within_budget
+    )
     answer = _observation_json(observation)
     if wants_next:
         answer["next_suggestion"] = None if suggestion is None else _suggestion_json(suggestion)

@@ -72,7 +72,9 @@ async def create_suggestion(request: web.Request) -> web.Response:
         state.count_created(eid, suggestions=1)
         return created
 
-    created = await state.call_hot(eid, work, asks=body.get("assignments") is None)
+    created = await state.call_hot(
+        eid, work, asks=body.get("assignments") is None, counts=within_budget
+    )
     return json_response(request, _suggestion_json(created))
 
 

@@ -126,11 +126,12 @@ class SqliteStore(BaseStore):
         """A passive checkpoint (it never waits for readers) when one is due."""
         if not self.maintenance_due or self._conn is None:
             return
+        # Counted as done even when it fails: the next try comes after as many writes.
+        self._writes_since_checkpoint = 0
         try:
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"Database error during a checkpoint: {exc}") from exc
-        self._writes_since_checkpoint = 0
 
     # -- unit of work -------------------------------------------------------------------
     @contextlib.contextmanager

@@ -98,11 +98,12 @@ class StoreThread:
         return await future
 
     def run_now_if_idle(
-        self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+        self, fn: Callable[[], R], *, quick: Callable[[], bool]
     ) -> tuple[bool, R | None]:
-        """Run `fn` in the calling thread if no earlier call is queued or running:
-        `(True, result)`; otherwise `(False, None)` and the caller should `call` it. Only
-        for work known to take microseconds: it blocks the caller's event loop."""
+        """Run `fn` in the calling thread if no earlier call is queued or running and
+        `quick()` (asked then, so no call can change its answer before `fn` runs) says
+        it takes microseconds: `(True, result)`; otherwise `(False, None)` and the caller
+        should `call` it. It blocks the caller's event loop while it runs."""
         if self._stopped or not self._thread.is_alive():
             raise StoreThreadStopped("the store thread is not running")
         if not self._running.acquire(blocking=False):
@@ -111,7 +112,9 @@ class StoreThread:
             with self._count_lock:
                 if self._unfinished:
                     return False, None
-            return True, fn(*args, **kwargs)
+            if not quick():
+                return False, None
+            return True, fn()
         finally:
             self._running.release()
 

@@ -389,13 +389,17 @@ class SubprocessWorker:
                     tg.start_soon(stdout.drain, pipes.stdout_read)
                     tg.start_soon(stderr.drain, pipes.stderr_read)
                     returncode = await self._wait(process, evaluation.id)
-                    # The group is gone, so the pipes close at once, unless a process that
-                    # left the group holds them: stop reading after a bound.
+                    # The command has finished in time: what it wrote decides its outcome,
+                    # so the rest is shielded from the caller's deadline, and bounded. The
+                    # group is gone, so the pipes close at once unless a process that left
+                    # the group holds them.
+                    tg.cancel_scope.shield = True
                     tg.cancel_scope.deadline = anyio.current_time() + PIPE_DRAIN_TIMEOUT_S
             self._check_open(evaluation)
-            result_file = await anyio.to_thread.run_sync(
-                _collect_scratch, assignments, result, self._max_output_bytes
-            )
+            with anyio.CancelScope(shield=True):
+                result_file = await anyio.to_thread.run_sync(
+                    _collect_scratch, assignments, result, self._max_output_bytes
+                )
             collected = True
         finally:
             if not collected:

@@ -4,12 +4,16 @@ together (`observe_and_suggest`), exactly once, with the two plain calls as the 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import anyio
 from aiohttp import web
 
 from orchestrator.client import REQUEST_KEY, RetryPolicy, ServiceClient
 from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
+from orchestrator.errors import ServiceRejected
+from orchestrator.journal import ReportJournal
 from service.models import MetricEvaluation
 from tests.orchestrator.conftest import assert_exactly_budget, experiment_body
 from tests.support.fault_proxy import FaultProxy, ScriptedFaults
@@ -17,6 +21,13 @@ from workers.async_function import AsyncFunctionWorker
 
 RETRY = RetryPolicy(max_attempts=10, max_total_s=30, initial_backoff_s=0.01, max_backoff_s=0.05)
 ONE = [MetricEvaluation(name="value", value=1.0)]
+
+
+def _leaves(group: BaseExceptionGroup[ServiceRejected]) -> list[ServiceRejected]:
+    out: list[ServiceRejected] = []
+    for exc in group.exceptions:
+        out += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return out
 
 
 def posts(proxy: FaultProxy, path_end: str) -> int:
@@ -168,3 +179,112 @@ class TestCoordinator:
             assert summary.stats.completed == 1
             assert len(await client.observations(eid)) == 1
             assert await client.open_suggestions(eid) == []
+
+
+NO_500_RETRY = RetryPolicy(
+    max_attempts=3,
+    max_total_s=10,
+    initial_backoff_s=0.01,
+    max_backoff_s=0.02,
+    retry_server_errors=False,
+)
+
+
+class FiveHundredAfterTheWork(FaultProxy):
+    """The first combined request reaches the service, then a 500 comes back (as from a
+    proxy in between): the work is done, the client cannot know it."""
+
+    hit = False
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if (
+            request.method == "POST"
+            and request.path.endswith("/observations")
+            and not self.hit
+            and "next_suggestion" in json.loads(await request.read())
+        ):
+            self.hit = True
+            await self._forward(request)
+            return web.json_response({"message": "boom", "status": 500}, status=500)
+        return await super()._handle(request)
+
+
+class NoExtensionThenSuggestFails(WithoutTheExtension):
+    """A service without the extension whose plain suggestions answer 500 once armed."""
+
+    armed = False
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "POST" and request.path.endswith("/suggestions") and self.armed:
+            return web.json_response({"message": "engine down", "status": 500}, status=500)
+        return await super()._handle(request)
+
+
+class TestAfterTheReport:
+    """What fails after the report was stored is never taken for a failed report."""
+
+    async def test_a_500_after_the_combined_request_makes_no_second_suggestion(
+        self, service_url: str
+    ) -> None:
+        async with (
+            FiveHundredAfterTheWork(service_url) as proxy,
+            ServiceClient(proxy.url, retry=NO_500_RETRY) as client,
+        ):
+            eid = (await client.create_experiment(experiment_body(5))).id
+            first = await client.suggest(eid)
+            both = await client.observe_and_suggest(eid, first.id, values=ONE, within_budget=True)
+            assert both.next is not None
+            assert [s.id for s in await client.open_suggestions(eid)] == [both.next.id]
+            assert len(await client.observations(eid)) == 1
+
+    async def test_the_run_still_reaches_the_budget(self, service_url: str) -> None:
+        async with (
+            FiveHundredAfterTheWork(service_url) as proxy,
+            ServiceClient(proxy.url, retry=NO_500_RETRY) as client,
+        ):
+            eid = (await client.create_experiment(experiment_body(4))).id
+            worker = AsyncFunctionWorker("tests.orchestrator.objectives:constant")
+            with anyio.fail_after(30):
+                summary = await Coordinator(
+                    client,
+                    worker,
+                    experiment_id=eid,
+                    settings=CoordinatorSettings(workers=1, run_id="r"),
+                ).run()
+            assert proxy.hit and summary.reason is ExitReason.BUDGET_REACHED
+            await assert_exactly_budget(client, eid, 4)
+
+    async def test_a_failing_next_suggestion_neither_rejects_nor_journals_the_report(
+        self, service_url: str, tmp_path: Path
+    ) -> None:
+        """The report is stored, then asking for the next suggestion fails for good: the
+        run ends with that error, the report counted as completed and not journaled."""
+        async with (
+            NoExtensionThenSuggestFails(service_url) as proxy,
+            ServiceClient(proxy.url, retry=NO_500_RETRY) as client,
+        ):
+            eid = (await client.create_experiment(experiment_body(3))).id
+
+            async def objective(assignments: dict[str, Any]) -> float:
+                proxy.armed = True  # the first suggestion was made; the next ones fail
+                return 1.0
+
+            journal = ReportJournal(tmp_path / "reports.jsonl")
+            coordinator = Coordinator(
+                client,
+                AsyncFunctionWorker(objective),
+                experiment_id=eid,
+                settings=CoordinatorSettings(workers=1, run_id="r"),
+                journal=journal,
+            )
+            raised: list[ServiceRejected] = []
+            with anyio.fail_after(30):
+                try:
+                    await coordinator.run()
+                except* ServiceRejected as group:
+                    raised += _leaves(group)
+            journal.close()
+            assert [e.message for e in raised] == ["engine down"]
+            assert len(await client.observations(eid)) == 1
+            assert coordinator.stats.completed == 1 and coordinator.stats.rejected == 0
+            assert await ReportJournal(tmp_path / "reports.jsonl").pending() == []

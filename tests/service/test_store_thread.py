@@ -73,21 +73,24 @@ class TestRunNowIfIdle:
         here = threading.get_ident()
         ran_on: list[int] = []
         with anyio.fail_after(10):
-            assert runner.run_now_if_idle(lambda: ran_on.append(threading.get_ident()) or 7) == (
-                True,
-                7,
+            ran = runner.run_now_if_idle(
+                lambda: ran_on.append(threading.get_ident()) or 7, quick=lambda: True
             )
+            assert ran == (True, 7)
+            # Not quick (asked under the lock): not run.
+            assert runner.run_now_if_idle(lambda: 1, quick=lambda: False) == (False, None)
             assert ran_on == [here]
             # While an earlier call is queued or running the shortcut refuses, untouched.
             release = threading.Event()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(runner.call, release.wait)
                 await anyio.sleep(0.05)
-                assert runner.run_now_if_idle(lambda: ran_on.append(-1)) == (False, None)
+                refused = runner.run_now_if_idle(lambda: ran_on.append(-1), quick=lambda: True)
+                assert refused == (False, None)
                 release.set()
             assert ran_on == [here]
             # Once that call has finished, the shortcut works again.
-            assert runner.run_now_if_idle(lambda: 8) == (True, 8)
+            assert runner.run_now_if_idle(lambda: 8, quick=lambda: True) == (True, 8)
             await runner.aclose()
             with pytest.raises(StoreThreadStopped):
-                runner.run_now_if_idle(lambda: 9)
+                runner.run_now_if_idle(lambda: 9, quick=lambda: True)

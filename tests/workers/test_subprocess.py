@@ -579,6 +579,33 @@ class TestWithoutWorkdir:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid_file.read_text()), 9)
 
+    async def test_a_finished_command_is_not_a_timeout_while_its_pipe_drains(
+        self, tmp_path: Path
+    ) -> None:
+        """The command exits at once with its metric, but a process that left its group
+        holds stdout: the drain may take PIPE_DRAIN_TIMEOUT_S, longer than the caller's
+        deadline, and the outcome is still the metric."""
+        pid_file = tmp_path / "escaped"
+        code = f"""
+            import subprocess, sys
+            from pathlib import Path
+            escaped = subprocess.Popen(
+                [sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True
+            )
+            Path({str(pid_file)!r}).write_text(str(escaped.pid))
+            print('{{"value": 4}}', flush=True)
+        """
+        worker = SubprocessWorker([sys.executable, script(tmp_path, code)])
+        try:
+            with anyio.fail_after(PIPE_DRAIN_TIMEOUT_S / 2 + 0.5):
+                outcome = await worker.evaluate(bare())
+            assert value_of(outcome) == 4.0
+        finally:
+            await worker.aclose()
+            if pid_file.exists():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid_file.read_text()), 9)
+
     async def test_no_descriptor_is_left_open(self, tmp_path: Path) -> None:
         """Pipes of finished, failed and cancelled evaluations are all closed."""
         worker = SubprocessWorker([sys.executable, "-c", "import sys; print('{{\"value\": 1}}')"])
