@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from benchmarks.engine_latency import _parameters as latency_parameters
-from orchestrator.client import ObservedAndNext, ServiceClient
+from orchestrator.client import Reported, ServiceClient
 from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
 from orchestrator.embedded import embedded_service
 from service.models import MetricEvaluation, Observation, Suggestion
@@ -75,16 +75,16 @@ def temp_db(prefix: str) -> Iterator[Path]:
 
 class TimedClient(ServiceClient):
     """A `ServiceClient` that records how long each `suggest`, `observe` and
-    `observe_and_suggest` took (seconds), so a slow run can be blamed on a phase."""
+    `report_and_ask` took (seconds), so a slow run can be blamed on a phase."""
 
     def __init__(self, base_url: str) -> None:
         super().__init__(base_url)
         self.suggest_s: list[float] = []
         self.observe_s: list[float] = []
-        #: `observe_and_suggest`: a report that also brought the slot's next suggestion.
+        #: `report_and_ask`: a report that (most often) also brought the next suggestion.
         self.report_s: list[float] = []
 
-    async def observe_and_suggest(
+    async def report_and_ask(
         self,
         experiment_id: str,
         suggestion_id: str,
@@ -94,10 +94,10 @@ class TimedClient(ServiceClient):
         metadata: Mapping[str, Any] | None = None,
         next_metadata: Mapping[str, Any] | None = None,
         within_budget: bool = False,
-    ) -> ObservedAndNext:
+    ) -> Reported:
         start = time.perf_counter()
         try:
-            return await super().observe_and_suggest(
+            return await super().report_and_ask(
                 experiment_id,
                 suggestion_id,
                 values=values,
@@ -115,11 +115,17 @@ class TimedClient(ServiceClient):
         *,
         metadata: Mapping[str, Any] | None = None,
         within_budget: bool = False,
+        request_key: str | None = None,
+        maybe_created: bool = False,
     ) -> Suggestion:
         start = time.perf_counter()
         try:
             return await super().suggest(
-                experiment_id, metadata=metadata, within_budget=within_budget
+                experiment_id,
+                metadata=metadata,
+                within_budget=within_budget,
+                request_key=request_key,
+                maybe_created=maybe_created,
             )
         finally:
             self.suggest_s.append(time.perf_counter() - start)

@@ -24,7 +24,7 @@ import anyio
 
 from benchmarks.common import markdown_table, quiet_logging, timed_coordinator_run
 from benchmarks.http_floor import bare_server, floor_throughput
-from benchmarks.rivals import optuna_wall_s
+from benchmarks.rivals import Storage, optuna_wall_s
 from workers.async_function import AsyncFunctionWorker
 
 WORKER_COUNTS = (1, 4, 16, 64)
@@ -76,7 +76,8 @@ async def measure(
         }
         ratio = floor_per_s / measured["per_s"]
         rivals: dict[str, float] = {}
-        for storage, trials in (("memory", evaluations), ("sqlite", sqlite_trials)):
+        runs: tuple[tuple[Storage, int], ...] = (("memory", evaluations), ("sqlite", sqlite_trials))
+        for storage, trials in runs:
             walls = sorted(
                 optuna_wall_s(
                     "random", storage=storage, trials=trials, jobs=workers, objective="noop"

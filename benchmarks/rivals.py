@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -49,7 +50,7 @@ def _suggest(trial: optuna.Trial) -> dict[str, Any]:
 
 
 def _value(p: dict[str, Any]) -> float:
-    return (p["a"] - 0.3) ** 2 + (p["c"] - 4.0) ** 2 / 10.0
+    return float((p["a"] - 0.3) ** 2 + (p["c"] - 4.0) ** 2 / 10.0)
 
 
 def _sleep_objective(trial: optuna.Trial) -> float:
@@ -133,7 +134,7 @@ def _ray_main(trials: int, concurrent: int) -> None:  # pragma: no cover - child
     ray.init(
         num_cpus=concurrent,
         include_dashboard=False,
-        logging_level="ERROR",
+        logging_level=logging.ERROR,
         log_to_driver=False,
         _node_ip_address="127.0.0.1",
     )

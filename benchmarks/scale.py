@@ -41,8 +41,14 @@ ENGINES = ("random", "grid", "offline")
 LEVELS = (100, 1000, 10000)
 BATCH = 2500
 #: Timed cycles per level, by engine; TPE at 10,000 costs a good fraction of a second.
-QUICK_CYCLES = {"random": 200, "grid": 100, "offline": {100: 40, 1000: 60, 10000: 5}}
-FULL_CYCLES = {"random": 500, "grid": 300, "offline": {100: 100, 1000: 100, 10000: 20}}
+#: Cycles timed per engine: one count for every level, or one per level.
+CyclePlan = dict[str, int | dict[int, int]]
+QUICK_CYCLES: CyclePlan = {"random": 200, "grid": 100, "offline": {100: 40, 1000: 60, 10000: 5}}
+FULL_CYCLES: CyclePlan = {
+    "random": 500,
+    "grid": 300,
+    "offline": {100: 100, 1000: 100, 10000: 20},
+}
 TARGET_RANDOM_FLATNESS = 2.0
 TARGET_TPE_P50_MS_AT_1000 = 20.0
 _METADATA = {"run_id": "bench", "worker_slot": 0, "host": "bench"}
@@ -206,7 +212,7 @@ async def measure(*, levels: Sequence[int], full: bool) -> dict[str, Any]:
     for engine_type in ENGINES:
         spec = plan[engine_type]
         cycles = (
-            {lv: int(spec[lv]) for lv in levels}
+            {lv: spec[lv] for lv in levels}
             if isinstance(spec, dict)
             else dict.fromkeys(levels, spec)
         )

@@ -45,7 +45,7 @@ from benchmarks.common import (
 from benchmarks.http_floor import HEADERS, bare_server
 from benchmarks.http_floor import cycle as floor_cycle
 from benchmarks.objectives import EVALUATION_S
-from benchmarks.rivals import optuna_wall_s, ray_status, ray_wall_s
+from benchmarks.rivals import Sampler, Storage, optuna_wall_s, ray_status, ray_wall_s
 from workers.async_function import AsyncFunctionWorker
 
 WORKERS = 16
@@ -127,8 +127,10 @@ def rival_runs(
     """Optuna (and Ray Tune) on the same workload; wall time is the median of `repeats`."""
     ideal = ideal_wall_s(evaluations, workers)
     rows: dict[str, dict[str, Any]] = {}
-    for sampler, ours in (("tpe", "offline"), ("random", "random")):
-        for storage in ("memory", "sqlite"):
+    pairs: tuple[tuple[Sampler, str], ...] = (("tpe", "offline"), ("random", "random"))
+    storages: tuple[Storage, ...] = ("memory", "sqlite")
+    for sampler, ours in pairs:
+        for storage in storages:
             walls = sorted(
                 optuna_wall_s(
                     sampler, storage=storage, trials=evaluations, jobs=workers, objective="sleep"
