@@ -9,6 +9,7 @@ import signal
 import sys
 from functools import partial
 from pathlib import Path
+from typing import IO
 
 import anyio
 import structlog
@@ -84,13 +85,18 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         raise SystemExit(f"error: {exc.errors()[0]['msg']}") from None
 
 
-async def serve_until_signal(config: ServiceConfig, *, exit_with_stdin: bool = False) -> None:
+async def serve_until_signal(
+    config: ServiceConfig, *, exit_with_stdin: bool = False, parent_pid: int | None = None
+) -> None:
     """Serve until SIGINT or SIGTERM (or, with `exit_with_stdin`, until standard input
-    closes), then close cleanly: every acknowledged write is already committed."""
+    closes or the process that started us, `parent_pid`, is gone), then close cleanly:
+    every acknowledged write is already committed."""
+    # Taken before anything else: a parent that dies while we start must still count.
+    parent = os.getppid() if parent_pid is None else parent_pid
     async with anyio.create_task_group() as tg:
         await tg.start(serve, config)
         if exit_with_stdin:
-            tg.start_soon(_cancel_at_stdin_eof, tg.cancel_scope)
+            tg.start_soon(_cancel_at_stdin_eof, tg.cancel_scope, parent, sys.stdin)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 log.info("service_signal", signal=signal.Signals(signum).name)
@@ -98,9 +104,11 @@ async def serve_until_signal(config: ServiceConfig, *, exit_with_stdin: bool = F
         tg.cancel_scope.cancel()
 
 
-async def _cancel_at_stdin_eof(scope: anyio.CancelScope) -> None:
+async def _cancel_at_stdin_eof(scope: anyio.CancelScope, parent: int, stdin: IO[str]) -> None:
     """The embedded service's lifeline: its parent holds our stdin open. When the parent
-    exits, even killed with -9, the pipe closes and we stop: no service outlives its run."""
+    exits, even killed with -9, the pipe closes and we stop: no service outlives its run.
+    `parent`: our parent's pid when the process started (not when this task did: the
+    parent may die in between, and we would then take our new parent for it)."""
     loop = asyncio.get_running_loop()
     closed = asyncio.Event()
 
@@ -108,8 +116,7 @@ async def _cancel_at_stdin_eof(scope: anyio.CancelScope) -> None:
         def connection_lost(self, exc: Exception | None) -> None:
             closed.set()
 
-    transport, _ = await loop.connect_read_pipe(_Watch, sys.stdin)
-    parent = os.getppid()
+    transport, _ = await loop.connect_read_pipe(_Watch, stdin)
     try:
         # The pipe alone is not enough: a process the run forked (an objective using
         # multiprocessing) inherits its write end and would keep it open. Re-parenting
@@ -126,7 +133,15 @@ async def _cancel_at_stdin_eof(scope: anyio.CancelScope) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     configure_logging(args.log_format, args.log_level)
-    anyio.run(partial(serve_until_signal, config, exit_with_stdin=args.exit_with_stdin))
+    parent_pid = os.getppid()  # first thing: see `_cancel_at_stdin_eof`
+    anyio.run(
+        partial(
+            serve_until_signal,
+            config,
+            exit_with_stdin=args.exit_with_stdin,
+            parent_pid=parent_pid,
+        )
+    )
     return 0
 
 

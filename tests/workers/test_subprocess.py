@@ -599,4 +599,5 @@ class TestWithoutWorkdir:
                     await hanging.evaluate(bare(str(i)))
         for w in (worker, failing, hanging):
             await w.aclose()
-        assert len(os.listdir("/proc/self/fd")) == before
+        # No growth: descriptors other tests left may be closed meanwhile, so not ==.
+        assert len(os.listdir("/proc/self/fd")) <= before
