@@ -350,10 +350,16 @@ class SubprocessWorker:
             process = await self._start(argv, env, stdout=files.stdout, stderr=files.stderr)
         finally:
             files.close()  # the child has its own descriptors
+        await self._register(process, evaluation.id)
         # Shielded (a short write): a cancellation arriving meanwhile is taken by `_wait`,
         # which terminates the group, instead of leaving the command running.
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_record_group, workdir, process.pid)
+            try:
+                await anyio.to_thread.run_sync(_record_group, workdir, process.pid)
+            except OSError as exc:
+                # Only a restart after a kill -9 of the run needs the record; the command
+                # itself must still be waited for (and killed on a timeout) below.
+                log.warning("process_group_not_recorded", pid=process.pid, error=str(exc))
         returncode = await self._wait(process, evaluation.id)
         self._check_open(evaluation)
         return await anyio.to_thread.run_sync(
@@ -385,6 +391,7 @@ class SubprocessWorker:
                     )
                 finally:
                     pipes.close_write_ends()  # the child has its own
+                await self._register(process, evaluation.id)
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(stdout.drain, pipes.stdout_read)
                     tg.start_soon(stderr.drain, pipes.stderr_read)
@@ -457,12 +464,22 @@ class SubprocessWorker:
         log.debug("subprocess_started", pid=process.pid)
         return process
 
+    async def _register(self, process: Process, suggestion_id: str) -> None:
+        """Count a started command as running (`aclose` ends those). If `aclose` already
+        ran while this evaluation was starting, it could not see this process: end it
+        here, as `aclose` would have."""
+        self._running.add(process)
+        if self._closed:
+            with anyio.CancelScope(shield=True):
+                await self._terminate(process, suggestion_id=suggestion_id)
+            self._running.discard(process)
+            raise BrokenWorker(f"{self!r} was closed during evaluation {suggestion_id}")
+
     async def _wait(self, process: Process, suggestion_id: str) -> int:
         """The exit status; the group is SIGKILLed afterwards, and on any exception
         (a cancellation) terminated first, then the exception re-raised."""
         # The child is a session leader: its pid is its process group id.
         pgid = process.pid
-        self._running.add(process)
         try:
             returncode = await process.wait()
         except BaseException:

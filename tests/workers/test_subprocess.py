@@ -431,6 +431,28 @@ class TestKilling:
         await wait_gone(int(ready.read_text()))
 
 
+class TestCloseWhileStarting:
+    """`aclose` while an evaluation is still starting (writing its files, spawning) does
+    not leave the command running: the evaluation ends it as soon as it has a process."""
+
+    @pytest.mark.parametrize("with_workdir", [True, False])
+    async def test_the_command_is_ended(self, tmp_path: Path, with_workdir: bool) -> None:
+        worker = SubprocessWorker([sys.executable, "-c", "import time; time.sleep(30)"])
+        ev = evaluation(tmp_path) if with_workdir else bare()
+        start = time.monotonic()
+        with anyio.fail_after(DEADLINE_S):
+            async with anyio.create_task_group() as tg:
+
+                async def close_at_once() -> None:
+                    await worker.aclose()  # runs while evaluate waits on its first step
+
+                tg.start_soon(close_at_once)
+                with pytest.raises(BrokenWorker):
+                    await worker.evaluate(ev)
+        assert time.monotonic() - start < 10
+        assert "running=0" in repr(worker)
+
+
 class TestLeftoverGroups:
     """Groups recorded by evaluations of a crashed run are killed; reused pids are not."""
 
