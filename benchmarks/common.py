@@ -19,10 +19,10 @@ from typing import Any
 import structlog
 
 from benchmarks.engine_latency import _parameters as latency_parameters
-from orchestrator.client import Reported, ServiceClient
+from orchestrator.client import ServiceClient
 from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
 from orchestrator.embedded import embedded_service
-from service.models import MetricEvaluation, Observation, Suggestion
+from orchestrator.transport import AiohttpTransport, TransportResponse
 from workers.base import Worker
 
 #: The suite's experiments share engine_latency's 4-parameter space (double, log double,
@@ -42,9 +42,10 @@ def percentile(samples: Sequence[float], q: float) -> float:
 
 
 def summarize_ms(samples_s: Sequence[float]) -> dict[str, float]:
-    """p50/p95/p99/mean in milliseconds of durations given in seconds."""
+    """p50/p95/p99/mean in milliseconds of durations given in seconds, and how many."""
     ms = [s * 1e3 for s in samples_s]
     return {
+        "count": float(len(ms)),
         "p50_ms": statistics.median(ms),
         "p95_ms": percentile(ms, 0.95),
         "p99_ms": percentile(ms, 0.99),
@@ -73,85 +74,45 @@ def temp_db(prefix: str) -> Iterator[Path]:
         yield Path(folder) / "service.db"
 
 
-class TimedClient(ServiceClient):
-    """A `ServiceClient` that records how long each `suggest`, `observe` and
-    `report_and_ask` took (seconds), so a slow run can be blamed on a phase."""
+class TimedTransport(AiohttpTransport):
+    """The client's transport, recording how long each request that asks for a suggestion
+    (`POST .../suggestions`) and each report (`POST .../observations`, most often bringing
+    the next suggestion too) took, in seconds, so a slow run can be blamed on a phase.
+    Timed here, below the client, so it follows whatever calls the client makes."""
 
     def __init__(self, base_url: str) -> None:
         super().__init__(base_url)
         self.suggest_s: list[float] = []
-        self.observe_s: list[float] = []
-        #: `report_and_ask`: a report that (most often) also brought the next suggestion.
         self.report_s: list[float] = []
 
-    async def report_and_ask(
+    async def request(
         self,
-        experiment_id: str,
-        suggestion_id: str,
+        method: str,
+        path: str,
         *,
-        values: Sequence[MetricEvaluation] | None = None,
-        failed: bool = False,
-        metadata: Mapping[str, Any] | None = None,
-        next_metadata: Mapping[str, Any] | None = None,
-        within_budget: bool = False,
-    ) -> Reported:
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> TransportResponse:
         start = time.perf_counter()
         try:
-            return await super().report_and_ask(
-                experiment_id,
-                suggestion_id,
-                values=values,
-                failed=failed,
-                metadata=metadata,
-                next_metadata=next_metadata,
-                within_budget=within_budget,
-            )
+            return await super().request(method, path, params=params, json=json)
         finally:
-            self.report_s.append(time.perf_counter() - start)
+            if method == "POST" and path.endswith("/suggestions"):
+                self.suggest_s.append(time.perf_counter() - start)
+            elif method == "POST" and path.endswith("/observations"):
+                self.report_s.append(time.perf_counter() - start)
 
-    async def suggest(
-        self,
-        experiment_id: str,
-        *,
-        metadata: Mapping[str, Any] | None = None,
-        within_budget: bool = False,
-        request_key: str | None = None,
-        maybe_created: bool = False,
-    ) -> Suggestion:
-        start = time.perf_counter()
-        try:
-            return await super().suggest(
-                experiment_id,
-                metadata=metadata,
-                within_budget=within_budget,
-                request_key=request_key,
-                maybe_created=maybe_created,
-            )
-        finally:
-            self.suggest_s.append(time.perf_counter() - start)
 
-    async def observe(
-        self,
-        experiment_id: str,
-        suggestion_id: str,
-        *,
-        values: Sequence[MetricEvaluation] | None = None,
-        failed: bool = False,
-        metadata: Mapping[str, Any] | None = None,
-        maybe_sent: bool = False,
-    ) -> Observation:
-        start = time.perf_counter()
-        try:
-            return await super().observe(
-                experiment_id,
-                suggestion_id,
-                values=values,
-                failed=failed,
-                metadata=metadata,
-                maybe_sent=maybe_sent,
-            )
-        finally:
-            self.observe_s.append(time.perf_counter() - start)
+class TimedClient(ServiceClient):
+    """A `ServiceClient` on a `TimedTransport` (`timings`), which it closes with itself."""
+
+    def __init__(self, base_url: str) -> None:
+        self.timings = TimedTransport(base_url)
+        super().__init__(base_url, transport=self.timings)
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self.timings.aclose()
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -115,9 +115,9 @@ async def coordinated_run(
         "wall_s": wall_s,
         "ideal_s": ideal,
         "utilization": ideal / wall_s,
-        "suggest": summarize_ms(client.suggest_s),
+        "suggest": summarize_ms(client.timings.suggest_s),
         # Most reports bring the slot's next suggestion in the same request.
-        "report": summarize_ms(client.report_s + client.observe_s),
+        "report": summarize_ms(client.timings.report_s),
     }
 
 

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.client import ServiceClient
-from orchestrator.config import OrchestratorConfig, load_config
+from orchestrator.config import DEFAULT_TOKEN_ENV, OrchestratorConfig, load_config
 from orchestrator.coordinator import ExitReason
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.progress import LiveProgress, LogProgress
@@ -184,7 +184,7 @@ async def _query(args: argparse.Namespace, console: Console) -> int:
     if args.api_url is None:
         raise ConfigError("give --api-url URL or --config FILE", key="--api-url")
 
-    async with ServiceClient(args.api_url, token=os.environ.get("SIGOPT_API_TOKEN")) as client:
+    async with ServiceClient(args.api_url, token=os.environ.get(DEFAULT_TOKEN_ENV)) as client:
         return await _show(client, args, console)
 
 

@@ -65,7 +65,6 @@ from service.models import (
 __all__ = [
     "REQUEST_KEY",
     "AskNext",
-    "ObservedAndNext",
     "Reported",
     "RetryPolicy",
     "ServiceClient",
@@ -345,47 +344,6 @@ class ServiceClient:
 
         return await self._retrying("POST", path, attempt)
 
-    async def observe_and_suggest(
-        self,
-        experiment_id: str,
-        suggestion_id: str,
-        *,
-        values: Sequence[MetricEvaluation] | None = None,
-        failed: bool = False,
-        metadata: Mapping[str, Any] | None = None,
-        next_metadata: Mapping[str, Any] | None = None,
-        within_budget: bool = False,
-    ) -> ObservedAndNext:
-        """`observe`, then `suggest`, in one request when the service offers it (ours:
-        `next_suggestion` on `POST .../observations`); each exactly once, as the two calls,
-        and raising what they would raise. `next` is None when `within_budget` found the
-        budget full."""
-        reported = await self.report_and_ask(
-            experiment_id,
-            suggestion_id,
-            values=values,
-            failed=failed,
-            metadata=metadata,
-            next_metadata=next_metadata,
-            within_budget=within_budget,
-        )
-        if reported.observation is None:
-            assert reported.refused is not None  # set whenever the observation is None
-            raise reported.refused
-        following = reported.next
-        if isinstance(following, AskNext):
-            try:
-                following = await self.suggest(
-                    experiment_id,
-                    metadata=next_metadata,
-                    within_budget=within_budget,
-                    request_key=following.request_key,
-                    maybe_created=following.maybe_created,
-                )
-            except BudgetExhausted:
-                following = None
-        return ObservedAndNext(reported.observation, following)
-
     async def report_and_ask(
         self,
         experiment_id: str,
@@ -397,8 +355,11 @@ class ServiceClient:
         next_metadata: Mapping[str, Any] | None = None,
         within_budget: bool = False,
     ) -> Reported:
-        """The report half of `observe_and_suggest`, for callers that ask for the next
-        suggestion themselves when it did not come with the report (`AskNext`).
+        """`observe` and, in the same request when the service offers it (ours:
+        `next_suggestion` on `POST .../observations`), the next suggestion. When that did
+        not come with the report, `next` is `AskNext`: ask with `suggest(request_key=...,
+        maybe_created=...)`, which finds a suggestion the attempt may have made instead of
+        making a second. `next` is None when `within_budget` found the budget full.
 
         One combined attempt is sent. If it fails (a timeout, a refusal, a service without
         the extension, learnt once), the report falls back to `observe`, told whether the
@@ -678,15 +639,6 @@ class Reported:
     observation: Observation | None
     next: Suggestion | AskNext | None
     refused: ServiceRejected | None = None
-
-
-@dataclass(frozen=True)
-class ObservedAndNext:
-    """What `observe_and_suggest` stored: the observation, and the next suggestion (None
-    when the budget is full)."""
-
-    observation: Observation
-    next: Suggestion | None
 
 
 def _observation_body(

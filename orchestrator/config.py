@@ -15,7 +15,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +38,8 @@ from service.request_models import (
     ParameterBody,
 )
 from service.validate_experiment import validate_experiment_create
+from workers.errors import BrokenWorker
+from workers.subprocess import check_executable
 
 
 class Invalid(ValueError):
@@ -53,13 +54,17 @@ class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+#: Where the API token is read from unless `service.token_env` names another variable.
+DEFAULT_TOKEN_ENV = "SIGOPT_API_TOKEN"
+
+
 class ServiceSection(Section):
     #: Base URL of a SigOpt-compatible service (without /v1). None: start the embedded one.
     url: str | None = None
     #: SQLite file of the embedded service; None: `<run dir>/service.db`.
     db: Path | None = None
     #: The environment variable holding the API token (read at start, never written).
-    token_env: str = "SIGOPT_API_TOKEN"
+    token_env: str = DEFAULT_TOKEN_ENV
 
     @model_validator(mode="after")
     def _url_shape(self) -> ServiceSection:
@@ -472,28 +477,11 @@ def check_runnable(config: OrchestratorConfig) -> None:
     if workers.kind == "subprocess" and workers.command and not workers.shell:
         base = workers.cwd or Path.cwd()
         program = workers.command[0]
-        if os.sep not in program:
-            if shutil.which(program) is None:
-                raise ConfigError(
-                    f"command {program!r} is not an executable on PATH",
-                    file=source,
-                    key="workers.command[0]",
-                )
-        else:
-            target = base / program
-            problem = (
-                None
-                if os.access(target, os.X_OK) and target.is_file()
-                else "is not executable (chmod +x?)"
-                if target.is_file()
-                else "does not exist"
-            )
-            if problem:
-                raise ConfigError(
-                    f"command {program!r} {problem} (looked for {str(target)!r})",
-                    file=source,
-                    key="workers.command[0]",
-                )
+        try:
+            # With the environment the command will get, not the orchestrator's alone.
+            check_executable(program, {**os.environ, **workers.env}, workers.cwd)
+        except BrokenWorker as exc:
+            raise ConfigError(str(exc), file=source, key="workers.command[0]") from exc
         # `python train.py ...`: a missing script would fail every evaluation; say so now.
         if len(workers.command) > 1 and _PYTHON.fullmatch(Path(program).name):
             script = workers.command[1]
@@ -505,7 +493,6 @@ def check_runnable(config: OrchestratorConfig) -> None:
                 )
     if workers.kind in ("async", "process") and workers.function:
         from workers.async_function import import_target
-        from workers.errors import BrokenWorker
 
         try:
             import_target(workers.function)

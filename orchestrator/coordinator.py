@@ -40,7 +40,7 @@ from orchestrator.errors import BudgetExhausted, ConfigError, ServiceRejected
 from orchestrator.journal import ReportJournal
 from service.models import Experiment, MetricEvaluation, Objective, Suggestion
 from workers.base import Completed, Evaluation, Failed, Outcome, Worker
-from workers.errors import BrokenWorker, WorkerTimeout
+from workers.errors import BrokenWorker
 
 log = structlog.get_logger()
 
@@ -91,10 +91,6 @@ class CoordinatorSettings:
     #: Delete this run's leftover open suggestions instead of adopting them.
     fresh: bool = False
     host: str = field(default_factory=socket.gethostname)
-    #: Ask for a slot's next suggestion in the request that reports its outcome (our
-    #: service's `next_suggestion`; the client falls back to two calls elsewhere). One
-    #: request per evaluation instead of two.
-    ask_with_report: bool = True
 
 
 @dataclass
@@ -185,6 +181,7 @@ class Coordinator:
         self._adopted: deque[Suggestion] = deque()
         #: Observations plus open suggestions that count against the budget.
         self._committed = 0
+        self._evaluations_root_made = False
         self._stopping = False
         #: The service refused a suggestion: other runs hold the rest of the budget.
         self._budget_full = False
@@ -381,13 +378,17 @@ class Coordinator:
                 maybe_created=maybe_created,
             )
         except BudgetExhausted:
-            self._committed -= 1
-            self._budget_full = True
-            log.info("budget_taken_by_other_runs")
+            self._budget_taken()
             return None
         except BaseException:
             self._committed -= 1
             raise
+
+    def _budget_taken(self) -> None:
+        """The service refused a reserved slot: other runs on this experiment took it."""
+        self._committed -= 1
+        self._budget_full = True
+        log.info("budget_taken_by_other_runs")
 
     def _base_metadata(self, slot: int) -> dict[str, str | int | float]:
         return {
@@ -448,7 +449,7 @@ class Coordinator:
                     await self._prepare_worker(evaluation)
                     with anyio.fail_after(timeout):
                         outcome = await self._worker.evaluate(evaluation)
-                except (TimeoutError, WorkerTimeout):
+                except TimeoutError:
                     outcome = Failed(reason="timeout", details={"timeout_s": timeout or 0})
                 except BrokenWorker as exc:
                     outcome = exc
@@ -471,12 +472,13 @@ class Coordinator:
     async def _workdir(self, suggestion: Suggestion, attempt: int) -> Path | None:
         if self._settings.run_dir is None:
             return None
-        root = anyio.Path(self._settings.run_dir / "evaluations")
-        # Each level explicitly 0o700: `parents=True` would give parents the umask's mode.
-        await root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = root / f"{suggestion.id}-{attempt}"
-        await path.mkdir(exist_ok=True, mode=0o700)
-        return Path(path)
+        root = self._settings.run_dir / "evaluations"
+        if not self._evaluations_root_made:
+            # Once per run, explicitly 0o700 (`parents=True` in the worker would give it the
+            # umask's mode). The evaluation's own folder is the worker's to make.
+            await anyio.Path(root).mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._evaluations_root_made = True
+        return root / f"{suggestion.id}-{attempt}"
 
     async def _take_prefetched(self, suggestion: Suggestion) -> Suggestion | None:
         """The suggestion that came with the last report, unless the run stopped while it
@@ -516,12 +518,11 @@ class Coordinator:
         # Decided before the await, as `_next_job` does: "new" reserves the next slot. Only
         # a new suggestion can come with the report (an adopted one is already open).
         asks = not (self._stopping or self._adopted or self._will_trip(outcome))
-        upcoming = self._next_job() if asks else None
-        if upcoming != "new" or not self._settings.ask_with_report:
+        if not asks or self._next_job() is None:
             self._settle(
                 await self._send(suggestion, values, failed, metadata), suggestion, outcome
             )
-            return self._next_job() if upcoming is None else self._keep_reserved()
+            return self._next_job()
         try:
             reported = await self._send_and_ask(slot, suggestion, values, failed, metadata)
         except BaseException:
@@ -532,9 +533,7 @@ class Coordinator:
         if isinstance(following, Suggestion):
             return _Prefetched(following)
         if following is None:
-            self._committed -= 1
-            self._budget_full = True
-            log.info("budget_taken_by_other_runs")
+            self._budget_taken()
             return None
         # Not made with the report: ask for it with the report's key, which finds a
         # suggestion the combined request may have made instead of making a second.

@@ -11,7 +11,7 @@ OrchestratorError
 │       │                                      carries the status and the service's `message`
 │       └── BudgetExhausted                    409 to a `within_budget` suggest: observations
 │                                              plus open suggestions already fill the budget
-└── (re-exported from workers.errors) WorkerError ─── BrokenWorker, WorkerTimeout
+└── (re-exported from workers.errors) WorkerError ─── BrokenWorker
 ```
 
 `TransientServiceError.ambiguous` says whether the service may have acted on the request
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workers.errors import BrokenWorker, WorkerError, WorkerTimeout
+from workers.errors import BrokenWorker, WorkerError
 
 __all__ = [
     "BrokenWorker",
@@ -37,7 +37,6 @@ __all__ = [
     "ServiceRejected",
     "TransientServiceError",
     "WorkerError",
-    "WorkerTimeout",
 ]
 
 

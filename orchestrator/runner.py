@@ -49,14 +49,8 @@ class JobResult:
 
 
 def retry_policy(config: OrchestratorConfig) -> RetryPolicy:
-    r = config.retry
-    return RetryPolicy(
-        max_attempts=r.max_attempts,
-        max_total_s=r.max_total_s,
-        initial_backoff_s=r.initial_backoff_s,
-        max_backoff_s=r.max_backoff_s,
-        retry_server_errors=r.retry_server_errors,
-    )
+    # The section's fields are the policy's: a field added to one and not the other fails.
+    return RetryPolicy(**config.retry.model_dump())
 
 
 def token_of(config: OrchestratorConfig) -> str | None:
@@ -145,11 +139,7 @@ async def run_job(
                 # Per-evaluation folders hold a command's output; in-process kinds need none.
                 run_dir=run_dir if config.workers.kind == "subprocess" else None,
                 fresh=fresh,
-                failures=FailurePolicy(
-                    config.failures.max_consecutive,
-                    config.failures.max_fraction,
-                    config.failures.min_finished,
-                ),
+                failures=FailurePolicy(**config.failures.model_dump()),
             )
             with structlog.contextvars.bound_contextvars(run_id=state.run_id):
                 coordinator = Coordinator(

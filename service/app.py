@@ -131,7 +131,8 @@ class ServiceState:
         return self._best[experiment_id]
 
     def observations_created(self, experiment: Experiment, created: Sequence[Observation]) -> None:
-        """Keep the counts and the best observation exact after new observations."""
+        """After new observations are committed: keep the counts and the best observation
+        exact, and tell the optimizer."""
         experiment_id = int(experiment.id)
         if self.config.allow_duplicate_observations:
             # A second observation closes nothing new: recount from the store next time.
@@ -144,6 +145,7 @@ class ServiceState:
             previous = self._best[experiment_id]
             found = best_observations(experiment, [*([previous] if previous else []), *created])
             self._best[experiment_id] = found[0] if found else None
+        self.engine.observed(experiment, created)
 
     async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run store/engine work off the loop, one call at a time, in arrival order, on

@@ -156,40 +156,44 @@ class Engine:
     def suggest(self, experiment: Experiment, metadata: Metadata | None = None) -> Suggestion:
         """Generate assignments, store them as an open suggestion, and return it."""
         experiment_id = int(experiment.id)
+        trial: optuna.trial.Trial | None = None
         if experiment.type is ExperimentType.OFFLINE and experiment.optimized_metrics():
             model = self._model(experiment)
-            try:
-                trial = self._ask(model)
-            except Exception:
-                if not model.is_gp:
-                    raise
-                # torch present but broken, or a numerical failure in the GP fit: this
-                # experiment continues on TPE rather than failing every request.
-                log.warning("gp_failed", experiment_id=experiment.id, exc_info=True)
-                self._gp_disabled.add(experiment_id)
-                self.invalidate(experiment_id)
-                model = self._model(experiment)
-                trial = self._ask(model)
+            trial = self._ask_or_fall_back(experiment, model)
             assignments = model.space.to_assignments(trial.params)
+        else:
+            sampled = self._sampled_state(experiment)
+            if experiment.type is ExperimentType.GRID:
+                if sampled.grid_axes is None:
+                    sampled.grid_axes = sampled.space.grid_axes()
+                assignments = self._next_grid_point(experiment_id, sampled, sampled.grid_axes)
+            else:
+                assignments = sampled.space.random_assignments(sampled.rng)
+        try:
             suggestion = self._store.create_suggestion(experiment_id, assignments, metadata)
+        except BaseException:
+            # The engine already counts the point as pending (a RUNNING trial, a grid point
+            # marked taken): rebuild from the store, or it would be skipped or lie forever.
+            self.invalidate(experiment_id)
+            raise
+        if trial is not None:
+            model = self._models[experiment_id]
             model.running[int(suggestion.id)] = trial
             model.suggestion_count += 1
-            return suggestion
-        sampled = self._sampled_state(experiment)
-        if experiment.type is ExperimentType.GRID:
-            if sampled.grid_axes is None:
-                sampled.grid_axes = sampled.space.grid_axes()
-            axes = sampled.grid_axes
-            assignments = self._next_grid_point(experiment_id, sampled, axes)
-            try:
-                created = self._store.create_suggestion(experiment_id, assignments, metadata)
-            except BaseException:
-                # The point was marked taken before the write: rebuild, or it is skipped.
-                self.invalidate(experiment_id)
+        return suggestion
+
+    def _ask_or_fall_back(self, experiment: Experiment, model: _Model) -> optuna.trial.Trial:
+        try:
+            return self._ask(model)
+        except Exception:
+            if not model.is_gp:
                 raise
-            return created
-        assignments = sampled.space.random_assignments(sampled.rng)
-        return self._store.create_suggestion(experiment_id, assignments, metadata)
+            # torch present but broken, or a numerical failure in the GP fit: this
+            # experiment continues on TPE rather than failing every request.
+            log.warning("gp_failed", experiment_id=experiment.id, exc_info=True)
+            self._gp_disabled.add(int(experiment.id))
+            self.invalidate(int(experiment.id))
+            return self._ask(self._model(experiment))
 
     def ask_is_quick(self, experiment: Experiment) -> bool:
         """Whether `suggest` for this experiment takes microseconds: a model-free engine

@@ -6,9 +6,7 @@ ServiceError
 │   ├── InvalidRequest   400      bad body, query or id reference; the message names the field
 │   ├── Unauthorized     401      no or unknown token
 │   ├── NotFound         404      unknown experiment, suggestion or observation id
-│   ├── MethodNotAllowed 405
 │   ├── Conflict         409      a transition the store forbids
-│   ├── PayloadTooLarge  413
 │   ├── UnsupportedMediaType 415  a body that is not JSON (multipart, XML, another charset)
 │   └── RateLimited      429      only when a rate limit is configured
 └── StoreError                    the database failed (rendered as 500, logged once)
@@ -48,16 +46,8 @@ class NotFound(ApiError):
     status = 404
 
 
-class MethodNotAllowed(ApiError):
-    status = 405
-
-
 class Conflict(ApiError):
     status = 409
-
-
-class PayloadTooLarge(ApiError):
-    status = 413
 
 
 class UnsupportedMediaType(ApiError):

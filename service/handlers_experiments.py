@@ -13,7 +13,7 @@ from service.app import ServiceState, json_response
 from service.best import best_observations, progress
 from service.errors import InvalidRequest
 from service.handlers_common import _body, _cursor, _pagination, _path_id, _state
-from service.models import Experiment, ExperimentState, Observation
+from service.models import BestAssignments, Experiment, ExperimentState, Observation
 from service.query import parse_limit
 from service.store import Page
 from service.validate_experiment import validate_experiment_create, validate_experiment_update
@@ -114,19 +114,16 @@ async def best_assignments(request: web.Request) -> web.Response:
 
     def work() -> list[Observation]:
         experiment = state.experiment(eid)
+        if len(experiment.optimized_metrics()) == 1:
+            kept = state.best(experiment)  # the one best, kept up to date: no history read
+            return [] if kept is None else [kept]
         return best_observations(experiment, state.store.all_observations(eid))
 
     best = await state.call(work)
     data = [
-        {
-            "object": "best_assignments",
-            "id": o.id,
-            "assignments": o.assignments,
-            "values": [v.model_dump(mode="json") for v in o.values],
-            "metadata": o.metadata,
-            "value": o.value,
-            "value_stddev": o.value_stddev,
-        }
+        BestAssignments(
+            id=o.id, assignments=o.assignments, values=o.values, metadata=o.metadata
+        ).to_wire()
         for o in best
     ]
     return json_response(

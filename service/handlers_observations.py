@@ -63,7 +63,6 @@ async def create_observation(request: web.Request) -> web.Response:
             eid, [new], allow_duplicates=state.config.allow_duplicate_observations
         )
         state.observations_created(experiment, created)
-        state.engine.observed(experiment, created)
         if not wants_next:
             return created[0], None, None
         return created[0], *_next_suggestion(state, experiment, next_metadata, within_budget)
@@ -123,7 +122,6 @@ async def create_observation_batch(request: web.Request) -> web.Response:
             dry_run=dry_run,
         )
         state.observations_created(experiment, created)
-        state.engine.observed(experiment, created)
         return created
 
     created = await state.call(work)

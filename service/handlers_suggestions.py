@@ -61,7 +61,7 @@ async def create_suggestion(request: web.Request) -> web.Response:
         _require_active(experiment, "suggestions")
         if within_budget:
             _check_budget(state, experiment)
-        parsed = validate_suggestion_create(experiment, body)
+        parsed = validate_suggestion_create(body)
         metadata = validate_metadata(parsed.metadata)
         if parsed.assignments is None:
             created = state.engine.suggest(experiment, metadata)

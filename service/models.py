@@ -10,7 +10,6 @@ itself and never parses requests with them (request rules live in `validation.py
 
 from __future__ import annotations
 
-import math
 from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 
@@ -58,9 +57,6 @@ class MetricStrategy(StrEnum):
 class SuggestionState(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
-
-    def is_final(self) -> bool:
-        return self is SuggestionState.CLOSED
 
 
 class Bounds(WireModel):
@@ -144,9 +140,6 @@ class Suggestion(WireModel):
     created: int = 0
     deleted: bool = False
 
-    def is_open(self) -> bool:
-        return self.state is SuggestionState.OPEN and not self.deleted
-
 
 class Progress(WireModel):
     object: Literal["progress"] = "progress"
@@ -190,9 +183,6 @@ class Experiment(WireModel):
     def constraint_metrics(self) -> list[Metric]:
         return [m for m in self.metrics if m.strategy is MetricStrategy.CONSTRAINT]
 
-    def parameter(self, name: str) -> Parameter | None:
-        return next((p for p in self.parameters if p.name == name), None)
-
 
 class BestAssignments(WireModel):
     object: Literal["best_assignments"] = "best_assignments"
@@ -230,12 +220,3 @@ class Pagination(WireModel, Generic[T]):
 class ErrorBody(WireModel):
     message: str
     status: int
-
-
-def is_finite_number(value: object) -> bool:
-    """True for an int or float that JSON can carry (no NaN, no infinity, no bool)."""
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )

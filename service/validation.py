@@ -262,9 +262,7 @@ def validate_next_suggestion(body: Mapping[str, Any]) -> Metadata | None:
     return validate_metadata(next_body.metadata, "next_suggestion.metadata")
 
 
-def validate_suggestion_create(
-    experiment: Experiment, body: Mapping[str, Any]
-) -> SuggestionCreateBody:
+def validate_suggestion_create(body: Mapping[str, Any]) -> SuggestionCreateBody:
     return _validate(SuggestionCreateBody, body)
 
 

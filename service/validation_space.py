@@ -109,18 +109,6 @@ class Space:
         """True when every parameter maps to a plain distribution (no conditions)."""
         return all(not p.conditions for p in self.parameters)
 
-    def finite_size(self) -> int | None:
-        """How many distinct points the space has, None if some parameter is continuous."""
-        size = 1
-        for dist in self.distributions.values():
-            if isinstance(dist, CategoricalDistribution):
-                size *= len(dist.choices)
-            elif isinstance(dist, IntDistribution):
-                size *= dist.high - dist.low + 1
-            else:
-                return None
-        return size
-
     # -- conversions --------------------------------------------------------------------
     def to_assignments(self, params: Mapping[str, Any]) -> Assignments:
         """Optuna params (sampled or fixed) as wire-typed assignments."""

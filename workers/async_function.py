@@ -24,13 +24,12 @@ import importlib
 import inspect
 import traceback
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 import anyio.to_thread
 import structlog
 
-from workers.base import Evaluation, Failed, Outcome, outcome_from_result
+from workers.base import ClosesOnExit, Evaluation, Failed, Outcome, outcome_from_result
 from workers.errors import BrokenWorker
 
 __all__ = ["AsyncFunctionWorker", "describe_exception", "import_target"]
@@ -92,7 +91,7 @@ def _is_async_callable(fn: Callable[..., Any]) -> bool:
     )
 
 
-class AsyncFunctionWorker:
+class AsyncFunctionWorker(ClosesOnExit):
     """Evaluates `fn(dict(assignments))` in this process; see the module docstring.
 
     `target` is a callable or a `"package.module:function"` string, imported at once:
@@ -147,14 +146,3 @@ class AsyncFunctionWorker:
     async def aclose(self) -> None:
         """Refuse further evaluations. Idempotent; abandoned threads are not waited for."""
         self._closed = True
-
-    async def __aenter__(self) -> AsyncFunctionWorker:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -16,11 +16,12 @@ async with make_worker(...) as worker:          # or: worker = ...; await worker
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 AssignmentValue = int | float | str
 
@@ -31,7 +32,8 @@ class Evaluation:
 
     id: str
     assignments: Mapping[str, AssignmentValue]
-    #: A folder for this evaluation's files (stdout, stderr, result file); created by the caller.
+    #: A folder for this evaluation's files (stdout, stderr, result file), kept after it;
+    #: a worker that writes files creates it (mode 0o700) if it does not exist.
     workdir: Path | None = None
     attempt: int = 1
 
@@ -81,6 +83,19 @@ class Worker(Protocol):
     async def evaluate(self, evaluation: Evaluation) -> Outcome: ...
 
     async def aclose(self) -> None: ...
+
+
+class ClosesOnExit(abc.ABC):
+    """`async with worker:` closes it on the way out, however the block ends."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 class ResultError(ValueError):

@@ -2,10 +2,11 @@
 
 ```
 WorkerError
-├── BrokenWorker    the worker itself is unusable (pool process lost, cannot import target);
-│                   an infrastructure fault: the coordinator re-runs or deletes the suggestion
-└── WorkerTimeout   the evaluation passed its deadline and was killed
+└── BrokenWorker    the worker itself is unusable (pool process lost, cannot import target);
+                    an infrastructure fault: the coordinator re-runs or deletes the suggestion
 ```
+A deadline is the caller's (`anyio.fail_after` around `evaluate`): it surfaces as the
+caller's own `TimeoutError`, never as a worker error.
 """
 
 from __future__ import annotations
@@ -17,11 +18,3 @@ class WorkerError(Exception):
 
 class BrokenWorker(WorkerError):
     """The worker cannot evaluate anything (not the parameters' fault)."""
-
-
-class WorkerTimeout(WorkerError):
-    """The evaluation ran past its deadline; its processes were killed."""
-
-    def __init__(self, timeout_s: float) -> None:
-        super().__init__(f"evaluation exceeded its timeout of {timeout_s:g} s")
-        self.timeout_s = timeout_s

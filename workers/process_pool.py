@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from types import TracebackType
 from typing import Any
 
 import anyio.to_process
@@ -26,7 +25,7 @@ import structlog
 from anyio import BrokenWorkerProcess, CapacityLimiter
 
 from workers.async_function import describe_exception, import_target
-from workers.base import Evaluation, Failed, Outcome, outcome_from_result
+from workers.base import ClosesOnExit, Evaluation, Failed, Outcome, outcome_from_result
 from workers.errors import BrokenWorker
 
 __all__ = ["ProcessPoolWorker"]
@@ -67,7 +66,7 @@ def _warm_up(target: str) -> None:
         import_target(target)
 
 
-class ProcessPoolWorker:
+class ProcessPoolWorker(ClosesOnExit):
     """Evaluates a `"package.module:function"` objective in child processes.
 
     `target` is imported once here to fail early (`BrokenWorker` if it cannot be imported
@@ -133,14 +132,3 @@ class ProcessPoolWorker:
         evaluations are the caller's to cancel, which kills their processes.
         """
         self._closed = True
-
-    async def __aenter__(self) -> ProcessPoolWorker:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -57,7 +57,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 import anyio
@@ -65,7 +64,7 @@ import anyio.to_thread
 import structlog
 from anyio.abc import Process
 
-from workers.base import AssignmentValue, Evaluation, Outcome
+from workers.base import AssignmentValue, ClosesOnExit, Evaluation, Outcome
 from workers.errors import BrokenWorker
 from workers.subprocess_argv import param_env_name, parse_template, render
 from workers.subprocess_output import (
@@ -93,16 +92,19 @@ REAP_TIMEOUT_S = 5.0
 PIPE_DRAIN_TIMEOUT_S = 2.0
 
 
-def _check_executable(executable: str, env: Mapping[str, str], cwd: Path | None) -> None:
-    """Fail at construction when the program cannot run, as the OS would look it up."""
+def check_executable(executable: str, env: Mapping[str, str], cwd: Path | None) -> None:
+    """`BrokenWorker` unless the program can run, looked up as the OS will for the
+    command: in `env`'s PATH, or relative to `cwd`. Also the config's start-up check."""
     if os.sep in executable:
         path = Path(executable)
         if not path.is_absolute():
             path = (cwd or Path.cwd()) / path
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            raise BrokenWorker(f"command {executable!r} not found or not executable ({path})")
+        if not path.is_file():
+            raise BrokenWorker(f"command {executable!r} does not exist (looked for {str(path)!r})")
+        if not os.access(path, os.X_OK):
+            raise BrokenWorker(f"command {executable!r} is not executable (chmod +x?)")
     elif shutil.which(executable, path=env.get("PATH", os.defpath)) is None:
-        raise BrokenWorker(f"command {executable!r} not found on PATH")
+        raise BrokenWorker(f"command {executable!r} is not an executable on PATH")
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,7 @@ def _prepare_workdir(workdir: Path, assignments: Mapping[str, AssignmentValue]) 
     workdir = workdir.absolute()
     # The owner's alone, whatever the umask: outputs may hold data or secrets of the run.
     workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with _private_file(workdir / ASSIGNMENTS_FILE) as f:
-        f.write(json.dumps(dict(assignments)).encode())
+    _write_assignments(workdir / ASSIGNMENTS_FILE, assignments)
     # A result left by an earlier attempt in the same folder must not pass for this one's.
     (workdir / RESULT_FILE).unlink(missing_ok=True)
     stdout = _private_file(workdir / STDOUT_FILE)
@@ -199,14 +200,7 @@ def _write_assignments(path: Path, assignments: Mapping[str, AssignmentValue]) -
 
 def _collect_scratch(assignments: Path, result: Path, max_bytes: int) -> tuple[bytes, bool] | None:
     """Read the result file if the command wrote one, then remove both files."""
-    found: tuple[bytes, bool] | None = None
-    try:
-        with result.open("rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - max_bytes))
-            found = f.read(max_bytes), size > max_bytes
-    except FileNotFoundError:
-        pass
+    found = read_tail(result, max_bytes) if result.exists() else None
     result.unlink(missing_ok=True)
     assignments.unlink(missing_ok=True)
     return found
@@ -257,7 +251,7 @@ def _signal_group(pgid: int, sig: signal.Signals) -> bool:
     return True
 
 
-class SubprocessWorker:
+class SubprocessWorker(ClosesOnExit):
     """Runs `command` once per evaluation; see the module docstring for the contract.
 
     Raises `BrokenWorker` at construction when the executable cannot be found (unless
@@ -302,7 +296,7 @@ class SubprocessWorker:
         self._scratch_names = itertools.count()
         executable = self._template[0]
         if not shell and all(isinstance(part, str) for part in executable):
-            _check_executable(self._command[0], self._base_env, cwd)
+            check_executable(self._command[0], self._base_env, cwd)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -557,14 +551,3 @@ class SubprocessWorker:
 
     async def _terminate_detached(self, process: Process) -> None:
         await self._terminate(process, suggestion_id="")
-
-    async def __aenter__(self) -> SubprocessWorker:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

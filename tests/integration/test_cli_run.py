@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import anyio
@@ -17,6 +16,7 @@ import yaml
 
 from orchestrator.config import load_config
 from orchestrator.runner import service_client
+from tests.orchestrator.conftest import assert_exactly_budget
 
 pytestmark = pytest.mark.slow
 
@@ -100,10 +100,7 @@ def assert_no_process_left(tmp_path: Path, coordinator: subprocess.Popen[str]) -
 async def check_exact(config_path: Path, budget: int) -> None:
     config = load_config(config_path, check=False)
     async with service_client(config) as client:
-        observations = await client.observations("1")
-        assert len(observations) == budget
-        assert max(Counter(o.suggestion for o in observations).values()) == 1
-        assert await client.open_suggestions("1") == []
+        await assert_exactly_budget(client, "1", budget)
 
 
 def run_to_end(config: Path, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:

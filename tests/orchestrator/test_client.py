@@ -654,8 +654,11 @@ class TestSuggestionHousekeeping:
         self, fake_client: tuple[FakeSigOpt, MockTransport, ServiceClient, str]
     ) -> None:
         """A 404 on delete means already gone, so it does not raise."""
-        _, _, client, eid = fake_client
+        _, transport, client, eid = fake_client
         await client.delete_suggestion(eid, "999")
+        assert [(r.method, r.path) for r in transport.requests] == [
+            ("DELETE", f"/experiments/{eid}/suggestions/999")
+        ]
 
     async def test_delete_open_suggestions(
         self, fake_client: tuple[FakeSigOpt, MockTransport, ServiceClient, str]

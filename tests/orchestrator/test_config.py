@@ -442,6 +442,21 @@ class TestBadConfigs:
         path.write_text("experiment:\n  id: 12\n" + WORKERS)
         assert load_config(path).experiment.id == "12"
 
+    def test_command_found_on_the_path_the_command_gets(self, tmp_path: Path) -> None:
+        """`workers.env.PATH` is where the command will be looked up, so the check too."""
+        tool = tmp_path / "bin" / "mytool-xq"
+        tool.parent.mkdir()
+        tool.write_text("#!/bin/sh\necho '{\"value\": 1}'\n")
+        tool.chmod(0o755)
+        path = tmp_path / "own_path.yaml"
+        path.write_text(
+            workers_with(
+                f"  kind: subprocess\n  count: 2\n  command: [mytool-xq]\n"
+                f"  env:\n    PATH: {tool.parent}\n"
+            )
+        )
+        assert load_config(path).workers.command == ["mytool-xq"]
+
     def test_parse_config_without_file(self) -> None:
         """Validating data that came from no file still names the key; str() has no file."""
         with pytest.raises(ConfigError) as caught:

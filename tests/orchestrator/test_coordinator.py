@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import psutil
 import pytest
 
 from orchestrator.client import ServiceClient
@@ -27,6 +26,7 @@ from orchestrator.coordinator import (
 from orchestrator.journal import ReportJournal
 from tests.orchestrator.conftest import assert_exactly_budget, experiment_body
 from tests.orchestrator.objectives import Concurrency
+from tests.support.processes import is_gone
 from workers.async_function import AsyncFunctionWorker
 from workers.base import Completed, Evaluation, MetricValue, Outcome, Worker
 from workers.errors import BrokenWorker
@@ -65,13 +65,6 @@ async def queue_suggestions(
     """Open suggestions with chosen assignments, tagged as the run's own: it adopts them."""
     for a in assignments:
         await client.create_suggestion(eid, a, metadata={RUN_ID_KEY: run_id})
-
-
-def is_gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 async def assert_gone(pid: int) -> None:
@@ -242,9 +235,8 @@ class TestFailureBreaker:
         assert 5 <= summary.stats.failed < 50
         assert await client.open_suggestions(eid) == []
 
-    @pytest.mark.parametrize("ask_with_report", [True, False])
     async def test_the_failure_that_trips_asks_for_nothing_more(
-        self, client: ServiceClient, ask_with_report: bool
+        self, client: ServiceClient
     ) -> None:
         """With one worker, the breaker trips on the 3rd failure: exactly 3 suggestions
         were ever made (none made and then deleted)."""
@@ -255,7 +247,6 @@ class TestFailureBreaker:
             eid,
             workers=1,
             failures=FailurePolicy(max_consecutive=3, max_fraction=None),
-            ask_with_report=ask_with_report,
         )
         assert summary.reason is ExitReason.FAILURE_LIMIT and summary.stats.failed == 3
         made = await client._call(

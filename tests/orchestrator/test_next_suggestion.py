@@ -1,5 +1,6 @@
 """One request per evaluation: the outcome reported and the slot's next suggestion asked
-together (`observe_and_suggest`), exactly once, with the two plain calls as the fallback."""
+together (`report_and_ask`), exactly once; when the next suggestion did not come with the
+report, `AskNext` says how to ask for it without making a second."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from typing import Any
 import anyio
 from aiohttp import web
 
-from orchestrator.client import REQUEST_KEY, RetryPolicy, ServiceClient
+from orchestrator.client import REQUEST_KEY, AskNext, RetryPolicy, ServiceClient
 from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
 from orchestrator.errors import ServiceRejected
 from orchestrator.journal import ReportJournal
-from service.models import MetricEvaluation
+from service.models import MetricEvaluation, Suggestion
 from tests.orchestrator.conftest import assert_exactly_budget, experiment_body
 from tests.support.fault_proxy import FaultProxy, ScriptedFaults
 from workers.async_function import AsyncFunctionWorker
@@ -55,31 +56,41 @@ class WithoutTheExtension(FaultProxy):
         return await super()._forward(request)
 
 
-class TestObserveAndSuggest:
+async def ask_next(client: ServiceClient, eid: str, following: AskNext) -> Suggestion:
+    """Follow an `AskNext` as the coordinator does: `suggest` with its key."""
+    return await client.suggest(
+        eid, request_key=following.request_key, maybe_created=following.maybe_created
+    )
+
+
+class TestReportAndAsk:
     async def test_one_request_stores_both(self, service_url: str) -> None:
         async with FaultProxy(service_url) as proxy, ServiceClient(proxy.url) as client:
             eid = (await client.create_experiment(experiment_body(5))).id
             first = await client.suggest(eid)
             before = len(proxy.requests)
-            both = await client.observe_and_suggest(
+            reported = await client.report_and_ask(
                 eid, first.id, values=ONE, next_metadata={"worker_slot": 3}, within_budget=True
             )
             assert len(proxy.requests) == before + 1
-            assert both.observation.suggestion == first.id and both.next is not None
-            assert both.next.metadata is not None and both.next.metadata["worker_slot"] == 3
-            assert REQUEST_KEY in both.next.metadata
-            assert [s.id for s in await client.open_suggestions(eid)] == [both.next.id]
+            assert reported.observation is not None
+            assert reported.observation.suggestion == first.id
+            following = reported.next
+            assert isinstance(following, Suggestion) and following.metadata is not None
+            assert following.metadata["worker_slot"] == 3 and REQUEST_KEY in following.metadata
+            assert [s.id for s in await client.open_suggestions(eid)] == [following.id]
 
     async def test_full_budget_gives_no_next(self, client: ServiceClient) -> None:
         eid = (await client.create_experiment(experiment_body(1))).id
         first = await client.suggest(eid)
-        both = await client.observe_and_suggest(eid, first.id, values=ONE, within_budget=True)
-        assert both.next is None and both.observation.suggestion == first.id
+        reported = await client.report_and_ask(eid, first.id, values=ONE, within_budget=True)
+        assert reported.next is None and reported.observation is not None
+        assert reported.observation.suggestion == first.id
         assert await client.open_suggestions(eid) == []
 
     async def test_a_late_combined_request_counts_once(self, service_url: str) -> None:
         """1. The combined request is delayed past the client's timeout.
-        2. The client falls back to observe + suggest, knowing it may have landed.
+        2. The client falls back to observe, and says the suggestion may exist.
         3. When it lands late it is refused (409): one observation, one open suggestion."""
         plan = ScriptedFaults(("POST", r"/observations", ["latency"]))
         async with (
@@ -89,12 +100,13 @@ class TestObserveAndSuggest:
             eid = (await client.create_experiment(experiment_body(5))).id
             first = await client.suggest(eid)
             with anyio.fail_after(20):
-                both = await client.observe_and_suggest(eid, first.id, values=ONE)
+                reported = await client.report_and_ask(eid, first.id, values=ONE)
+                assert isinstance(reported.next, AskNext) and reported.next.maybe_created
+                following = await ask_next(client, eid, reported.next)
                 await anyio.sleep(1.2)  # the delayed first attempt arrives now
-            assert both.next is not None
         async with ServiceClient(service_url) as direct:
             assert [o.suggestion for o in await direct.observations(eid)] == [first.id]
-            assert [s.id for s in await direct.open_suggestions(eid)] == [both.next.id]
+            assert [s.id for s in await direct.open_suggestions(eid)] == [following.id]
 
     async def test_a_service_without_the_extension(self, service_url: str) -> None:
         """The client notices once, then makes the two calls; nothing is stored twice."""
@@ -105,9 +117,9 @@ class TestObserveAndSuggest:
             eid = (await client.create_experiment(experiment_body(5))).id
             suggestion = await client.suggest(eid)
             for _ in range(3):
-                both = await client.observe_and_suggest(eid, suggestion.id, values=ONE)
-                assert both.next is not None
-                suggestion = both.next
+                reported = await client.report_and_ask(eid, suggestion.id, values=ONE)
+                assert isinstance(reported.next, AskNext) and not reported.next.maybe_created
+                suggestion = await ask_next(client, eid, reported.next)
             # Only the first report asked for a next suggestion; each was one POST.
             assert proxy.carried == 1
             assert posts(proxy, "/observations") == 3
@@ -232,9 +244,11 @@ class TestAfterTheReport:
         ):
             eid = (await client.create_experiment(experiment_body(5))).id
             first = await client.suggest(eid)
-            both = await client.observe_and_suggest(eid, first.id, values=ONE, within_budget=True)
-            assert both.next is not None
-            assert [s.id for s in await client.open_suggestions(eid)] == [both.next.id]
+            reported = await client.report_and_ask(eid, first.id, values=ONE, within_budget=True)
+            assert reported.observation is not None
+            assert isinstance(reported.next, AskNext) and reported.next.maybe_created
+            following = await ask_next(client, eid, reported.next)
+            assert [s.id for s in await client.open_suggestions(eid)] == [following.id]
             assert len(await client.observations(eid)) == 1
 
     async def test_the_run_still_reaches_the_budget(self, service_url: str) -> None:

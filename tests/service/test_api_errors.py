@@ -348,8 +348,11 @@ class TestSuggestionAndObservationRules:
             http, "POST", f"{exp}/suggestions", {"assignments": {"x": "high", "n": 1, "c": "a"}}
         )
         assert status == 400 and "assignments.x" in err["message"]
-        status, err = await call(http, "PUT", f"{exp}/suggestions/1", {"metadata": {"k": {}}})
-        assert status in (400, 404)
+        _, s = await call(http, "POST", f"{exp}/suggestions")
+        status, err = await call(
+            http, "PUT", f"{exp}/suggestions/{s['id']}", {"metadata": {"k": {}}}
+        )
+        assert status == 400 and "metadata" in err["message"], err
 
     async def test_observation_update_rules(self, http: aiohttp.ClientSession, exp: str) -> None:
         _, s = await call(http, "POST", f"{exp}/suggestions")

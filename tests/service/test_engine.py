@@ -535,8 +535,9 @@ class FailingOnceStore(InMemoryStore):
         return super().create_suggestion(*args, **kwargs)
 
 
-class TestGridAfterAFailedWrite:
-    """A grid point whose suggestion could not be stored is suggested again, not skipped."""
+class TestAfterAFailedWrite:
+    """What the engine counted as pending for a suggestion that could not be stored is
+    dropped: a grid point is suggested again, a TPE trial does not stay RUNNING."""
 
     def test_no_point_lost(self) -> None:
         store = FailingOnceStore()
@@ -556,3 +557,19 @@ class TestGridAfterAFailedWrite:
             engine.suggest(experiment)
         seen += [engine.suggest(experiment).assignments["x"] for _ in range(2)]
         assert sorted(seen) == [1, 2, 3]
+
+    def test_no_phantom_pending_trial(self) -> None:
+        store = FailingOnceStore()
+        engine = Engine(store, seed=1)
+        experiment = make_experiment(store)
+        engine.suggest(experiment)
+        store.fail_next = True
+        with pytest.raises(StoreError):
+            engine.suggest(experiment)
+        engine.suggest(experiment)
+        running = [
+            t
+            for t in study_of(engine, experiment).get_trials(deepcopy=False)
+            if t.state is TrialState.RUNNING
+        ]
+        assert len(running) == len(store.open_suggestions(int(experiment.id))) == 2

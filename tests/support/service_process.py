@@ -21,6 +21,7 @@ class ServiceProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.log_tail: list[str] = []
+        self._drainer: threading.Thread | None = None
 
     def start(self, timeout_s: float = 30.0) -> str:
         self.proc = subprocess.Popen(
@@ -48,6 +49,7 @@ class ServiceProcess:
             line = self.proc.stderr.readline()
             if not line:
                 raise RuntimeError(f"service exited early with {self.proc.wait()}")
+            self._keep(line)
             try:
                 event = json.loads(line)
             except ValueError:
@@ -55,25 +57,38 @@ class ServiceProcess:
             if event.get("event") == "service_listening":
                 self.url = str(event["url"])
                 # Keep draining stderr so a chatty service never blocks on a full pipe.
-                threading.Thread(target=self._drain, daemon=True).start()
+                self._drainer = threading.Thread(target=self._drain, daemon=True)
+                self._drainer.start()
                 return self.url
         raise TimeoutError("service did not start listening")
 
     def _drain(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
         for line in self.proc.stderr:
-            self.log_tail = ([*self.log_tail, line])[-200:]
+            self._keep(line)
+
+    def _keep(self, line: str) -> None:
+        """Every line the service logged, the last 200: what log assertions read."""
+        self.log_tail = [*self.log_tail, line][-200:]
+
+    def _drained(self) -> None:
+        # After the process ended its stderr closes: wait for the last lines to be kept.
+        if self._drainer is not None:
+            self._drainer.join(timeout=10)
 
     def kill(self) -> None:
         """kill -9 of the whole process group: no cleanup code runs."""
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+        self._drained()
 
     def terminate(self, timeout_s: float = 10.0) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout_s)
+        code = self.proc.wait(timeout=timeout_s)
+        self._drained()
+        return code
 
     def __enter__(self) -> ServiceProcess:
         self.start()

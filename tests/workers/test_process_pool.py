@@ -5,22 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
-import psutil
 import pytest
 
+from tests.support.processes import is_gone
 from workers.base import Completed, Evaluation, Failed
 from workers.errors import BrokenWorker
 from workers.process_pool import ProcessPoolWorker
 
 OBJECTIVES = "tests.workers.objectives"
 DEADLINE_S = 20
-
-
-def is_gone(pid: int) -> bool:
-    try:
-        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return True
 
 
 class TestProcessPoolWorker:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import psutil
 import pytest
 
+from tests.support.processes import is_gone
 from workers.base import AssignmentValue, Completed, Evaluation, Failed, Outcome
 from workers.errors import BrokenWorker
 from workers.subprocess import PIPE_DRAIN_TIMEOUT_S, SubprocessWorker
@@ -51,14 +51,6 @@ def failed(outcome: Outcome, reason: str) -> Failed:
     assert isinstance(outcome, Failed), outcome
     assert outcome.reason == reason, outcome
     return outcome
-
-
-def is_gone(pid: int) -> bool:
-    """Exited (a zombie counts: it runs nothing and waits only for its parent's reap)."""
-    try:
-        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return True
 
 
 async def wait_gone(*pids: int) -> None:
