@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -30,6 +31,7 @@ from orchestrator.errors import (
     TransientServiceError,
 )
 from orchestrator.transport import AiohttpTransport, MockTransport, TransportResponse
+from service.config import ServiceConfig
 from service.models import MetricEvaluation, SuggestionState
 from tests.support.fault_proxy import FAULT_KINDS, FaultProxy, RandomFaults, ScriptedFaults
 
@@ -952,6 +954,14 @@ class TestChaos:
 
 class TestAgainstTheProjectService:
     """The client drives the project's own service (service.app) through faults, exactly-once."""
+
+    @pytest.fixture
+    def service_config(self, tmp_path: Path) -> ServiceConfig:
+        """A service that stores a second observation of a suggestion, as sigopt-server
+        does: "nothing observed twice" then rests on the client alone, not on our 409."""
+        return ServiceConfig(
+            port=0, db=tmp_path / "service.db", seed=1, allow_duplicate_observations=True
+        )
 
     async def test_concurrent_cycles_through_faults(self, service_url: str) -> None:
         """Five slots of 8 cycles (some failed) leave 40 observations, one per suggestion."""

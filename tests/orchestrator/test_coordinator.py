@@ -24,6 +24,7 @@ from orchestrator.coordinator import (
     RunSummary,
 )
 from orchestrator.journal import ReportJournal
+from service.config import ServiceConfig
 from tests.orchestrator.conftest import assert_exactly_budget, experiment_body
 from tests.orchestrator.objectives import Concurrency
 from tests.support.processes import is_gone
@@ -438,6 +439,14 @@ class TestShutdown:
 class TestTransientFaults:
     """Through a fault proxy (5xx, 429, drops before and after the service acted) a whole
     run still ends with exactly the budget: no observation duplicated, none lost."""
+
+    @pytest.fixture
+    def service_config(self, tmp_path: Path) -> ServiceConfig:
+        """A service that stores a second observation of a suggestion, as sigopt-server
+        does: "nothing observed twice" then rests on the client alone, not on our 409."""
+        return ServiceConfig(
+            port=0, db=tmp_path / "service.db", seed=1, allow_duplicate_observations=True
+        )
 
     @pytest.mark.parametrize("seed", [1, 2])
     async def test_chaos_run_is_exact(self, service_url: str, seed: int) -> None:
