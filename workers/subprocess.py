@@ -24,7 +24,9 @@ The contract with the command (also in the README):
   only their tails, and the two JSON files live in a private folder of the worker under
   unique names, removed after the evaluation (the folder itself on `aclose`). That saves
   a folder and three files per evaluation: ~1 ms of CPU, which for a command that runs
-  for 20 ms was the whole gap to plain `asyncio` subprocess calls.
+  for 20 ms was the whole gap to plain `asyncio` subprocess calls. The folder is in
+  memory where possible, so those two files cost no thread hop (`subprocess_scratch.py`),
+  and the command's exit is awaited on a pidfd, not a thread (`subprocess_spawn.py`).
 - the metric: `result.json` if it exists, else the last stdout line that parses as a JSON
   object; any shape `outcome_from_result` accepts (`subprocess_output.py`). Only the last
   `max_output_bytes` of stdout are kept: memory stays bounded whatever the command prints
@@ -45,24 +47,20 @@ left in the background never outlive its evaluation.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import IO
 
 import anyio
 import anyio.to_thread
 import structlog
-from anyio.abc import Process
 
 from workers.base import AssignmentValue, ClosesOnExit, Evaluation, Outcome
 from workers.errors import BrokenWorker
@@ -74,12 +72,18 @@ from workers.subprocess_output import (
     outcome_from_output,
     read_tail,
 )
+from workers.subprocess_scratch import (
+    ASSIGNMENTS_FILE,
+    ScratchFolder,
+    private_file,
+    write_assignments,
+)
+from workers.subprocess_spawn import Child, spawn
 
 __all__ = ["SubprocessWorker"]
 
 log = structlog.get_logger()
 
-ASSIGNMENTS_FILE = "assignments.json"
 #: Written while an evaluation's process group runs: "<pgid> <leader start time>".
 GROUP_FILE = "process_group"
 STDOUT_FILE = "stdout.log"
@@ -118,24 +122,17 @@ class _Files:
         self.stderr.close()
 
 
-def _private_file(path: Path) -> IO[bytes]:
-    """Open for writing (truncated), mode 0o600 however the umask is set."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
-    return os.fdopen(fd, "wb")
-
-
 def _prepare_workdir(workdir: Path, assignments: Mapping[str, AssignmentValue]) -> _Files:
     # Absolute: the command may run in another cwd, and gets these paths in its env.
     workdir = workdir.absolute()
     # The owner's alone, whatever the umask: outputs may hold data or secrets of the run.
     workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_assignments(workdir / ASSIGNMENTS_FILE, assignments)
+    write_assignments(workdir / ASSIGNMENTS_FILE, assignments)
     # A result left by an earlier attempt in the same folder must not pass for this one's.
     (workdir / RESULT_FILE).unlink(missing_ok=True)
-    stdout = _private_file(workdir / STDOUT_FILE)
+    stdout = private_file(workdir / STDOUT_FILE)
     try:
-        stderr = _private_file(workdir / STDERR_FILE)
+        stderr = private_file(workdir / STDERR_FILE)
     except BaseException:
         stdout.close()
         raise
@@ -191,19 +188,6 @@ class _Pipes:
 
     def __exit__(self, *exc_info: object) -> None:
         self._close(*list(self._fds))
-
-
-def _write_assignments(path: Path, assignments: Mapping[str, AssignmentValue]) -> None:
-    with _private_file(path) as f:
-        f.write(json.dumps(dict(assignments)).encode())
-
-
-def _collect_scratch(assignments: Path, result: Path, max_bytes: int) -> tuple[bytes, bool] | None:
-    """Read the result file if the command wrote one, then remove both files."""
-    found = read_tail(result, max_bytes) if result.exists() else None
-    result.unlink(missing_ok=True)
-    assignments.unlink(missing_ok=True)
-    return found
 
 
 def _outcome_from_folder(returncode: int, workdir: Path, max_output_bytes: int) -> Outcome:
@@ -288,12 +272,10 @@ class SubprocessWorker(ClosesOnExit):
         self._kill_grace_s = kill_grace_s
         self._shell = shell
         self._max_output_bytes = max_output_bytes
-        self._running: set[Process] = set()
+        self._running: set[Child] = set()
         self._closed = False
         # The private folder of evaluations without a workdir: made on first use.
-        self._scratch: Path | None = None
-        self._scratch_lock = anyio.Lock()
-        self._scratch_names = itertools.count()
+        self._scratch = ScratchFolder()
         executable = self._template[0]
         if not shell and all(isinstance(part, str) for part in executable):
             check_executable(self._command[0], self._base_env, cwd)
@@ -363,16 +345,11 @@ class SubprocessWorker(ClosesOnExit):
     async def _run_piped(self, argv: list[str], evaluation: Evaluation) -> Outcome:
         """No workdir: stdout and stderr through pipes (tails kept), the two JSON files in
         the worker's private folder under this evaluation's own names."""
-        scratch = await self._scratch_dir()
-        name = next(self._scratch_names)
-        assignments = scratch / f"{name}.{ASSIGNMENTS_FILE}"
-        result = scratch / f"{name}.{RESULT_FILE}"
+        assignments, result = await self._scratch.new_files()
         collected = False
         try:
             try:
-                await anyio.to_thread.run_sync(
-                    _write_assignments, assignments, evaluation.assignments
-                )
+                await self._scratch.write_assignments(assignments, evaluation.assignments)
             except OSError as exc:
                 raise BrokenWorker(f"cannot write {assignments}: {exc}") from exc
             env = self._env_for(evaluation, assignments=assignments, result=result)
@@ -398,8 +375,8 @@ class SubprocessWorker(ClosesOnExit):
                     tg.cancel_scope.deadline = anyio.current_time() + PIPE_DRAIN_TIMEOUT_S
             self._check_open(evaluation)
             with anyio.CancelScope(shield=True):
-                result_file = await anyio.to_thread.run_sync(
-                    _collect_scratch, assignments, result, self._max_output_bytes
+                result_file = await self._scratch.collect(
+                    assignments, result, self._max_output_bytes
                 )
             collected = True
         finally:
@@ -407,9 +384,7 @@ class SubprocessWorker(ClosesOnExit):
                 # Shielded: this also runs on cancellation, which would otherwise leave
                 # the files behind.
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(
-                        _collect_scratch, assignments, result, 0, abandon_on_cancel=False
-                    )
+                    await self._scratch.collect(assignments, result, 0)
         return outcome_from_output(
             returncode,
             result_file=result_file,
@@ -418,18 +393,6 @@ class SubprocessWorker(ClosesOnExit):
             max_output_bytes=self._max_output_bytes,
         )
 
-    async def _scratch_dir(self) -> Path:
-        async with self._scratch_lock:
-            if self._scratch is None:
-                try:
-                    made = await anyio.to_thread.run_sync(
-                        partial(tempfile.mkdtemp, prefix="sigopt-worker-")
-                    )
-                except OSError as exc:
-                    raise BrokenWorker(f"cannot make a temporary folder: {exc}") from exc
-                self._scratch = Path(made)  # mkdtemp: mode 0o700
-            return self._scratch
-
     async def _start(
         self,
         argv: list[str],
@@ -437,20 +400,19 @@ class SubprocessWorker(ClosesOnExit):
         *,
         stdout: IO[bytes] | int,
         stderr: IO[bytes] | int,
-    ) -> Process:
+    ) -> Child:
         """Start `argv` as the leader of a new session (so of its own process group)."""
         try:
             # Shielded: a cancellation landing inside open_process could leave a started
             # process we hold no handle to; once we have it, `_wait` owns it.
             with anyio.CancelScope(shield=True):
-                process = await anyio.open_process(
+                process = await spawn(
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=stdout,
                     stderr=stderr,
                     cwd=self._cwd,
                     env=env,
-                    start_new_session=True,
                 )
         # Not found, not executable, no shebang (ENOEXEC): every evaluation would fail alike.
         except OSError as exc:
@@ -458,7 +420,7 @@ class SubprocessWorker(ClosesOnExit):
         log.debug("subprocess_started", pid=process.pid)
         return process
 
-    async def _register(self, process: Process, suggestion_id: str) -> None:
+    async def _register(self, process: Child, suggestion_id: str) -> None:
         """Count a started command as running (`aclose` ends those). If `aclose` already
         ran while this evaluation was starting, it could not see this process: end it
         here, as `aclose` would have."""
@@ -469,7 +431,7 @@ class SubprocessWorker(ClosesOnExit):
             self._running.discard(process)
             raise BrokenWorker(f"{self!r} was closed during evaluation {suggestion_id}")
 
-    async def _wait(self, process: Process, suggestion_id: str) -> int:
+    async def _wait(self, process: Child, suggestion_id: str) -> int:
         """The exit status; the group is SIGKILLed afterwards, and on any exception
         (a cancellation) terminated first, then the exception re-raised."""
         # The child is a session leader: its pid is its process group id.
@@ -507,7 +469,7 @@ class SubprocessWorker(ClosesOnExit):
         env["SIGOPT_RESULT_FILE"] = str(result)
         return env
 
-    async def _terminate(self, process: Process, *, suggestion_id: str) -> None:
+    async def _terminate(self, process: Child, *, suggestion_id: str) -> None:
         """SIGTERM the group, give it `kill_grace_s`, SIGKILL the group, reap.
 
         Bounded by `kill_grace_s + REAP_TIMEOUT_S` in total; callers shield it.
@@ -546,8 +508,7 @@ class SubprocessWorker(ClosesOnExit):
             async with anyio.create_task_group() as tg:
                 for process in running:
                     tg.start_soon(self._terminate_detached, process)
-            if self._scratch is not None:
-                await anyio.to_thread.run_sync(shutil.rmtree, self._scratch, True)
+            await self._scratch.remove()
 
-    async def _terminate_detached(self, process: Process) -> None:
+    async def _terminate_detached(self, process: Child) -> None:
         await self._terminate(process, suggestion_id="")

@@ -479,7 +479,7 @@ def bare(eval_id: str = "1", **assignments: AssignmentValue) -> Evaluation:
 
 
 def scratch_files(worker: SubprocessWorker) -> list[str]:
-    folder = worker._scratch
+    folder = worker._scratch.path
     return sorted(p.name for p in folder.iterdir()) if folder is not None else []
 
 
@@ -509,7 +509,7 @@ class TestWithoutWorkdir:
         assert [s["assignments"] for s in seen] == [{"x": 0}, {"x": 1}, {"x": 2}, {"x": 9}]
         paths = {s[k] for s in seen for k in ("SIGOPT_ASSIGNMENTS_FILE", "SIGOPT_RESULT_FILE")}
         assert len(paths) == 8  # one name per evaluation, even when they overlap
-        folder = worker._scratch
+        folder = worker._scratch.path
         assert folder is not None and {str(Path(p).parent) for p in paths} == {str(folder)}
         assert folder.stat().st_mode & 0o777 == 0o700
         assert scratch_files(worker) == []  # each evaluation removed its files

@@ -1,0 +1,124 @@
+"""spawn: a command's exit awaited on its pidfd, with the thread and anyio fallbacks."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.support.processes import is_gone
+from workers import subprocess_spawn
+from workers.subprocess_spawn import Child, spawn
+
+DEADLINE_S = 20
+
+
+async def start(code: str) -> Child:
+    return await spawn(
+        [sys.executable, "-c", code],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=None,
+        env=dict(os.environ),
+    )
+
+
+async def wait(child: Child) -> int:
+    with anyio.fail_after(DEADLINE_S):
+        return await child.wait()
+
+
+@pytest.fixture(params=["pidfd", "thread", "anyio"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each way of waiting: the pidfd, a thread when the kernel refuses a pidfd, anyio
+    where `os.pidfd_open` does not exist."""
+    if request.param == "thread":
+
+        def refuse(pid: int, flags: int = 0) -> int:
+            raise OSError(errno.ENOSYS, "pidfd_open not implemented")
+
+        monkeypatch.setattr(os, "pidfd_open", refuse)
+    elif request.param == "anyio":
+        monkeypatch.delattr(os, "pidfd_open")
+    return str(request.param)
+
+
+async def test_exit_status(way: str) -> None:
+    child = await start("raise SystemExit(3)")
+    assert await wait(child) == 3
+    assert await wait(child) == 3  # again, once reaped
+    assert is_gone(child.pid)
+
+
+async def test_killed_by_a_signal_is_negative(way: str) -> None:
+    child = await start("import time; time.sleep(60)")
+    os.killpg(child.pid, signal.SIGKILL)
+    assert await wait(child) == -signal.SIGKILL
+
+
+async def test_leads_its_own_process_group(way: str) -> None:
+    child = await start("import time; time.sleep(60)")
+    try:
+        assert os.getpgid(child.pid) == child.pid
+        assert os.getsid(child.pid) == child.pid
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        await wait(child)
+
+
+async def test_several_waiters_all_get_the_status(way: str) -> None:
+    child = await start("import time; time.sleep(0.3); raise SystemExit(5)")
+    statuses: list[int] = []
+
+    async def waiter() -> None:
+        statuses.append(await wait(child))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(waiter)
+    assert statuses == [5, 5, 5]
+
+
+async def test_a_cancelled_wait_leaves_the_child_waitable(way: str) -> None:
+    child = await start("import time; time.sleep(0.5); raise SystemExit(7)")
+    with anyio.move_on_after(0.05) as scope:
+        await child.wait()
+    assert scope.cancelled_caught
+    assert await wait(child) == 7
+
+
+async def test_pidfd_wait_starts_no_thread() -> None:
+    """The point of the pidfd: no `waitpid` thread per running command."""
+    before = threading.active_count()
+    children = [await start("import time; time.sleep(0.3)") for _ in range(4)]
+    during = threading.active_count()
+    for child in children:
+        assert await wait(child) == 0
+    assert during == before
+
+
+async def test_pidfd_is_closed_once_reaped() -> None:
+    child = await start("pass")
+    await wait(child)
+    assert isinstance(child, subprocess_spawn._PidfdChild)
+    assert child._pidfd is None
+
+
+async def test_a_missing_program_raises_oserror(way: str, tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        await spawn(
+            [str(tmp_path / "missing")],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=None,
+            env=dict(os.environ),
+        )
