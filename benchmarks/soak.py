@@ -6,7 +6,9 @@ python -m benchmarks.soak --quick    # budget 150 and 1,000 evaluations (under a
 ```
 
 **Chaos soak.** One standalone service (`python -m service`, SQLite in a temp folder, a
-fixed port so it can come back on it), three coordinators (`python -m orchestrator run
+fixed port so it can come back on it, `--allow-duplicate-observations` as sigopt-server
+behaves: a duplicate is stored and counted, not refused with a 409 that would hide a
+client that sent it), three coordinators (`python -m orchestrator run
 CONFIG --log-format json`, each its own run name) on one experiment, 16 workers each: two
 run the async objective, one the subprocess objective (`benchmarks/soak_objectives.py`:
 0.05-0.3 s, 8% fail, 3% hang past the 1.5 s timeout). Each coordinator talks to the
@@ -168,7 +170,9 @@ def start_service(db: Path, port: int, seed: int, *, attempts: int = 40) -> Serv
     retrying while the port is still held (a socket of the killed process closing)."""
     last: Exception | None = None
     for _ in range(attempts):
-        service = ServiceProcess(db, "--port", str(port), "--seed", str(seed))
+        service = ServiceProcess(
+            db, "--port", str(port), "--seed", str(seed), "--allow-duplicate-observations"
+        )
         try:
             service.start()
             return service

@@ -53,6 +53,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fsync every commit (survives power loss, not only a crash)",
     )
+    parser.add_argument(
+        "--allow-duplicate-observations",
+        action="store_true",
+        help="store any number of observations per suggestion, as sigopt-server does "
+        "(default: a second one is refused with 409)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed of the optimizer")
     parser.add_argument("--log-format", choices=["json", "console", "auto"], default="auto")
     parser.add_argument(
@@ -80,6 +86,7 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
             rate_limit_per_s=args.rate_limit,
             seed=args.seed,
             synchronous="FULL" if args.durable else "NORMAL",
+            allow_duplicate_observations=args.allow_duplicate_observations,
         )
     except ValidationError as exc:
         raise SystemExit(f"error: {exc.errors()[0]['msg']}") from None
