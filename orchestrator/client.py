@@ -93,7 +93,9 @@ class RetryPolicy:
     """
 
     max_attempts: int = 8
-    max_total_s: float = 60.0
+    # Long enough to ride out a restart of the service (our crash tests restart it on
+    # its database in a few seconds; a remote one behind a deploy can take a minute).
+    max_total_s: float = 120.0
     initial_backoff_s: float = 0.1
     max_backoff_s: float = 10.0
     retry_server_errors: bool = True

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.client import RetryPolicy
 from orchestrator.errors import ConfigError
 from service.errors import InvalidRequest
 from service.request_models import (
@@ -199,11 +200,13 @@ class WorkersSection(Section):
 
 
 class RetrySection(Section):
-    max_attempts: int = Field(default=8, ge=1, le=100)
-    max_total_s: float = Field(default=120.0, gt=0)
-    initial_backoff_s: float = Field(default=0.1, ge=0)
-    max_backoff_s: float = Field(default=10.0, ge=0)
-    retry_server_errors: bool = True
+    """`RetryPolicy`, whose defaults these are: a config and a library user get the same."""
+
+    max_attempts: int = Field(default=RetryPolicy.max_attempts, ge=1, le=100)
+    max_total_s: float = Field(default=RetryPolicy.max_total_s, gt=0)
+    initial_backoff_s: float = Field(default=RetryPolicy.initial_backoff_s, ge=0)
+    max_backoff_s: float = Field(default=RetryPolicy.max_backoff_s, ge=0)
+    retry_server_errors: bool = RetryPolicy.retry_server_errors
 
 
 class FailuresSection(Section):

@@ -11,8 +11,10 @@ from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
 from orchestrator.cli import main
+from orchestrator.client import RetryPolicy
 from orchestrator.config import OrchestratorConfig, load_config, parse_config
 from orchestrator.errors import ConfigError
+from orchestrator.runner import retry_policy
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
@@ -592,3 +594,12 @@ class TestCliConfigError:
         out = " ".join(capsys.readouterr().out.split())
         assert "config error: workers.count: " in out and "--workers" in out
         assert seen == []
+
+
+def test_retry_defaults_are_the_client_library_defaults(tmp_path: Path) -> None:
+    """A config without a `retry` section retries as `ServiceClient` does by default."""
+    path = tmp_path / "config.yaml"
+    path.write_text(VALID)
+    config = load_config(path, check=False)
+    assert retry_policy(config) == RetryPolicy()
+    assert RetryPolicy().max_total_s == 120.0  # documented in README's config example
