@@ -43,6 +43,9 @@ __all__ = [
 ]
 
 ASSIGNMENTS_FILE = "assignments.json"
+#: The most a result file read on the event loop may copy (the worker's `max_output_bytes`
+#: is 64 KiB by default; above this, the read takes its thread hop).
+INLINE_READ_MAX_BYTES = 1024 * 1024
 MEMORY_FILE_SYSTEMS = frozenset({"tmpfs", "ramfs"})
 _SHARED_MEMORY = Path("/dev/shm")
 _MOUNTINFO = Path("/proc/self/mountinfo")
@@ -168,6 +171,11 @@ class ScratchFolder:
     ) -> tuple[bytes, bool] | None:
         """The tail of the result file, if the command wrote one; both files removed.
         Not abandoned on cancel: the files must not outlive the evaluation."""
+        if max_bytes > INLINE_READ_MAX_BYTES:
+            # Even from memory, copying megabytes would hold the loop for milliseconds.
+            return await anyio.to_thread.run_sync(
+                _collect, assignments, result, max_bytes, abandon_on_cancel=False
+            )
         return await self._run(_collect, assignments, result, max_bytes)
 
     async def remove(self) -> None:

@@ -156,3 +156,28 @@ async def test_a_shared_memory_folder_that_refuses_falls_back_to_temp(
     assert folder.parent == disk
     assert not scratch.in_memory
     await scratch.remove()
+
+
+async def test_a_large_read_takes_a_thread_even_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_temp_dir(monkeypatch, tmp_path)
+    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == tmp_path)
+    scratch = ScratchFolder()
+    await use(scratch)  # the folder is made, in memory
+    assignments, result = await scratch.new_files()
+    result.write_bytes(b"x" * 10 + b'\n{"value": 1}')
+    hops: list[object] = []
+    real_run_sync = anyio.to_thread.run_sync
+
+    async def counting(func: object, *args: object, **kwargs: object) -> object:
+        hops.append(func)
+        return await real_run_sync(func, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    big = subprocess_scratch.INLINE_READ_MAX_BYTES + 1
+    assert await scratch.collect(assignments, result, big) == (b"x" * 10 + b'\n{"value": 1}', False)
+    assert len(hops) == 1
+    assert await scratch.collect(assignments, result, 1024) is None  # small: no hop
+    assert len(hops) == 1
+    await scratch.remove()
