@@ -133,6 +133,7 @@ def plot_quality(result: dict[str, Any], path: Path) -> None:
         "ours@8": ("tab:blue", "--"),
         "ours_gp@4": ("tab:cyan", "-"),
         "optuna_tpe": ("tab:orange", "-"),
+        "optuna_tpe@8": ("tab:orange", "--"),
         "optuna_gp": ("tab:red", "-"),
         "random": ("tab:gray", "-"),
     }

@@ -1,12 +1,16 @@
-"""The speed benchmarks' own machinery, run small: each must drive the real coordinator
-and embedded service end to end, and time what it says it times."""
+"""The benchmarks' own machinery, run small: the timed runs must drive the real
+coordinator and embedded service end to end and time what they say they time; the
+quality runs must run what their labels say."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import warnings
 
+from benchmarks.functions import FUNCTIONS
 from benchmarks.overhead import coordinated_rate
+from benchmarks.quality import _curve, run_optuna
 from benchmarks.subprocess_workers import coordinated_wall_s, pidfd_floor_wall_s
 from benchmarks.utilization import coordinated_run
 
@@ -34,3 +38,15 @@ async def test_pidfd_floor_runs_and_restores_the_watcher() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         assert asyncio.get_child_watcher() is before
+
+
+def test_optuna_reference_with_pending_trials() -> None:
+    """`optuna_tpe@8` runs Optuna's TPE with 8 trials pending: a full curve, and other
+    draws than the sequential run of the same seed (pending trials change the asks)."""
+    sequential = _curve(("optuna_tpe", "branin", 24, 3))
+    pending = _curve(("optuna_tpe@8", "branin", 24, 3))
+    branin = FUNCTIONS["branin"]
+    assert pending == run_optuna(branin, "optuna_tpe", budget=24, seed=3, open_trials=8)
+    assert len(pending) == len(sequential) == 24
+    assert all(a >= b for a, b in itertools.pairwise(pending))
+    assert pending != sequential
