@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +27,7 @@ from typing import Any
 
 import aiohttp
 import anyio
+import anyio.to_thread
 import psutil
 
 from benchmarks.common import METRIC, experiment_body, markdown_table, quiet_logging, summarize_ms
@@ -36,6 +35,7 @@ from benchmarks.engine_latency import _value
 from orchestrator.client import ServiceClient
 from service.models import MetricEvaluation
 from service.validation_space import Space
+from tests.support.service_process import ServiceProcess
 
 ENGINES = ("random", "grid", "offline")
 LEVELS = (100, 1000, 10000)
@@ -54,65 +54,8 @@ TARGET_TPE_P50_MS_AT_1000 = 20.0
 _METADATA = {"run_id": "bench", "worker_slot": 0, "host": "bench"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class ServiceProcess:
-    """`python -m service` on a free loopback port; `rss_mb()` reads its memory."""
-
-    def __init__(self, db: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "service",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--db",
-                str(db),
-                "--log-level",
-                "warning",
-                "--log-format",
-                "json",
-                "--seed",
-                "0",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self._ps = psutil.Process(self._proc.pid)
-
-    async def wait_ready(self, timeout_s: float = 30.0) -> None:
-        with anyio.fail_after(timeout_s):
-            while True:
-                if self._proc.poll() is not None:
-                    raise RuntimeError(f"service exited with {self._proc.returncode}")
-                try:
-                    stream = await anyio.connect_tcp("127.0.0.1", self.port)
-                except OSError:
-                    await anyio.sleep(0.05)
-                    continue
-                await stream.aclose()
-                return
-
-    def rss_mb(self) -> float:
-        return float(self._ps.memory_info().rss) / 2**20
-
-    def stop(self) -> None:
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+def rss_mb(process: psutil.Process) -> float:
+    return float(process.memory_info().rss) / 2**20
 
 
 async def _fill(
@@ -172,10 +115,13 @@ async def measure_engine(
     engine_type: str, *, levels: Sequence[int], cycles: dict[int, int]
 ) -> dict[str, Any]:
     with TemporaryDirectory(prefix=f"bench-scale-{engine_type}-") as folder:
-        service = ServiceProcess(Path(folder) / "service.db")
+        service = ServiceProcess(Path(folder) / "service.db", "--seed", "0")
         try:
-            await service.wait_ready()
-            rss_start = service.rss_mb()
+            # Blocking (it reads the service's start-up lines): off the loop.
+            await anyio.to_thread.run_sync(service.start)
+            assert service.proc is not None
+            process = psutil.Process(service.proc.pid)
+            rss_start = rss_mb(process)
             by_level: dict[str, Any] = {}
             headers = {"Content-Type": "application/json", "Accept": "application/json"}
             async with (
@@ -199,10 +145,10 @@ async def measure_engine(
                         **timed,
                         "fill_s": fill_s,
                         "observations_after": count,
-                        "rss_mb": service.rss_mb(),
+                        "rss_mb": rss_mb(process),
                     }
         finally:
-            service.stop()
+            service.kill()
     return {"rss_start_mb": rss_start, "levels": by_level}
 
 
