@@ -7,7 +7,8 @@ plain-asyncio floor spends per short command (measured in `benchmarks.subprocess
 On Linux (5.3+) the kernel hands out a descriptor for a process, a *pidfd*, that becomes
 readable when the process exits: the event loop waits on it like on a socket, and
 `waitpid` then returns at once. Python 3.12 made the same switch (`PidfdChildWatcher`).
-Where `os.pidfd_open` is missing or refused, `anyio.open_process` is used as before.
+Where pidfds do not work (no `os.pidfd_open`, a kernel before 5.3, a seccomp filter),
+`anyio.open_process` is used as before.
 
 ```python
 child = await spawn(["sleep", "1"], stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL,
@@ -18,7 +19,7 @@ returncode = await child.wait()
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -26,10 +27,19 @@ from pathlib import Path
 from typing import IO, Protocol
 
 import anyio
+import structlog
 
-__all__ = ["Child", "spawn"]
+__all__ = ["UNKNOWN_EXIT_STATUS", "Child", "spawn"]
+
+log = structlog.get_logger()
 
 Stream = IO[bytes] | int
+
+#: The status of a child someone else reaped (SIGCHLD ignored, a stray `waitpid(-1)`):
+#: what asyncio's child watcher reports too. Never 0: an unknown exit is no success.
+UNKNOWN_EXIT_STATUS = 255
+#: How often a child is polled when its pidfd could not be had (descriptors ran out).
+_POLL_INTERVAL_S = 0.02
 
 
 class Child(Protocol):
@@ -44,12 +54,26 @@ class Child(Protocol):
         ...
 
 
-class _PidfdChild:
-    """A `subprocess.Popen` whose exit is awaited on its pidfd."""
+@functools.cache
+def pidfds_work() -> bool:
+    """Whether this process can have pidfds (asked once, of our own pid)."""
+    if not hasattr(os, "pidfd_open"):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:  # ENOSYS: kernel before 5.3; EPERM: a seccomp filter
+        return False
+    return True
 
-    def __init__(self, popen: subprocess.Popen[bytes], pidfd: int) -> None:
+
+class _PopenChild:
+    """A `subprocess.Popen` reaped here with `waitpid`: on its pidfd's readiness, or by
+    polling when the pidfd could not be had (`pidfd` None)."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], pidfd: int | None) -> None:
         self._popen = popen
-        self._pidfd: int | None = pidfd
+        self._pidfd = pidfd
+        self._returncode: int | None = None
         # One waiter at a time on the descriptor (anyio allows no more); the others queue
         # here and find the status already reaped.
         self._lock = anyio.Lock()
@@ -60,16 +84,33 @@ class _PidfdChild:
 
     async def wait(self) -> int:
         async with self._lock:
-            while self._pidfd is not None:
-                # The pid stays ours until reaped, so poll() cannot reap a stranger; it
-                # returns None only if the process has not exited yet.
-                if self._popen.poll() is not None:
-                    self._close()
+            while self._returncode is None:
+                if self._reap() is not None:
                     break
-                await anyio.wait_readable(self._pidfd)
-            returncode = self._popen.returncode
-            assert returncode is not None  # reaped above, or by an earlier wait
-            return returncode
+                if self._pidfd is not None:
+                    await anyio.wait_readable(self._pidfd)
+                else:
+                    await anyio.sleep(_POLL_INTERVAL_S)
+            assert self._returncode is not None
+            return self._returncode
+
+    def _reap(self) -> int | None:
+        """The exit status if the child has exited (reaping it), else None."""
+        try:
+            pid, status = os.waitpid(self._popen.pid, os.WNOHANG)
+        except ChildProcessError:
+            # Reaped by someone else: its status is lost. `Popen.poll` would call that 0,
+            # a success; asyncio's watcher says 255 and so do we.
+            log.warning("subprocess_reaped_elsewhere", pid=self._popen.pid)
+            returncode = UNKNOWN_EXIT_STATUS
+        else:
+            if pid == 0:
+                return None
+            returncode = os.waitstatus_to_exitcode(status)
+        self._returncode = returncode
+        self._popen.returncode = returncode  # so Popen never waits for it again
+        self._close()
+        return returncode
 
     def _close(self) -> None:
         if self._pidfd is not None:
@@ -109,7 +150,7 @@ async def spawn(
     Raises `OSError` when it cannot start (not found, not executable). The caller must
     `wait()` for the child; a cancellation cannot land between the start and the return.
     """
-    if not hasattr(os, "pidfd_open"):
+    if not pidfds_work():
         return await _open_with_anyio(argv, stdin, stdout, stderr, cwd, env)
     # Started on the loop, as asyncio's own subprocess transport does: the fork/exec of
     # `_posixsubprocess` (vfork on Linux) holds the loop only until the child has exec'd,
@@ -124,35 +165,13 @@ async def spawn(
         start_new_session=True,
     )
     try:
-        pidfd = os.pidfd_open(popen.pid)
-    except OSError:
-        # ENOSYS (kernel before 5.3), EMFILE, a seccomp filter: wait the blocking way, in
-        # a thread, rather than leave a started command unwatched.
-        return _ThreadWaitChild(popen)
-    return _PidfdChild(popen, pidfd)
-
-
-class _ThreadWaitChild:
-    """A started `Popen` whose pidfd could not be had: waited for in a worker thread."""
-
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
-        self._popen = popen
-
-    @property
-    def pid(self) -> int:
-        return self._popen.pid
-
-    async def wait(self) -> int:
-        while (returncode := self._popen.poll()) is None:
-            # Bounded, so a cancellation is seen within a second; the thread is abandoned
-            # on cancel (Popen.wait is safe to leave running) instead of blocking it.
-            await anyio.to_thread.run_sync(_wait_up_to, self._popen, 1.0, abandon_on_cancel=True)
-        return returncode
-
-
-def _wait_up_to(popen: subprocess.Popen[bytes], timeout_s: float) -> None:
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        popen.wait(timeout_s)
+        pidfd: int | None = os.pidfd_open(popen.pid)
+    except OSError as exc:
+        # Out of descriptors (EMFILE, ENFILE): the command runs already, so it is polled
+        # rather than left unwatched.
+        log.warning("pidfd_unavailable", pid=popen.pid, error=str(exc))
+        pidfd = None
+    return _PopenChild(popen, pidfd)
 
 
 async def _open_with_anyio(

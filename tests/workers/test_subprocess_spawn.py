@@ -36,18 +36,22 @@ async def wait(child: Child) -> int:
         return await child.wait()
 
 
-@pytest.fixture(params=["pidfd", "thread", "anyio"])
+def refuse_pidfds(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(pid: int, flags: int = 0) -> int:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(os, "pidfd_open", refuse)
+
+
+@pytest.fixture(params=["pidfd", "poll", "anyio"])
 def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each way of waiting: the pidfd, a thread when the kernel refuses a pidfd, anyio
-    where `os.pidfd_open` does not exist."""
-    if request.param == "thread":
-
-        def refuse(pid: int, flags: int = 0) -> int:
-            raise OSError(errno.ENOSYS, "pidfd_open not implemented")
-
-        monkeypatch.setattr(os, "pidfd_open", refuse)
+    """Each way of waiting: the pidfd; polling, when pidfds work but this child's could
+    not be had (descriptors ran out); anyio, where pidfds do not work at all."""
+    if request.param == "poll":
+        assert subprocess_spawn.pidfds_work()  # asked (and cached) before the refusal
+        refuse_pidfds(monkeypatch)
     elif request.param == "anyio":
-        monkeypatch.delattr(os, "pidfd_open")
+        monkeypatch.setattr(subprocess_spawn, "pidfds_work", lambda: False)
     return str(request.param)
 
 
@@ -109,7 +113,7 @@ async def test_pidfd_wait_starts_no_thread() -> None:
 async def test_pidfd_is_closed_once_reaped() -> None:
     child = await start("pass")
     await wait(child)
-    assert isinstance(child, subprocess_spawn._PidfdChild)
+    assert isinstance(child, subprocess_spawn._PopenChild)
     assert child._pidfd is None
 
 
@@ -123,3 +127,25 @@ async def test_a_missing_program_raises_oserror(way: str, tmp_path: Path) -> Non
             cwd=None,
             env=dict(os.environ),
         )
+
+
+@pytest.mark.parametrize("way", ["pidfd", "poll"], indirect=True)
+async def test_a_child_reaped_elsewhere_is_no_success(way: str) -> None:
+    """`Popen.poll` calls a status it cannot have (ECHILD) 0; a failed command must not
+    pass for a successful one."""
+    child = await start("raise SystemExit(3)")
+    # Someone else reaps it (SIGCHLD ignored, a waitpid(-1)); blocks only until it exits.
+    os.waitpid(child.pid, 0)  # noqa: ASYNC222
+    assert await wait(child) == subprocess_spawn.UNKNOWN_EXIT_STATUS
+
+
+def test_pidfds_are_probed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    subprocess_spawn.pidfds_work.cache_clear()
+    try:
+        refuse_pidfds(monkeypatch)
+        assert not subprocess_spawn.pidfds_work()
+        monkeypatch.undo()
+        assert not subprocess_spawn.pidfds_work()  # cached
+    finally:
+        subprocess_spawn.pidfds_work.cache_clear()
+    assert subprocess_spawn.pidfds_work() == hasattr(os, "pidfd_open")
