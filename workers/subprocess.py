@@ -70,6 +70,7 @@ from workers.subprocess_output import (
     STDERR_TAIL_BYTES,
     StreamTail,
     outcome_from_output,
+    read_result,
     read_tail,
 )
 from workers.subprocess_scratch import (
@@ -197,7 +198,7 @@ def _outcome_from_folder(returncode: int, workdir: Path, max_output_bytes: int) 
     result_file = workdir / RESULT_FILE
     return outcome_from_output(
         returncode,
-        result_file=read_tail(result_file, max_output_bytes) if result_file.exists() else None,
+        result_file=read_result(result_file, max_output_bytes),
         stdout_tail=read_tail(workdir / STDOUT_FILE, max_output_bytes),
         stderr_tail=read_tail(workdir / STDERR_FILE, STDERR_TAIL_BYTES)[0],
         max_output_bytes=max_output_bytes,
@@ -345,13 +346,9 @@ class SubprocessWorker(ClosesOnExit):
     async def _run_piped(self, argv: list[str], evaluation: Evaluation) -> Outcome:
         """No workdir: stdout and stderr through pipes (tails kept), the two JSON files in
         the worker's private folder under this evaluation's own names."""
-        assignments, result = await self._scratch.new_files()
+        assignments, result = await self._scratch.prepare(evaluation.assignments)
         collected = False
         try:
-            try:
-                await self._scratch.write_assignments(assignments, evaluation.assignments)
-            except OSError as exc:
-                raise BrokenWorker(f"cannot write {assignments}: {exc}") from exc
             env = self._env_for(evaluation, assignments=assignments, result=result)
             stdout = StreamTail(self._max_output_bytes)
             stderr = StreamTail(STDERR_TAIL_BYTES)

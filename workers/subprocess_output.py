@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,23 @@ def read_tail(path: Path, max_bytes: int) -> tuple[bytes, bool]:
             return f.read(max_bytes), size > max_bytes
     except FileNotFoundError:
         return b"", False
+
+
+def read_result(path: Path, max_bytes: int) -> tuple[bytes, bool] | None:
+    """`read_tail` of the command's result file; None when it wrote none, or when what
+    is there is no regular file. A FIFO, a device or a directory written there by the
+    command counts as no result: opening a FIFO for reading would otherwise wait for a
+    writer that never comes (O_NONBLOCK returns at once; fstat tells what it is)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        f.seek(max(0, info.st_size - max_bytes))
+        return f.read(max_bytes), info.st_size > max_bytes
 
 
 def _last_json_object(tail: bytes, truncated: bool) -> dict[str, Any] | None:

@@ -17,22 +17,26 @@ directory, with thread hops. It is made with mode 0o700 on first use and removed
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import structlog
 
 from workers.base import AssignmentValue
 from workers.errors import BrokenWorker
-from workers.subprocess_output import RESULT_FILE, read_tail
+from workers.subprocess_output import RESULT_FILE, read_result
 
 __all__ = [
     "ASSIGNMENTS_FILE",
@@ -46,11 +50,15 @@ ASSIGNMENTS_FILE = "assignments.json"
 #: The most a result file read on the event loop may copy (the worker's `max_output_bytes`
 #: is 64 KiB by default; above this, the read takes its thread hop).
 INLINE_READ_MAX_BYTES = 1024 * 1024
+#: /dev/shm is used only with at least this much free (see `_choose_parent`).
+SHARED_MEMORY_MIN_FREE_BYTES = 256 * 1024 * 1024
 MEMORY_FILE_SYSTEMS = frozenset({"tmpfs", "ramfs"})
 _SHARED_MEMORY = Path("/dev/shm")
 _MOUNTINFO = Path("/proc/self/mountinfo")
 
 T = TypeVar("T")
+
+log = structlog.get_logger()
 
 
 def private_file(path: Path) -> IO[bytes]:
@@ -74,7 +82,9 @@ def file_system_type(path: Path, mountinfo: Path = _MOUNTINFO) -> str | None:
     """The type of the file system holding `path` ("tmpfs", "ext4", ...), from the
     mount table; None where there is none to read (not Linux). Blocking: small reads."""
     try:
-        lines = mountinfo.read_text().splitlines()
+        # Mount points are bytes: decoded as paths are (`os.fsdecode`), so one that is
+        # not UTF-8 still compares equal to itself and breaks nothing.
+        lines = os.fsdecode(mountinfo.read_bytes()).splitlines()
     except OSError:
         return None
     target = os.path.realpath(path)
@@ -98,44 +108,88 @@ def _in_memory(path: Path) -> bool:
     return file_system_type(path) in MEMORY_FILE_SYSTEMS
 
 
+def _has_room(path: Path) -> bool:
+    try:
+        info = os.statvfs(path)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize >= SHARED_MEMORY_MIN_FREE_BYTES
+
+
 def _choose_parent() -> tuple[Path, bool]:
     """Where to make the folder, and whether that is in memory. Blocking."""
     temp = Path(tempfile.gettempdir())
     if _in_memory(temp):
         return temp, True
-    shm_usable = os.access(_SHARED_MEMORY, os.W_OK | os.X_OK)
-    if "TMPDIR" not in os.environ and shm_usable and _in_memory(_SHARED_MEMORY):
+    if (
+        "TMPDIR" not in os.environ
+        and os.access(_SHARED_MEMORY, os.W_OK | os.X_OK)
+        and _in_memory(_SHARED_MEMORY)
+        # Docker gives containers 64 MB of /dev/shm, which data loaders fill: the
+        # commands' result files would compete for it. Disk then, with thread hops.
+        and _has_room(_SHARED_MEMORY)
+    ):
         return _SHARED_MEMORY, True
     return temp, False
 
 
-def _make_folder() -> tuple[Path, bool]:
+def _make_folder(parent: Path) -> Path:
+    return Path(tempfile.mkdtemp(prefix="sigopt-worker-", dir=parent))
+
+
+def _make_first_folder() -> tuple[Path, bool]:
     parent, in_memory = _choose_parent()
     try:
-        return Path(tempfile.mkdtemp(prefix="sigopt-worker-", dir=parent)), in_memory
+        return _make_folder(parent), in_memory
     except OSError:
-        if parent == Path(tempfile.gettempdir()):
+        if not in_memory or parent == Path(tempfile.gettempdir()):
             raise
-        # /dev/shm full or refused: the ordinary temporary directory still works.
-        return Path(tempfile.mkdtemp(prefix="sigopt-worker-")), False
+        # /dev/shm refused: the ordinary temporary directory still works.
+        return _make_folder(Path(tempfile.gettempdir())), False
+
+
+def _disk_fallback(current: Path) -> Path | None:
+    """A folder in the temporary directory when `current` (in memory) ran out of space;
+    None if the temporary directory is where `current` already is."""
+    temp = Path(tempfile.gettempdir())
+    if current.parent == temp:
+        return None
+    return _make_folder(temp)
+
+
+def _small_regular_file(path: Path) -> bool:
+    """Whether `path` is a regular file small enough to read and unlink on the loop; a
+    missing one counts (nothing to read). `lstat`: a symlink may lead anywhere (a disk,
+    NFS, a FIFO) and takes the thread. Blocking, but one stat of a file in memory."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    return stat.S_ISREG(info.st_mode) and info.st_size <= INLINE_READ_MAX_BYTES
 
 
 def _collect(assignments: Path, result: Path, max_bytes: int) -> tuple[bytes, bool] | None:
     """Read the result file if the command wrote one, then remove both files."""
-    found = read_tail(result, max_bytes) if result.exists() else None
+    found = read_result(result, max_bytes)
     result.unlink(missing_ok=True)
     assignments.unlink(missing_ok=True)
     return found
 
 
 class ScratchFolder:
-    """One worker's folder for the JSON files of its evaluations, under unique names."""
+    """One worker's folder for the JSON files of its evaluations, under unique names.
+
+    Removed by `remove()` (the worker's `aclose`), and by the garbage collector or at
+    interpreter exit if nobody called it: /dev/shm is not aged out as /tmp is.
+    """
 
     def __init__(self) -> None:
         self._path: Path | None = None
         self._in_memory = False
+        self._removed = False
         self._lock = anyio.Lock()
         self._names = itertools.count()
+        self._finalizers: list[weakref.finalize[Any, Any]] = []
 
     @property
     def path(self) -> Path | None:
@@ -147,40 +201,90 @@ class ScratchFolder:
         """Whether the folder (made by now) is on a file system held in memory."""
         return self._in_memory
 
-    async def new_files(self) -> tuple[Path, Path]:
-        """Names for one evaluation's assignments and result files, in the folder (made
-        on first use). Raises `BrokenWorker` when the folder cannot be made."""
-        async with self._lock:
-            folder = self._path
-            if folder is None:
-                try:
-                    made, self._in_memory = await anyio.to_thread.run_sync(_make_folder)
-                except OSError as exc:
-                    raise BrokenWorker(f"cannot make a temporary folder: {exc}") from exc
-                folder = self._path = made
-        name = next(self._names)
-        return folder / f"{name}.{ASSIGNMENTS_FILE}", folder / f"{name}.{RESULT_FILE}"
+    async def prepare(self, assignments: Mapping[str, AssignmentValue]) -> tuple[Path, Path]:
+        """One evaluation's files: its assignments written, and the name its command may
+        write its result to. The folder is made on first use; when a folder in memory
+        runs out of space, this and later evaluations go to the temporary directory.
 
-    async def write_assignments(
-        self, path: Path, assignments: Mapping[str, AssignmentValue]
-    ) -> None:
-        await self._run(write_assignments, path, assignments)
+        Raises `BrokenWorker` when no folder can be made or the write fails, or after
+        `remove()`.
+        """
+        name = next(self._names)
+
+        def files(folder: Path) -> tuple[Path, Path]:
+            return folder / f"{name}.{ASSIGNMENTS_FILE}", folder / f"{name}.{RESULT_FILE}"
+
+        folder = await self._folder()
+        try:
+            await self._run(write_assignments, files(folder)[0], assignments)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not await self._leave(folder):
+                raise BrokenWorker(f"cannot write {files(folder)[0]}: {exc}") from exc
+            folder = await self._folder()
+            try:
+                await self._run(write_assignments, files(folder)[0], assignments)
+            except OSError as again:
+                raise BrokenWorker(f"cannot write {files(folder)[0]}: {again}") from again
+        return files(folder)
 
     async def collect(
         self, assignments: Path, result: Path, max_bytes: int
     ) -> tuple[bytes, bool] | None:
-        """The tail of the result file, if the command wrote one; both files removed.
-        Not abandoned on cancel: the files must not outlive the evaluation."""
-        if max_bytes > INLINE_READ_MAX_BYTES:
-            # Even from memory, copying megabytes would hold the loop for milliseconds.
-            return await anyio.to_thread.run_sync(
-                _collect, assignments, result, max_bytes, abandon_on_cancel=False
-            )
-        return await self._run(_collect, assignments, result, max_bytes)
+        """The tail of the result file, if the command wrote one as a regular file; both
+        files removed. Not abandoned on cancel: the files must not outlive the evaluation.
+        """
+        # The command decides what is at `result`: a big file (whose unlink alone frees
+        # pages for milliseconds), a symlink to a disk, a FIFO. Only a small regular file
+        # is read on the loop.
+        if self._in_memory and _small_regular_file(result):
+            return _collect(assignments, result, max_bytes)
+        return await anyio.to_thread.run_sync(
+            _collect, assignments, result, max_bytes, abandon_on_cancel=False
+        )
 
     async def remove(self) -> None:
-        if self._path is not None:
-            await anyio.to_thread.run_sync(shutil.rmtree, self._path, True)
+        """Remove every folder made; later `prepare` calls raise `BrokenWorker`. Waits for
+        a folder being made meanwhile, so none is left behind."""
+        async with self._lock:
+            self._removed = True
+            finalizers, self._finalizers = self._finalizers, []
+        for finalizer in finalizers:
+            await anyio.to_thread.run_sync(finalizer)
+
+    async def _folder(self) -> Path:
+        async with self._lock:
+            if self._removed:
+                raise BrokenWorker("the worker's temporary folder was removed (worker closed)")
+            if self._path is None:
+                try:
+                    made, self._in_memory = await anyio.to_thread.run_sync(_make_first_folder)
+                except OSError as exc:
+                    raise BrokenWorker(f"cannot make a temporary folder: {exc}") from exc
+                self._adopt(made)
+            assert self._path is not None
+            return self._path
+
+    async def _leave(self, full: Path) -> bool:
+        """After `full` ran out of space: whether there is another folder to use now."""
+        async with self._lock:
+            if self._path != full:
+                return not self._removed  # another evaluation moved on already
+            if not self._in_memory:
+                return False  # the disk is full too
+            try:
+                made = await anyio.to_thread.run_sync(_disk_fallback, full)
+            except OSError:
+                return False
+            if made is None:
+                return False
+            log.warning("scratch_memory_full", full=str(full), now=str(made))
+            self._in_memory = False
+            self._adopt(made)
+            return True
+
+    def _adopt(self, folder: Path) -> None:
+        self._path = folder
+        self._finalizers.append(weakref.finalize(self, shutil.rmtree, folder, True))
 
     async def _run(self, work: Callable[..., T], *args: object) -> T:
         if self._in_memory:

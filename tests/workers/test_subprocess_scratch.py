@@ -3,14 +3,21 @@ and whether its file operations may run on the event loop (a file system in memo
 
 from __future__ import annotations
 
+import errno
+import gc
+import os
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from workers import subprocess_scratch
+from workers.errors import BrokenWorker
 from workers.subprocess_scratch import ScratchFolder, file_system_type
 
 MOUNTINFO = "\n".join(
@@ -66,8 +73,7 @@ def use_temp_dir(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
 
 async def use(scratch: ScratchFolder) -> Path:
     """One evaluation's worth of work; returns the folder."""
-    assignments, result = await scratch.new_files()
-    await scratch.write_assignments(assignments, {"x": 1.5})
+    assignments, result = await scratch.prepare({"x": 1.5})
     assert assignments.read_text() == '{"x": 1.5}'
     assert assignments.stat().st_mode & 0o777 == 0o600
     result.write_text('{"value": 2}')
@@ -132,8 +138,7 @@ async def test_collect_without_a_result_file(
 ) -> None:
     use_temp_dir(monkeypatch, tmp_path)
     scratch = ScratchFolder()
-    assignments, result = await scratch.new_files()
-    await scratch.write_assignments(assignments, {})
+    assignments, result = await scratch.prepare({})
     assert await scratch.collect(assignments, result, 1024) is None
     assert not assignments.exists()
     await scratch.remove()
@@ -158,26 +163,185 @@ async def test_a_shared_memory_folder_that_refuses_falls_back_to_temp(
     await scratch.remove()
 
 
-async def test_a_large_read_takes_a_thread_even_in_memory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def in_memory_at(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The temporary directory is `tmp_path`, taken for a file system in memory."""
     use_temp_dir(monkeypatch, tmp_path)
     monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == tmp_path)
-    scratch = ScratchFolder()
-    await use(scratch)  # the folder is made, in memory
-    assignments, result = await scratch.new_files()
-    result.write_bytes(b"x" * 10 + b'\n{"value": 1}')
+
+
+def count_thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     hops: list[object] = []
     real_run_sync = anyio.to_thread.run_sync
 
-    async def counting(func: object, *args: object, **kwargs: object) -> object:
+    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
         hops.append(func)
-        return await real_run_sync(func, *args, **kwargs)  # type: ignore[arg-type]
+        return await real_run_sync(func, *args, **kwargs)
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    return hops
+
+
+async def test_only_a_small_regular_result_is_read_on_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command decides what is at the result path: a big file (its unlink alone
+    takes milliseconds), a symlink to anywhere. Those take the thread, even in memory."""
+    in_memory_at(monkeypatch, tmp_path)
+    scratch = ScratchFolder()
+    await use(scratch)  # the folder is made, in memory
+    hops = count_thread_hops(monkeypatch)
+
+    assignments, result = await scratch.prepare({})
+    result.write_text('{"value": 1}')
+    assert await scratch.collect(assignments, result, 1024) == (b'{"value": 1}', False)
+    assert hops == []
+
+    assignments, result = await scratch.prepare({})
     big = subprocess_scratch.INLINE_READ_MAX_BYTES + 1
-    assert await scratch.collect(assignments, result, big) == (b"x" * 10 + b'\n{"value": 1}', False)
+    result.write_bytes(b" " * big)
+    assert await scratch.collect(assignments, result, 10) == (b" " * 10, True)
     assert len(hops) == 1
-    assert await scratch.collect(assignments, result, 1024) is None  # small: no hop
-    assert len(hops) == 1
+
+    assignments, result = await scratch.prepare({})
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text('{"value": 2}')
+    result.symlink_to(elsewhere)
+    assert await scratch.collect(assignments, result, 1024) == (b'{"value": 2}', False)
+    assert len(hops) == 2
+    assert elsewhere.exists()  # the link is removed, not what it points to
     await scratch.remove()
+
+
+@pytest.mark.parametrize("memory", [True, False], ids=["in-memory", "on-disk"])
+async def test_a_fifo_at_the_result_path_is_no_result_and_blocks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory: bool
+) -> None:
+    """Opening a FIFO for reading waits for a writer; one that never comes must not
+    hang the evaluation (on disk) or the event loop (in memory)."""
+    use_temp_dir(monkeypatch, tmp_path)
+    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: memory)
+    scratch = ScratchFolder()
+    assignments, result = await scratch.prepare({})
+    os.mkfifo(result)
+    with anyio.fail_after(5):
+        assert await scratch.collect(assignments, result, 1024) is None
+    assert not result.exists() and not assignments.exists()
+    await scratch.remove()
+
+
+async def test_a_full_memory_folder_moves_to_the_temp_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A /dev/shm that fills up (Docker gives 64 MB, data loaders use it) must not break
+    every evaluation: the worker moves on to the temporary directory on disk."""
+    memory = tmp_path / "shm"
+    memory.mkdir()
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    monkeypatch.delenv("TMPDIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(disk))
+    monkeypatch.setattr(subprocess_scratch, "_SHARED_MEMORY", memory)
+    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == memory)
+    monkeypatch.setattr(subprocess_scratch, "_has_room", lambda path: True)
+    real_write = subprocess_scratch.write_assignments
+
+    def full_in_memory(path: Path, assignments: Any) -> None:
+        if memory in path.parents:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, assignments)
+
+    monkeypatch.setattr(subprocess_scratch, "write_assignments", full_in_memory)
+    scratch = ScratchFolder()
+    assignments, result = await scratch.prepare({"x": 1})
+    assert assignments.parent.parent == disk
+    assert assignments.read_text() == '{"x": 1}'
+    assert not scratch.in_memory
+    again, _ = await scratch.prepare({"x": 2})
+    assert again.parent == assignments.parent
+    await scratch.collect(assignments, result, 1024)
+    await scratch.remove()
+    assert os.listdir(memory) == [] and os.listdir(disk) == []
+
+
+async def test_a_full_disk_is_a_broken_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_temp_dir(monkeypatch, tmp_path)
+    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: False)
+
+    def full(path: Path, assignments: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(subprocess_scratch, "write_assignments", full)
+    scratch = ScratchFolder()
+    with pytest.raises(BrokenWorker, match="No space left"):
+        await scratch.prepare({})
+    await scratch.remove()
+
+
+def test_shared_memory_without_room_is_not_chosen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TMPDIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(subprocess_scratch, "_SHARED_MEMORY", tmp_path / "shm")
+    (tmp_path / "shm").mkdir()
+    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path.name == "shm")
+    assert subprocess_scratch._choose_parent() == (tmp_path / "shm", True)
+    monkeypatch.setattr(subprocess_scratch, "SHARED_MEMORY_MIN_FREE_BYTES", 2**62)
+    assert subprocess_scratch._choose_parent() == (tmp_path, False)
+
+
+async def test_remove_waits_for_a_folder_being_made_and_closes_the_door(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`aclose` while the first evaluation makes the folder: none is left behind."""
+    use_temp_dir(monkeypatch, tmp_path)
+    real_make = subprocess_scratch._make_first_folder
+    started = threading.Event()
+
+    def slow_make() -> tuple[Path, bool]:
+        started.set()
+        time.sleep(0.3)
+        return real_make()
+
+    monkeypatch.setattr(subprocess_scratch, "_make_first_folder", slow_make)
+    scratch = ScratchFolder()
+    outcomes: list[object] = []
+
+    async def first_evaluation() -> None:
+        try:
+            outcomes.append(await scratch.prepare({}))
+        except BrokenWorker as exc:
+            outcomes.append(exc)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first_evaluation)
+            await anyio.to_thread.run_sync(started.wait)
+            await scratch.remove()
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(BrokenWorker, match="removed"):
+        await scratch.prepare({})
+
+
+async def test_a_folder_nobody_removed_goes_with_the_garbage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_temp_dir(monkeypatch, tmp_path)
+    scratch = ScratchFolder()
+    folder = await use(scratch)
+    del scratch
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_a_mount_point_that_is_not_utf8(tmp_path: Path) -> None:
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_bytes(
+        b"22 1 253:1 / / rw shared:1 - ext4 /dev/vda rw\n"
+        b"23 22 0:21 / /mnt/caf\xe9 rw shared:2 - tmpfs tmpfs rw\n"
+    )
+    odd = Path(os.fsdecode(b"/mnt/caf\xe9/run"))
+    assert file_system_type(odd, mountinfo) == "tmpfs"
+    assert file_system_type(Path("/mnt/other"), mountinfo) == "ext4"
