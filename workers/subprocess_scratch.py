@@ -10,9 +10,14 @@ tmpfs write or read copies memory and never waits for a device. Elsewhere they k
 their thread hop.
 
 The folder is the temporary directory (`TMPDIR`, else the platform's) when that is in
-memory; else `/dev/shm` (Linux) unless the user chose a `TMPDIR`; else the temporary
-directory, with thread hops. It is made with mode 0o700 on first use and removed by
-`remove()`.
+memory; else `/dev/shm` (Linux) when the user chose no `TMPDIR` and it has 256 MiB free;
+else the temporary directory, with thread hops. A folder in memory that fills up gives
+way to one in the temporary directory. Folders are made with mode 0o700 on first use
+and removed by `remove()` (or, if nobody calls it, by the garbage collector or at exit).
+
+What the command leaves at the result path is its own choice: only a small regular file
+is read and removed on the loop; a big one, a symlink or a FIFO takes the thread, and
+anything but a regular file counts as no result (`read_result`).
 """
 
 from __future__ import annotations
