@@ -7,6 +7,7 @@ last few KB of stderr, so memory stays bounded whatever the command prints.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -16,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import structlog
 
 from workers.base import Failed, Outcome, outcome_from_result
+
+log = structlog.get_logger()
 
 RESULT_FILE = "result.json"
 STDERR_TAIL_CHARS = 2000
@@ -66,21 +70,40 @@ def read_tail(path: Path, max_bytes: int) -> tuple[bytes, bool]:
         return b"", False
 
 
+#: Errors opening the result file that are ours, not the command's.
+_OUR_TROUBLE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+
+
 def read_result(path: Path, max_bytes: int) -> tuple[bytes, bool] | None:
     """`read_tail` of the command's result file; None when it wrote none, or when what
-    is there is no regular file. A FIFO, a device or a directory written there by the
-    command counts as no result: opening a FIFO for reading would otherwise wait for a
-    writer that never comes (O_NONBLOCK returns at once; fstat tells what it is)."""
+    it left there is no readable regular file (a FIFO, a socket, a directory, a symlink
+    loop, a file it made unreadable): the command's doing, so no result, never an error
+    of the worker. Opening a FIFO for reading would wait for a writer that never comes:
+    O_NONBLOCK returns at once, and fstat tells what it is. Raises `OSError` only for
+    our own trouble (out of descriptors or memory)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except (FileNotFoundError, IsADirectoryError):
+    except FileNotFoundError:
         return None
-    with os.fdopen(fd, "rb") as f:
+    except OSError as exc:
+        if exc.errno in _OUR_TROUBLE:
+            raise
+        log.warning("result_file_unreadable", path=str(path), error=str(exc))
+        return None
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
+            log.warning("result_file_not_regular", path=str(path), mode=oct(info.st_mode))
             return None
-        f.seek(max(0, info.st_size - max_bytes))
-        return f.read(max_bytes), info.st_size > max_bytes
+        os.lseek(fd, max(0, info.st_size - max_bytes), os.SEEK_SET)
+        chunks: list[bytes] = []
+        left = max_bytes
+        while left > 0 and (chunk := os.read(fd, left)):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks), info.st_size > max_bytes
+    finally:
+        os.close(fd)
 
 
 def _last_json_object(tail: bytes, truncated: bool) -> dict[str, Any] | None:

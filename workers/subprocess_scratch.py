@@ -173,12 +173,28 @@ def _small_regular_file(path: Path) -> bool:
     return stat.S_ISREG(info.st_mode) and info.st_size <= INLINE_READ_MAX_BYTES
 
 
+def _remove(path: Path) -> None:
+    """Remove what is at `path`, whatever the command made of it (a file, a link, a
+    FIFO, a directory); nothing there is fine."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        shutil.rmtree(path, ignore_errors=True)
+    except OSError as exc:
+        # Left for `remove()`, which takes the whole folder; the outcome must not wait.
+        log.warning("scratch_file_not_removed", path=str(path), error=str(exc))
+
+
 def _collect(assignments: Path, result: Path, max_bytes: int) -> tuple[bytes, bool] | None:
-    """Read the result file if the command wrote one, then remove both files."""
-    found = read_result(result, max_bytes)
-    result.unlink(missing_ok=True)
-    assignments.unlink(missing_ok=True)
-    return found
+    """Read the result file if the command wrote one, then remove both files (also when
+    the read fails)."""
+    try:
+        return read_result(result, max_bytes)
+    finally:
+        _remove(result)
+        _remove(assignments)
 
 
 class ScratchFolder:
@@ -223,6 +239,7 @@ class ScratchFolder:
         try:
             await self._run(write_assignments, files(folder)[0], assignments)
         except OSError as exc:
+            await self._run(_remove, files(folder)[0])  # what part of it got written
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not await self._leave(folder):
                 raise BrokenWorker(f"cannot write {files(folder)[0]}: {exc}") from exc
             folder = await self._folder()
@@ -272,8 +289,10 @@ class ScratchFolder:
     async def _leave(self, full: Path) -> bool:
         """After `full` ran out of space: whether there is another folder to use now."""
         async with self._lock:
+            if self._removed:
+                return False  # closed meanwhile: no new folder that nobody would remove
             if self._path != full:
-                return not self._removed  # another evaluation moved on already
+                return True  # another evaluation moved on already
             if not self._in_memory:
                 return False  # the disk is full too
             try:

@@ -615,3 +615,32 @@ class TestWithoutWorkdir:
             await w.aclose()
         # No growth: descriptors other tests left may be closed meanwhile, so not ==.
         assert len(os.listdir("/proc/self/fd")) <= before
+
+
+class TestWhatTheCommandLeavesAtTheResultPath:
+    """Anything but a regular file at SIGOPT_RESULT_FILE is no result (the metric then
+    comes from stdout), never a broken worker; nothing is left behind, no fd leaks."""
+
+    MAKERS = {
+        "directory": "import os; os.mkdir(os.environ['SIGOPT_RESULT_FILE'])",
+        "fifo": "import os; os.mkfifo(os.environ['SIGOPT_RESULT_FILE'])",
+        "socket": (
+            "import os, socket; s = socket.socket(socket.AF_UNIX); "
+            "s.bind(os.environ['SIGOPT_RESULT_FILE'])"
+        ),
+        "symlink loop": ("import os; p = os.environ['SIGOPT_RESULT_FILE']; os.symlink(p, p)"),
+    }
+
+    @pytest.mark.parametrize("kind", list(MAKERS))
+    async def test_no_result_and_nothing_left(self, tmp_path: Path, kind: str) -> None:
+        code = self.MAKERS[kind] + "; print('{\"value\": 5}')"
+        template = code.replace("{", "{{").replace("}", "}}")  # literal braces
+        worker = SubprocessWorker([sys.executable, "-c", template])
+        try:
+            assert value_of(await evaluate(worker, bare("0"))) == 5.0  # warm-up
+            fds_before = sorted(os.listdir("/proc/self/fd"))
+            assert value_of(await evaluate(worker, bare("1"))) == 5.0
+            assert scratch_files(worker) == []
+            assert sorted(os.listdir("/proc/self/fd")) == fds_before
+        finally:
+            await worker.aclose()

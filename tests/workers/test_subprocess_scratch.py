@@ -345,3 +345,48 @@ def test_a_mount_point_that_is_not_utf8(tmp_path: Path) -> None:
     odd = Path(os.fsdecode(b"/mnt/caf\xe9/run"))
     assert file_system_type(odd, mountinfo) == "tmpfs"
     assert file_system_type(Path("/mnt/other"), mountinfo) == "ext4"
+
+
+async def test_memory_full_after_remove_makes_no_new_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`aclose` queued while the first evaluation made its folder in memory, which then
+    turns out full: moving on to disk would make a folder nobody removes."""
+    memory = tmp_path / "shm"
+    memory.mkdir()
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    monkeypatch.delenv("TMPDIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(disk))
+    monkeypatch.setattr(subprocess_scratch, "_SHARED_MEMORY", memory)
+    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == memory)
+    monkeypatch.setattr(subprocess_scratch, "_has_room", lambda path: True)
+    real_make = subprocess_scratch._make_first_folder
+    started = threading.Event()
+
+    def slow_make() -> tuple[Path, bool]:
+        started.set()
+        time.sleep(0.3)
+        return real_make()
+
+    def full(path: Path, assignments: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(subprocess_scratch, "_make_first_folder", slow_make)
+    monkeypatch.setattr(subprocess_scratch, "write_assignments", full)
+    scratch = ScratchFolder()
+    raised: list[BaseException] = []
+
+    async def first_evaluation() -> None:
+        try:
+            await scratch.prepare({})
+        except BrokenWorker as exc:
+            raised.append(exc)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first_evaluation)
+            await anyio.to_thread.run_sync(started.wait)
+            await scratch.remove()
+    assert len(raised) == 1
+    assert os.listdir(disk) == []
