@@ -426,7 +426,7 @@ class SubprocessWorker(ClosesOnExit):
             with anyio.CancelScope(shield=True):
                 await self._terminate(process, suggestion_id=suggestion_id)
             self._running.discard(process)
-            raise BrokenWorker(f"{self!r} was closed during evaluation {suggestion_id}")
+            raise self._closed_during(suggestion_id)
 
     async def _wait(self, process: Child, suggestion_id: str) -> int:
         """The exit status; the group is SIGKILLed afterwards, and on any exception
@@ -452,7 +452,10 @@ class SubprocessWorker(ClosesOnExit):
 
     def _check_open(self, evaluation: Evaluation) -> None:
         if self._closed:
-            raise BrokenWorker(f"{self!r} was closed during evaluation {evaluation.id}")
+            raise self._closed_during(evaluation.id)
+
+    def _closed_during(self, suggestion_id: str) -> BrokenWorker:
+        return BrokenWorker(f"{self!r} was closed during evaluation {suggestion_id}")
 
     def _env_for(
         self, evaluation: Evaluation, *, assignments: Path, result: Path

@@ -59,28 +59,18 @@ class StreamTail:
         return bytes(self.data), self.truncated
 
 
-def read_tail(path: Path, max_bytes: int) -> tuple[bytes, bool]:
-    """The last `max_bytes` of a file, and whether that cut something off."""
-    try:
-        with path.open("rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - max_bytes))
-            return f.read(max_bytes), size > max_bytes
-    except FileNotFoundError:
-        return b"", False
-
-
-#: Errors opening the result file that are ours, not the command's.
+#: Errors opening an output file that are ours, not the command's.
 _OUR_TROUBLE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
 
 
 def read_result(path: Path, max_bytes: int) -> tuple[bytes, bool] | None:
-    """`read_tail` of the command's result file; None when it wrote none, or when what
-    it left there is no readable regular file (a FIFO, a socket, a directory, a symlink
-    loop, a file it made unreadable): the command's doing, so no result, never an error
-    of the worker. Opening a FIFO for reading would wait for a writer that never comes:
-    O_NONBLOCK returns at once, and fstat tells what it is. Raises `OSError` only for
-    our own trouble (out of descriptors or memory)."""
+    """The last `max_bytes` of a file the command wrote, and whether that cut something
+    off; None when there is none, or when what it left there is no readable regular
+    file (a FIFO, a socket, a directory, a symlink loop, a file it made unreadable): the
+    command's doing, so no output, never an error of the worker. Opening a FIFO for
+    reading would wait for a writer that never comes: O_NONBLOCK returns at once, and
+    fstat tells what it is. Raises `OSError` only for our own trouble (out of
+    descriptors or memory)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -88,22 +78,24 @@ def read_result(path: Path, max_bytes: int) -> tuple[bytes, bool] | None:
     except OSError as exc:
         if exc.errno in _OUR_TROUBLE:
             raise
-        log.warning("result_file_unreadable", path=str(path), error=str(exc))
+        log.warning("output_file_unreadable", path=str(path), error=str(exc))
         return None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            log.warning("result_file_not_regular", path=str(path), mode=oct(info.st_mode))
+        if not stat.S_ISREG(info.st_mode):  # before open(): FileIO refuses a directory
+            log.warning("output_file_not_regular", path=str(path))
             return None
-        os.lseek(fd, max(0, info.st_size - max_bytes), os.SEEK_SET)
-        chunks: list[bytes] = []
-        left = max_bytes
-        while left > 0 and (chunk := os.read(fd, left)):
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks), info.st_size > max_bytes
+        with open(fd, "rb", closefd=False) as f:
+            f.seek(max(0, info.st_size - max_bytes))
+            return f.read(max_bytes), info.st_size > max_bytes
     finally:
         os.close(fd)
+
+
+def read_tail(path: Path, max_bytes: int) -> tuple[bytes, bool]:
+    """`read_result` of a log the worker made (stdout.log, stderr.log): nothing there,
+    or nothing readable, is an empty tail."""
+    return read_result(path, max_bytes) or (b"", False)
 
 
 def _last_json_object(tail: bytes, truncated: bool) -> dict[str, Any] | None:

@@ -45,9 +45,9 @@ from workers.subprocess_output import RESULT_FILE, read_result
 
 __all__ = [
     "ASSIGNMENTS_FILE",
-    "MEMORY_FILE_SYSTEMS",
     "ScratchFolder",
     "file_system_type",
+    "private_file",
     "write_assignments",
 ]
 
@@ -142,35 +142,29 @@ def _make_folder(parent: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="sigopt-worker-", dir=parent))
 
 
+def _temp_folder_instead_of(parent: Path) -> Path | None:
+    """A folder in the temporary directory, for one in `parent` (in memory) that was
+    refused or ran out of space; None if `parent` is the temporary directory itself."""
+    temp = Path(tempfile.gettempdir())
+    return None if parent == temp else _make_folder(temp)
+
+
 def _make_first_folder() -> tuple[Path, bool]:
     parent, in_memory = _choose_parent()
     try:
         return _make_folder(parent), in_memory
     except OSError:
-        if not in_memory or parent == Path(tempfile.gettempdir()):
+        made = _temp_folder_instead_of(parent) if in_memory else None
+        if made is None:
             raise
-        # /dev/shm refused: the ordinary temporary directory still works.
-        return _make_folder(Path(tempfile.gettempdir())), False
+        return made, False
 
 
-def _disk_fallback(current: Path) -> Path | None:
-    """A folder in the temporary directory when `current` (in memory) ran out of space;
-    None if the temporary directory is where `current` already is."""
-    temp = Path(tempfile.gettempdir())
-    if current.parent == temp:
-        return None
-    return _make_folder(temp)
-
-
-def _small_regular_file(path: Path) -> bool:
-    """Whether `path` is a regular file small enough to read and unlink on the loop; a
-    missing one counts (nothing to read). `lstat`: a symlink may lead anywhere (a disk,
-    NFS, a FIFO) and takes the thread. Blocking, but one stat of a file in memory."""
+def _lstat(path: Path) -> os.stat_result | None:
     try:
-        info = os.lstat(path)
+        return os.lstat(path)
     except FileNotFoundError:
-        return True
-    return stat.S_ISREG(info.st_mode) and info.st_size <= INLINE_READ_MAX_BYTES
+        return None
 
 
 def _remove(path: Path) -> None:
@@ -255,11 +249,16 @@ class ScratchFolder:
         """The tail of the result file, if the command wrote one as a regular file; both
         files removed. Not abandoned on cancel: the files must not outlive the evaluation.
         """
-        # The command decides what is at `result`: a big file (whose unlink alone frees
-        # pages for milliseconds), a symlink to a disk, a FIFO. Only a small regular file
-        # is read on the loop.
-        if self._in_memory and _small_regular_file(result):
-            return _collect(assignments, result, max_bytes)
+        if self._in_memory:
+            # The command decides what is at `result`: a big file (whose unlink alone
+            # frees pages for milliseconds), a symlink to a disk or NFS, a FIFO. Only a
+            # small regular file, or none, is dealt with on the loop (one lstat in memory).
+            info = _lstat(result)
+            if info is None:  # the usual case: the metric came on stdout
+                _remove(assignments)
+                return None
+            if stat.S_ISREG(info.st_mode) and info.st_size <= INLINE_READ_MAX_BYTES:
+                return _collect(assignments, result, max_bytes)
         return await anyio.to_thread.run_sync(
             _collect, assignments, result, max_bytes, abandon_on_cancel=False
         )
@@ -296,7 +295,7 @@ class ScratchFolder:
             if not self._in_memory:
                 return False  # the disk is full too
             try:
-                made = await anyio.to_thread.run_sync(_disk_fallback, full)
+                made = await anyio.to_thread.run_sync(_temp_folder_instead_of, full.parent)
             except OSError:
                 return False
             if made is None:

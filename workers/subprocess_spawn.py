@@ -24,7 +24,7 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, TypedDict
 
 import anyio
 import structlog
@@ -122,18 +122,15 @@ class _PopenChild:
         self._close()
 
 
-class _AnyioChild:
-    """The portable way: `anyio.open_process`, whose wait is asyncio's child watcher."""
+class _Options(TypedDict):
+    """What both ways of starting take alike (a TypedDict, so `**` stays typed)."""
 
-    def __init__(self, process: anyio.abc.Process) -> None:
-        self._process = process
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    async def wait(self) -> int:
-        return await self._process.wait()
+    stdin: Stream
+    stdout: Stream
+    stderr: Stream
+    cwd: Path | None
+    env: Mapping[str, str]
+    start_new_session: bool
 
 
 async def spawn(
@@ -150,20 +147,16 @@ async def spawn(
     Raises `OSError` when it cannot start (not found, not executable). The caller must
     `wait()` for the child; a cancellation cannot land between the start and the return.
     """
+    options = _Options(
+        stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd, env=env, start_new_session=True
+    )
     if not pidfds_work():
-        return await _open_with_anyio(argv, stdin, stdout, stderr, cwd, env)
+        # anyio's Process is a `Child` already; its wait is asyncio's child watcher.
+        return await anyio.open_process(argv, **options)
     # Started on the loop, as asyncio's own subprocess transport does: the fork/exec of
     # `_posixsubprocess` (vfork on Linux) holds the loop only until the child has exec'd,
     # and a thread hop to avoid that would cost more CPU than it saves.
-    popen = subprocess.Popen(  # noqa: ASYNC220
-        list(argv),
-        stdin=stdin,
-        stdout=stdout,
-        stderr=stderr,
-        cwd=cwd,
-        env=dict(env),
-        start_new_session=True,
-    )
+    popen = subprocess.Popen(argv, **options)  # noqa: ASYNC220
     try:
         pidfd: int | None = os.pidfd_open(popen.pid)
     except OSError as exc:
@@ -172,23 +165,3 @@ async def spawn(
         log.warning("pidfd_unavailable", pid=popen.pid, error=str(exc))
         pidfd = None
     return _PopenChild(popen, pidfd)
-
-
-async def _open_with_anyio(
-    argv: Sequence[str],
-    stdin: Stream,
-    stdout: Stream,
-    stderr: Stream,
-    cwd: Path | None,
-    env: Mapping[str, str],
-) -> Child:
-    process = await anyio.open_process(
-        list(argv),
-        stdin=stdin,
-        stdout=stdout,
-        stderr=stderr,
-        cwd=cwd,
-        env=dict(env),
-        start_new_session=True,
-    )
-    return _AnyioChild(process)

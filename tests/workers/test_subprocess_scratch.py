@@ -71,6 +71,12 @@ def use_temp_dir(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() caches its answer
 
 
+def in_memory_at(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The temporary directory is `tmp_path`, taken for a file system in memory."""
+    use_temp_dir(monkeypatch, tmp_path)
+    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == tmp_path)
+
+
 async def use(scratch: ScratchFolder) -> Path:
     """One evaluation's worth of work; returns the folder."""
     assignments, result = await scratch.prepare({"x": 1.5})
@@ -101,8 +107,7 @@ async def test_a_chosen_tmpdir_on_disk_is_kept_and_used_through_threads(
 async def test_a_tmpdir_in_memory_is_used_on_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_temp_dir(monkeypatch, tmp_path)
-    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == tmp_path)
+    in_memory_at(monkeypatch, tmp_path)
     scratch = ScratchFolder()
     folder = await use(scratch)
     assert folder.parent == tmp_path
@@ -113,6 +118,10 @@ async def test_a_tmpdir_in_memory_is_used_on_the_loop(
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", no_thread)
     await use(scratch)
+    # The usual case, the metric on stdout: no result file, the assignments removed.
+    assignments, result = await scratch.prepare({})
+    assert await scratch.collect(assignments, result, 1024) is None
+    assert not assignments.exists()
 
 
 @pytest.mark.skipif(file_system_type(Path("/dev/shm")) != "tmpfs", reason="needs /dev/shm on tmpfs")
@@ -163,12 +172,6 @@ async def test_a_shared_memory_folder_that_refuses_falls_back_to_temp(
     await scratch.remove()
 
 
-def in_memory_at(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The temporary directory is `tmp_path`, taken for a file system in memory."""
-    use_temp_dir(monkeypatch, tmp_path)
-    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == tmp_path)
-
-
 def count_thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     hops: list[object] = []
     real_run_sync = anyio.to_thread.run_sync
@@ -179,6 +182,63 @@ def count_thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
     return hops
+
+
+def shm_and_disk(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, Path]:
+    """No TMPDIR; the temporary directory is `disk`, and `memory` stands for /dev/shm
+    (in memory, with room)."""
+    memory = tmp_path / "shm"
+    memory.mkdir()
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    monkeypatch.delenv("TMPDIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(disk))
+    monkeypatch.setattr(subprocess_scratch, "_SHARED_MEMORY", memory)
+    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == memory)
+    monkeypatch.setattr(subprocess_scratch, "_has_room", lambda path: True)
+    return memory, disk
+
+
+def full_disk(monkeypatch: pytest.MonkeyPatch, under: Path | None = None) -> None:
+    """Writing the assignments fails with ENOSPC (under `under` only, if given)."""
+    real_write = subprocess_scratch.write_assignments
+
+    def write(path: Path, assignments: Any) -> None:
+        if under is None or under in path.parents:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, assignments)
+
+    monkeypatch.setattr(subprocess_scratch, "write_assignments", write)
+
+
+async def remove_while_the_first_folder_is_made(
+    scratch: ScratchFolder, monkeypatch: pytest.MonkeyPatch
+) -> list[object]:
+    """`remove()` (the worker's aclose) while the first `prepare` makes the folder (0.3 s,
+    in its thread); what that `prepare` returned or raised."""
+    real_make = subprocess_scratch._make_first_folder
+    started = threading.Event()
+
+    def slow_make() -> tuple[Path, bool]:
+        started.set()
+        time.sleep(0.3)
+        return real_make()
+
+    monkeypatch.setattr(subprocess_scratch, "_make_first_folder", slow_make)
+    outcomes: list[object] = []
+
+    async def first_evaluation() -> None:
+        try:
+            outcomes.append(await scratch.prepare({}))
+        except BrokenWorker as exc:
+            outcomes.append(exc)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first_evaluation)
+            await anyio.to_thread.run_sync(started.wait)
+            await scratch.remove()
+    return outcomes
 
 
 async def test_only_a_small_regular_result_is_read_on_the_loop(
@@ -234,23 +294,8 @@ async def test_a_full_memory_folder_moves_to_the_temp_dir(
 ) -> None:
     """A /dev/shm that fills up (Docker gives 64 MB, data loaders use it) must not break
     every evaluation: the worker moves on to the temporary directory on disk."""
-    memory = tmp_path / "shm"
-    memory.mkdir()
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    monkeypatch.delenv("TMPDIR", raising=False)
-    monkeypatch.setattr(tempfile, "tempdir", str(disk))
-    monkeypatch.setattr(subprocess_scratch, "_SHARED_MEMORY", memory)
-    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == memory)
-    monkeypatch.setattr(subprocess_scratch, "_has_room", lambda path: True)
-    real_write = subprocess_scratch.write_assignments
-
-    def full_in_memory(path: Path, assignments: Any) -> None:
-        if memory in path.parents:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real_write(path, assignments)
-
-    monkeypatch.setattr(subprocess_scratch, "write_assignments", full_in_memory)
+    memory, disk = shm_and_disk(monkeypatch, tmp_path)
+    full_disk(monkeypatch, under=memory)
     scratch = ScratchFolder()
     assignments, result = await scratch.prepare({"x": 1})
     assert assignments.parent.parent == disk
@@ -268,11 +313,7 @@ async def test_a_full_disk_is_a_broken_worker(
 ) -> None:
     use_temp_dir(monkeypatch, tmp_path)
     monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: False)
-
-    def full(path: Path, assignments: Any) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
-
-    monkeypatch.setattr(subprocess_scratch, "write_assignments", full)
+    full_disk(monkeypatch)
     scratch = ScratchFolder()
     with pytest.raises(BrokenWorker, match="No space left"):
         await scratch.prepare({})
@@ -297,29 +338,8 @@ async def test_remove_waits_for_a_folder_being_made_and_closes_the_door(
 ) -> None:
     """`aclose` while the first evaluation makes the folder: none is left behind."""
     use_temp_dir(monkeypatch, tmp_path)
-    real_make = subprocess_scratch._make_first_folder
-    started = threading.Event()
-
-    def slow_make() -> tuple[Path, bool]:
-        started.set()
-        time.sleep(0.3)
-        return real_make()
-
-    monkeypatch.setattr(subprocess_scratch, "_make_first_folder", slow_make)
     scratch = ScratchFolder()
-    outcomes: list[object] = []
-
-    async def first_evaluation() -> None:
-        try:
-            outcomes.append(await scratch.prepare({}))
-        except BrokenWorker as exc:
-            outcomes.append(exc)
-
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(first_evaluation)
-            await anyio.to_thread.run_sync(started.wait)
-            await scratch.remove()
+    await remove_while_the_first_folder_is_made(scratch, monkeypatch)
     assert os.listdir(tmp_path) == []
     with pytest.raises(BrokenWorker, match="removed"):
         await scratch.prepare({})
@@ -352,41 +372,8 @@ async def test_memory_full_after_remove_makes_no_new_folder(
 ) -> None:
     """`aclose` queued while the first evaluation made its folder in memory, which then
     turns out full: moving on to disk would make a folder nobody removes."""
-    memory = tmp_path / "shm"
-    memory.mkdir()
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    monkeypatch.delenv("TMPDIR", raising=False)
-    monkeypatch.setattr(tempfile, "tempdir", str(disk))
-    monkeypatch.setattr(subprocess_scratch, "_SHARED_MEMORY", memory)
-    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == memory)
-    monkeypatch.setattr(subprocess_scratch, "_has_room", lambda path: True)
-    real_make = subprocess_scratch._make_first_folder
-    started = threading.Event()
-
-    def slow_make() -> tuple[Path, bool]:
-        started.set()
-        time.sleep(0.3)
-        return real_make()
-
-    def full(path: Path, assignments: Any) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
-
-    monkeypatch.setattr(subprocess_scratch, "_make_first_folder", slow_make)
-    monkeypatch.setattr(subprocess_scratch, "write_assignments", full)
-    scratch = ScratchFolder()
-    raised: list[BaseException] = []
-
-    async def first_evaluation() -> None:
-        try:
-            await scratch.prepare({})
-        except BrokenWorker as exc:
-            raised.append(exc)
-
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(first_evaluation)
-            await anyio.to_thread.run_sync(started.wait)
-            await scratch.remove()
-    assert len(raised) == 1
+    _, disk = shm_and_disk(monkeypatch, tmp_path)
+    full_disk(monkeypatch)
+    outcomes = await remove_while_the_first_folder_is_made(ScratchFolder(), monkeypatch)
+    assert len(outcomes) == 1 and isinstance(outcomes[0], BrokenWorker)
     assert os.listdir(disk) == []
