@@ -411,7 +411,8 @@ class ServiceClient:
         within_budget: bool,
     ) -> Reported:
         """A 2xx answer to the combined request: the observation is stored."""
-        observation = self._parse(Observation, _without_next(response), "POST", path)
+        # The wire models ignore fields they do not know: next_suggestion is left out.
+        observation = self._parse(Observation, response, "POST", path)
         body = response.body
         if not isinstance(body, dict) or "next_suggestion" not in body:
             self._no_next_suggestion(experiment_id)  # it stored the observation only
@@ -619,10 +620,6 @@ def _raise_transient(method: str, path: str, response: TransportResponse, messag
     )
 
 
-#: Fields our service adds to an observation answered with its next suggestion.
-_NEXT_SUGGESTION_KEYS = frozenset({"next_suggestion", "next_suggestion_refused"})
-
-
 @dataclass(frozen=True)
 class AskNext:
     """The next suggestion did not come with the report: ask for it with
@@ -660,13 +657,6 @@ def _observation_body(
     if metadata is not None:
         body["metadata"] = dict(metadata)
     return body
-
-
-def _without_next(response: TransportResponse) -> TransportResponse:
-    body = response.body
-    if isinstance(body, dict):
-        body = {k: v for k, v in body.items() if k not in _NEXT_SUGGESTION_KEYS}
-    return TransportResponse(response.status, body, response.headers)
 
 
 def _refused_status(body: Mapping[str, Any]) -> int | None:

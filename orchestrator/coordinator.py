@@ -143,13 +143,6 @@ class _Finished:
     duration_s: float
 
 
-@dataclass(frozen=True)
-class _Prefetched:
-    """A slot's next suggestion, created by the request that reported its last outcome."""
-
-    suggestion: Suggestion
-
-
 class _Stopped:
     """An evaluation cancelled by a stop or the breaker (not an outcome)."""
 
@@ -357,11 +350,11 @@ class Coordinator:
                 # Reported before (or, in one request, together with) asking the next
                 # suggestion: the service never holds more than N open suggestions of this
                 # run, and the next one already knows this outcome.
-                reported = await self._report(slot, suggestion, finished)
-                if isinstance(reported, _Prefetched):
-                    job = await self._take_prefetched(reported.suggestion)
-                else:
-                    job = reported
+                job = await self._report(slot, suggestion, finished)
+                if isinstance(job, Suggestion):
+                    # Made with (or right after) the report. An adopted one passes
+                    # through: `_next_job` hands those out only while not stopping.
+                    job = await self._take_prefetched(job)
 
     async def _new(
         self, slot: int, *, request_key: str | None = None, maybe_created: bool = False
@@ -491,7 +484,7 @@ class Coordinator:
     # -- reporting --------------------------------------------------------------------
     async def _report(
         self, slot: int, suggestion: Suggestion, finished: _Finished
-    ) -> Suggestion | _Prefetched | Literal["new"] | None:
+    ) -> Suggestion | Literal["new"] | None:
         """Report the outcome; the slot's next job (see `_next_job`), which is the next
         suggestion itself when it came in the same request."""
         with structlog.contextvars.bound_contextvars(suggestion_id=suggestion.id):
@@ -499,7 +492,7 @@ class Coordinator:
 
     async def _report_in_context(
         self, slot: int, suggestion: Suggestion, finished: _Finished
-    ) -> Suggestion | _Prefetched | Literal["new"] | None:
+    ) -> Suggestion | Literal["new"] | None:
         outcome = self._match_metrics(finished.outcome)
         metadata = {
             **self._base_metadata(slot),
@@ -531,18 +524,18 @@ class Coordinator:
         self._settle(reported.observation is not None, suggestion, outcome)
         following = reported.next
         if isinstance(following, Suggestion):
-            return _Prefetched(following)
+            return following
         if following is None:
             self._budget_taken()
             return None
+        if self._stopping:  # a stop meanwhile: the slot reserved before the report is free
+            self._committed -= 1
+            return None
         # Not made with the report: ask for it with the report's key, which finds a
         # suggestion the combined request may have made instead of making a second.
-        if self._keep_reserved() is None:
-            return None
-        created = await self._new(
+        return await self._new(
             slot, request_key=following.request_key, maybe_created=following.maybe_created
         )
-        return None if created is None else _Prefetched(created)
 
     def _settle(self, stored: bool, suggestion: Suggestion, outcome: Outcome) -> None:
         if stored:
@@ -605,14 +598,6 @@ class Coordinator:
         return isinstance(outcome, Failed) and self._settings.failures.is_tripped(
             stats.consecutive_failures + 1, stats.failed + 1, stats.finished + 1
         )
-
-    def _keep_reserved(self) -> Literal["new"] | None:
-        """After a report: the slot reserved before it, unless the report (a failure that
-        tripped the breaker) or a stop meanwhile ended the run."""
-        if self._stopping:
-            self._committed -= 1
-            return None
-        return "new"
 
     async def _send(
         self,

@@ -43,6 +43,7 @@ log = structlog.get_logger()
 
 P = ParamSpec("P")
 R = TypeVar("R")
+V = TypeVar("V")
 
 EXPERIMENT_CACHE_SIZE = 256
 JSON_HEADERS = {"Cache-Control": "no-cache, no-store"}
@@ -52,6 +53,13 @@ AUTH_MESSAGE = (
 )
 # Paths that need no token: the API description is public so it can be browsed and fuzzed.
 PUBLIC_PATHS = frozenset({"/v1/openapi.json"})
+
+
+def _remember(cache: OrderedDict[int, V], key: int, value: V) -> None:
+    """Keep `value`, dropping the least recently kept entry past EXPERIMENT_CACHE_SIZE."""
+    cache[key] = value
+    if len(cache) > EXPERIMENT_CACHE_SIZE:
+        cache.popitem(last=False)
 
 
 @dataclass
@@ -72,9 +80,7 @@ class ServiceState:
             self._experiments.move_to_end(experiment_id)
             return cached
         found = self.store.get_experiment(experiment_id)
-        self._experiments[experiment_id] = found
-        if len(self._experiments) > EXPERIMENT_CACHE_SIZE:
-            self._experiments.popitem(last=False)
+        _remember(self._experiments, experiment_id, found)
         return found
 
     #: [observations, open suggestions] by experiment, kept exact by the handlers'
@@ -96,9 +102,7 @@ class ServiceState:
                 self.store.observation_count(experiment_id),
                 self.store.open_suggestion_count(experiment_id),
             ]
-            self._counts[experiment_id] = known
-            if len(self._counts) > EXPERIMENT_CACHE_SIZE:
-                self._counts.popitem(last=False)
+            _remember(self._counts, experiment_id, known)
         return known[0], known[1]
 
     def count_created(
@@ -125,9 +129,7 @@ class ServiceState:
         experiment_id = int(experiment.id)
         if experiment_id not in self._best:
             found = best_observations(experiment, self.store.all_observations(experiment_id))
-            self._best[experiment_id] = found[0] if found else None
-            if len(self._best) > EXPERIMENT_CACHE_SIZE:
-                self._best.popitem(last=False)
+            _remember(self._best, experiment_id, found[0] if found else None)
         return self._best[experiment_id]
 
     def observations_created(self, experiment: Experiment, created: Sequence[Observation]) -> None:

@@ -93,17 +93,16 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
 
 
 async def serve_until_signal(
-    config: ServiceConfig, *, exit_with_stdin: bool = False, parent_pid: int | None = None
+    config: ServiceConfig, *, parent_pid: int, exit_with_stdin: bool = False
 ) -> None:
     """Serve until SIGINT or SIGTERM (or, with `exit_with_stdin`, until standard input
     closes or the process that started us, `parent_pid`, is gone), then close cleanly:
-    every acknowledged write is already committed."""
-    # Taken before anything else: a parent that dies while we start must still count.
-    parent = os.getppid() if parent_pid is None else parent_pid
+    every acknowledged write is already committed. `parent_pid`: read by the caller
+    first thing at start-up, so a parent that dies while we start still counts."""
     async with anyio.create_task_group() as tg:
         await tg.start(serve, config)
         if exit_with_stdin:
-            tg.start_soon(_cancel_at_stdin_eof, tg.cancel_scope, parent, sys.stdin)
+            tg.start_soon(_cancel_at_stdin_eof, tg.cancel_scope, parent_pid, sys.stdin)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 log.info("service_signal", signal=signal.Signals(signum).name)

@@ -92,6 +92,11 @@ def _n_startup_trials(dims: int) -> int:
     return min(max(8, dims + 2), 30)
 
 
+def _is_model_based(experiment: Experiment) -> bool:
+    """Whether suggestions come from a study (TPE/GP), not from random or grid draws."""
+    return experiment.type is ExperimentType.OFFLINE and bool(experiment.optimized_metrics())
+
+
 def _torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
@@ -157,7 +162,7 @@ class Engine:
         """Generate assignments, store them as an open suggestion, and return it."""
         experiment_id = int(experiment.id)
         trial: optuna.trial.Trial | None = None
-        if experiment.type is ExperimentType.OFFLINE and experiment.optimized_metrics():
+        if _is_model_based(experiment):
             model = self._model(experiment)
             trial = self._ask_or_fall_back(experiment, model)
             assignments = model.space.to_assignments(trial.params)
@@ -198,10 +203,10 @@ class Engine:
     def ask_is_quick(self, experiment: Experiment) -> bool:
         """Whether `suggest` for this experiment takes microseconds: a model-free engine
         whose state is warm (a cold one reads the history; a model-based one fits)."""
-        if experiment.type is ExperimentType.OFFLINE and experiment.optimized_metrics():
+        if _is_model_based(experiment):
             return False
-        sampled = self._sampled.get(int(experiment.id))
-        if sampled is None or sampled.experiment_updated != experiment.updated:
+        sampled = self._warm_sampled(experiment)
+        if sampled is None:
             return False
         return experiment.type is not ExperimentType.GRID or sampled.grid_covered is not None
 
@@ -259,10 +264,17 @@ class Engine:
             log.debug("study_invalidated", experiment_id=experiment_id)
 
     # -- model-free experiments ---------------------------------------------------------
+    def _warm_sampled(self, experiment: Experiment) -> _Sampled | None:
+        """The cached state of a model-free experiment, unless the experiment changed."""
+        state = self._sampled.get(int(experiment.id))
+        if state is not None and state.experiment_updated == experiment.updated:
+            return state
+        return None
+
     def _sampled_state(self, experiment: Experiment) -> _Sampled:
         experiment_id = int(experiment.id)
-        state = self._sampled.get(experiment_id)
-        if state is not None and state.experiment_updated == experiment.updated:
+        state = self._warm_sampled(experiment)
+        if state is not None:
             return state
         # Mixing the suggestion count into the seed: after a restart a seeded engine must
         # continue the stream, not replay the suggestions it already handed out.

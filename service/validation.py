@@ -33,6 +33,7 @@ from service.models import (
 )
 from service.query import parse_id
 from service.request_models import (
+    NextSuggestionBody,
     ObservationBody,
     ObservationUpdateBody,
     SuggestionCreateBody,
@@ -255,10 +256,13 @@ def validate_observation_update(
 
 def validate_next_suggestion(body: Mapping[str, Any]) -> Metadata | None:
     """The metadata of the suggestion `POST .../observations` should create next (our
-    extension), checked before anything is stored."""
-    next_body = _validate(ObservationBody, body).next_suggestion
-    if next_body is None:
+    extension), checked before anything is stored. Call after
+    `validate_observation_create`, which has checked the field's shape already: only
+    the sub-body is parsed again, not the whole observation."""
+    raw = body.get("next_suggestion")
+    if raw is None:
         return None
+    next_body = _validate(NextSuggestionBody, raw, "next_suggestion")
     return validate_metadata(next_body.metadata, "next_suggestion.metadata")
 
 
