@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import warnings
+
+import pytest
 
 from benchmarks.functions import FUNCTIONS
 from benchmarks.overhead import coordinated_rate
 from benchmarks.quality import _curve, run_optuna
-from benchmarks.subprocess_workers import coordinated_wall_s, pidfd_floor_wall_s
+from benchmarks.subprocess_workers import (
+    coordinated_wall_s,
+    pidfd_child_watcher,
+    pidfd_floor_wall_s,
+)
 from benchmarks.utilization import coordinated_run
+from workers import subprocess_spawn
 
 
 async def test_utilization_run_times_every_report() -> None:
@@ -29,15 +37,23 @@ async def test_overhead_and_subprocess_runs_complete() -> None:
     assert await coordinated_wall_s(8, 2, evaluation_folders=True) > 0
 
 
-async def test_pidfd_floor_runs_and_restores_the_watcher() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        before = asyncio.get_child_watcher()
+@pytest.mark.skipif(
+    sys.version_info >= (3, 12) or not subprocess_spawn.pidfds_work(),
+    reason="the pidfd floor row exists for Python 3.11 with pidfds only",
+)
+async def test_pidfd_floor_runs_under_the_pidfd_watcher_and_restores_the_old() -> None:
+    def watcher() -> object:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return asyncio.get_child_watcher()
+
+    before = watcher()
+    with pidfd_child_watcher() as switched:
+        assert switched and isinstance(watcher(), asyncio.PidfdChildWatcher)
+    assert watcher() is before
     wall = await pidfd_floor_wall_s(8, 2)
-    assert wall is None or wall > 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        assert asyncio.get_child_watcher() is before
+    assert wall is not None and wall > 0
+    assert watcher() is before
 
 
 def test_optuna_reference_with_pending_trials() -> None:

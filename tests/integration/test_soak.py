@@ -39,9 +39,9 @@ class TestChaosSoak:
 
 
 class TestLeaks:
-    """A run of 1,000 no-op evaluations: no growth in open fds, no children, bounded RSS."""
+    """A run of 2,000 no-op evaluations: no growth in open fds, no children, bounded RSS."""
 
-    async def test_no_growth_over_a_thousand_evaluations(self, tmp_path: Path) -> None:
+    async def test_no_growth_over_two_thousand_evaluations(self, tmp_path: Path) -> None:
         bounds = LeakBounds(evaluations=2000, warmup=400, fd_growth=5, rss_growth_mb=30)
         with anyio.fail_after(60):
             report = await run_leak(bounds, tmp_path, say=lambda _: None)

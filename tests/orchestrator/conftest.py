@@ -4,15 +4,33 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import pytest
 
 from orchestrator.client import RetryPolicy, ServiceClient
+from orchestrator.coordinator import Coordinator, CoordinatorSettings, RunSummary
+from tests.support.fault_proxy import FaultProxy, ScriptedFaults
+from workers.base import Worker
 
 FAST_RETRY = RetryPolicy(
     max_attempts=20, max_total_s=30, initial_backoff_s=0.001, max_backoff_s=0.02
 )
+
+
+@asynccontextmanager
+async def late_first_request(service_url: str, path_pattern: str) -> AsyncIterator[ServiceClient]:
+    """A client whose first POST to `path_pattern` reaches the service 1 s late, after
+    the client gave up on it (0.3 s timeout) and retried: the late-request cases."""
+    plan = ScriptedFaults(("POST", path_pattern, ["latency"]))
+    retry = RetryPolicy(max_attempts=10, max_total_s=30, initial_backoff_s=0.01, max_backoff_s=0.05)
+    async with (
+        FaultProxy(service_url, plan=plan, latency_s=1.0) as proxy,
+        ServiceClient(proxy.url, retry=retry, request_timeout_s=0.3) as client,
+    ):
+        yield client
 
 
 @pytest.fixture
@@ -50,3 +68,23 @@ async def assert_exactly_budget(client: ServiceClient, experiment_id: str, budge
     assert None not in per_suggestion
     assert max(per_suggestion.values()) == 1, "a suggestion was observed twice"
     assert await client.open_suggestions(experiment_id) == []
+
+
+async def run(
+    client: ServiceClient,
+    worker: Worker,
+    eid: str,
+    *,
+    workers: int = 4,
+    stop: anyio.Event | None = None,
+    force: anyio.Event | None = None,
+    **settings: Any,
+) -> RunSummary:
+    """One `Coordinator.run` with these settings (run_id "test-run" unless given),
+    bounded at 60 s."""
+    settings.setdefault("run_id", "test-run")
+    coordinator = Coordinator(
+        client, worker, experiment_id=eid, settings=CoordinatorSettings(workers=workers, **settings)
+    )
+    with anyio.fail_after(60):
+        return await coordinator.run(stop=stop, force=force)

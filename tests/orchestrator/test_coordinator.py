@@ -25,7 +25,7 @@ from orchestrator.coordinator import (
 )
 from orchestrator.journal import ReportJournal
 from service.config import ServiceConfig
-from tests.orchestrator.conftest import assert_exactly_budget, experiment_body
+from tests.orchestrator.conftest import assert_exactly_budget, experiment_body, run
 from tests.orchestrator.objectives import Concurrency
 from tests.support.processes import is_gone
 from workers.async_function import AsyncFunctionWorker
@@ -40,24 +40,6 @@ OBJ = "tests.orchestrator.objectives"
 
 async def new_experiment(client: ServiceClient, budget: int, **kw: Any) -> str:
     return (await client.create_experiment(experiment_body(budget, **kw))).id
-
-
-async def run(
-    client: ServiceClient,
-    worker: Worker,
-    eid: str,
-    *,
-    workers: int = 4,
-    stop: anyio.Event | None = None,
-    force: anyio.Event | None = None,
-    **settings: Any,
-) -> RunSummary:
-    settings.setdefault("run_id", "test-run")
-    coordinator = Coordinator(
-        client, worker, experiment_id=eid, settings=CoordinatorSettings(workers=workers, **settings)
-    )
-    with anyio.fail_after(60):
-        return await coordinator.run(stop=stop, force=force)
 
 
 async def queue_suggestions(

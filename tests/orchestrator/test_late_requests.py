@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import anyio
 
-from orchestrator.client import RetryPolicy, ServiceClient
+from orchestrator.client import ServiceClient
 from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
 from service.models import MetricEvaluation
-from tests.orchestrator.conftest import assert_exactly_budget, experiment_body
-from tests.support.fault_proxy import FaultProxy, ScriptedFaults
+from tests.orchestrator.conftest import (
+    assert_exactly_budget,
+    experiment_body,
+    late_first_request,
+)
 from workers.async_function import AsyncFunctionWorker
-
-RETRY = RetryPolicy(max_attempts=10, max_total_s=30, initial_backoff_s=0.01, max_backoff_s=0.05)
 
 
 class TestLateObservation:
@@ -24,11 +25,7 @@ class TestLateObservation:
     observation its retry stored: one observation per suggestion."""
 
     async def test_one_observation(self, service_url: str) -> None:
-        plan = ScriptedFaults(("POST", r"/observations$", ["latency"]))
-        async with (
-            FaultProxy(service_url, plan=plan, latency_s=1.0) as proxy,
-            ServiceClient(proxy.url, retry=RETRY, request_timeout_s=0.3) as client,
-        ):
+        async with late_first_request(service_url, r"/observations$") as client:
             eid = (await client.create_experiment(experiment_body(5))).id
             s = await client.suggest(eid)
             with anyio.fail_after(20):
@@ -47,11 +44,7 @@ class TestLateSuggestion:
     also when a later run resumes."""
 
     async def test_orphan_is_cleaned_and_budget_holds(self, service_url: str) -> None:
-        plan = ScriptedFaults(("POST", r"/suggestions$", ["latency"]))
-        async with (
-            FaultProxy(service_url, plan=plan, latency_s=1.0) as proxy,
-            ServiceClient(proxy.url, retry=RETRY, request_timeout_s=0.3) as client,
-        ):
+        async with late_first_request(service_url, r"/suggestions$") as client:
             eid = (await client.create_experiment(experiment_body(3))).id
             settings = CoordinatorSettings(workers=1, run_id="late")
             worker = AsyncFunctionWorker("tests.orchestrator.objectives:sleepy")

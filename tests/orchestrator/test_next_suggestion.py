@@ -16,11 +16,15 @@ from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReaso
 from orchestrator.errors import ServiceRejected
 from orchestrator.journal import ReportJournal
 from service.models import MetricEvaluation, Suggestion
-from tests.orchestrator.conftest import assert_exactly_budget, experiment_body
+from tests.orchestrator.conftest import (
+    assert_exactly_budget,
+    experiment_body,
+    late_first_request,
+    run,
+)
 from tests.support.fault_proxy import FaultProxy, ScriptedFaults
 from workers.async_function import AsyncFunctionWorker
 
-RETRY = RetryPolicy(max_attempts=10, max_total_s=30, initial_backoff_s=0.01, max_backoff_s=0.05)
 ONE = [MetricEvaluation(name="value", value=1.0)]
 
 
@@ -92,11 +96,7 @@ class TestReportAndAsk:
         """1. The combined request is delayed past the client's timeout.
         2. The client falls back to observe, and says the suggestion may exist.
         3. When it lands late it is refused (409): one observation, one open suggestion."""
-        plan = ScriptedFaults(("POST", r"/observations", ["latency"]))
-        async with (
-            FaultProxy(service_url, plan=plan, latency_s=1.0) as proxy,
-            ServiceClient(proxy.url, retry=RETRY, request_timeout_s=0.3) as client,
-        ):
+        async with late_first_request(service_url, r"/observations") as client:
             eid = (await client.create_experiment(experiment_body(5))).id
             first = await client.suggest(eid)
             with anyio.fail_after(20):
@@ -146,13 +146,7 @@ class TestCoordinator:
         async with FaultProxy(service_url) as proxy, ServiceClient(proxy.url) as client:
             eid = (await client.create_experiment(experiment_body(12))).id
             worker = AsyncFunctionWorker("tests.orchestrator.objectives:constant")
-            with anyio.fail_after(30):
-                summary = await Coordinator(
-                    client,
-                    worker,
-                    experiment_id=eid,
-                    settings=CoordinatorSettings(workers=3, run_id="r"),
-                ).run()
+            summary = await run(client, worker, eid, workers=3)
             assert summary.reason is ExitReason.BUDGET_REACHED
             assert posts(proxy, "/observations") == 12
             assert posts(proxy, "/suggestions") == 3  # only each slot's first
@@ -258,13 +252,7 @@ class TestAfterTheReport:
         ):
             eid = (await client.create_experiment(experiment_body(4))).id
             worker = AsyncFunctionWorker("tests.orchestrator.objectives:constant")
-            with anyio.fail_after(30):
-                summary = await Coordinator(
-                    client,
-                    worker,
-                    experiment_id=eid,
-                    settings=CoordinatorSettings(workers=1, run_id="r"),
-                ).run()
+            summary = await run(client, worker, eid, workers=1)
             assert proxy.hit and summary.reason is ExitReason.BUDGET_REACHED
             await assert_exactly_budget(client, eid, 4)
 

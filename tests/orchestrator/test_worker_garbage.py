@@ -15,8 +15,8 @@ import pytest
 
 from orchestrator.client import ServiceClient
 from orchestrator.coordinator import ExitReason, FailurePolicy
-from tests.orchestrator.conftest import assert_exactly_budget
-from tests.orchestrator.test_coordinator import new_experiment, queue_suggestions, run
+from tests.orchestrator.conftest import assert_exactly_budget, run
+from tests.orchestrator.test_coordinator import new_experiment, queue_suggestions
 from workers.subprocess import SubprocessWorker
 
 GARBAGE = Path(__file__).parent / "scripts" / "garbage.py"
