@@ -31,7 +31,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 
@@ -42,6 +42,7 @@ from service.models import ExperimentType, MetricEvaluation, Suggestion
 from service.store import InMemoryStore, NewExperiment, NewObservation
 
 Objective = Callable[[Mapping[str, Any]], float | None]
+P = TypeVar("P")
 
 
 def experiment_for(function: TestFunction, *, engine_type: str = "offline") -> NewExperiment:
@@ -77,25 +78,45 @@ def run_engine(
     )
     engine = Engine(store, seed=seed, use_gp=use_gp)
     metric = experiment.metrics[0].name
-    pending: deque[Suggestion] = deque()
-    suggested = 0
-    best = float("inf")
-    curve: list[float] = []
-    while len(curve) < budget:
-        while len(pending) < open_suggestions and suggested < budget:
-            pending.append(engine.suggest(experiment))
-            suggested += 1
-        suggestion = pending.popleft()
-        value = objective(suggestion.assignments)
+
+    def tell(suggestion: Suggestion, value: float | None) -> None:
         if value is None:
             new = NewObservation(suggestion=int(suggestion.id), failed=True)
         else:
-            new = NewObservation(
-                suggestion=int(suggestion.id),
-                values=[MetricEvaluation(name=metric, value=value)],
-            )
-            best = min(best, value)
+            metric_value = MetricEvaluation(name=metric, value=value)
+            new = NewObservation(suggestion=int(suggestion.id), values=[metric_value])
         engine.observed(experiment, store.create_observations(int(experiment.id), [new]))
+
+    return _best_so_far(
+        lambda: engine.suggest(experiment),
+        lambda s: objective(s.assignments),
+        tell,
+        open_points=open_suggestions,
+        budget=budget,
+    )
+
+
+def _best_so_far(
+    ask: Callable[[], P],
+    evaluate: Callable[[P], float | None],
+    tell: Callable[[P, float | None], None],
+    *,
+    open_points: int,
+    budget: int,
+) -> list[float]:
+    """The loop both kinds of run share: keep `open_points` asked and not yet told, tell
+    the oldest, until `budget` are told; the best value so far after each (None: failed)."""
+    pending: deque[P] = deque()
+    best = float("inf")
+    curve: list[float] = []
+    while len(curve) < budget:
+        while len(pending) < open_points and len(curve) + len(pending) < budget:
+            pending.append(ask())
+        point = pending.popleft()
+        value = evaluate(point)
+        tell(point, value)
+        if value is not None:
+            best = min(best, value)
         curve.append(best)
     return curve
 
@@ -144,23 +165,20 @@ def run_optuna(
         raise ValueError(sampler_kind)
     study = optuna.create_study(sampler=sampler)
     distributions = function.distributions()
-    best = float("inf")
-    curve: list[float] = []
-    pending: deque[optuna.trial.Trial] = deque()
-    asked = 0
-    while len(curve) < budget:
-        while len(pending) < open_trials and asked < budget:
-            pending.append(study.ask(distributions))
-            asked += 1
-        trial = pending.popleft()
-        value = function(trial.params)
+
+    def tell(trial: optuna.trial.Trial, value: float | None) -> None:
         if value is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
             study.tell(trial, value)
-            best = min(best, value)
-        curve.append(best)
-    return curve
+
+    return _best_so_far(
+        lambda: study.ask(distributions),
+        lambda trial: function(trial.params),
+        tell,
+        open_points=open_trials,
+        budget=budget,
+    )
 
 
 #: Engine label -> how to run it. "ours@k": the default engine with k open suggestions.
