@@ -11,7 +11,8 @@ area under the best-so-far regret curve (AUC: the mean over the budget of the be
 regret so far; before a first success the worst first success of any run counts), for
 
 - ours, the default engine (`offline`) at 1, 4 and 8 open suggestions;
-- our GP engine and Optuna's `GPSampler`, where torch imports (else "not installed");
+- our GP engine (the default where torch imports) at 1, 4 and 8 open suggestions, and
+  Optuna's `GPSampler`, where torch imports (else "not installed");
 - Optuna's `TPESampler()` with its defaults, run sequentially;
 - random search (our `random` engine), the baseline of every ratio.
 
@@ -183,12 +184,15 @@ def run_optuna(
 
 #: Engine label -> how to run it. "ours@k": the default engine with k open suggestions.
 #: "optuna_tpe@8": Optuna's TPE with 8 trials pending (constant liar), the reference for
-#: what 8 open suggestions cost a TPE that is not ours.
+#: what 8 open suggestions cost a TPE that is not ours. "ours_gp@k": our GP engine, which
+#: conditions on the open suggestions (Optuna's qLogEI), with k open.
 ENGINES = (
     "ours@1",
     "ours@4",
     "ours@8",
+    "ours_gp@1",
     "ours_gp@4",
+    "ours_gp@8",
     "optuna_tpe",
     "optuna_tpe@8",
     "optuna_gp",
@@ -204,9 +208,20 @@ TARGET_PARALLEL_RATIO = 1.5
 
 def engine_status(engine: str) -> str | None:
     """None if the engine can run here, else why not."""
-    if engine in ("ours_gp@4", "optuna_gp") and importlib.util.find_spec("torch") is None:
+    needs_torch = engine.startswith("ours_gp@") or engine == "optuna_gp"
+    if needs_torch and importlib.util.find_spec("torch") is None:
         return "not installed: torch (the `gp` extra)"
     return None
+
+
+def engine_plan(engine: str) -> tuple[str, int, bool]:
+    """How to run one of our rows: (experiment type, open suggestions, use_gp)."""
+    if engine == "random":
+        return "random", 1, False
+    label, _, k = engine.partition("@")
+    if label not in ("ours", "ours_gp"):
+        raise ValueError(f"not one of our engines: {engine!r}")
+    return "offline", int(k), label == "ours_gp"
 
 
 def _curve(job: tuple[str, str, int, int]) -> list[float]:
@@ -215,11 +230,7 @@ def _curve(job: tuple[str, str, int, int]) -> list[float]:
     if engine.startswith("optuna_"):
         kind, _, k = engine.partition("@")
         return run_optuna(function, kind, budget=budget, seed=seed, open_trials=int(k or 1))
-    if engine == "random":
-        kind, open_suggestions, use_gp = "random", 1, False
-    else:
-        label, _, k = engine.partition("@")
-        kind, open_suggestions, use_gp = "offline", int(k), label == "ours_gp"
+    kind, open_suggestions, use_gp = engine_plan(engine)
     return run_engine(
         experiment_for(function),
         function,
@@ -239,6 +250,9 @@ def _curves(jobs: Sequence[tuple[str, str, int, int]]) -> list[list[float]]:
     processes = max(1, min(os.cpu_count() or 1, len(jobs)))
     if processes == 1:
         return [_curve(job) for job in jobs]
+    # One process per core: torch (the GP rows) would otherwise start a thread per core in
+    # each of them. Spawned children read the variable before torch is imported.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     # spawn: the parent has run event loops and thread pools; a fork would copy them.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_init_worker) as pool:
@@ -335,6 +349,11 @@ def run(*, full: bool = False, functions: Sequence[str] | None = None) -> dict[s
         optuna_parallel_ratio = _ratio(
             engines["optuna_tpe@8"]["regret"], engines["optuna_tpe"]["regret"]
         )
+        gp_parallel_ratio = (
+            _ratio(engines["ours_gp@8"]["regret"], engines["ours_gp@1"]["regret"])
+            if "regret" in engines["ours_gp@1"]
+            else None
+        )
         out[f.name] = {
             "budget": budget,
             "dims": f.dims,
@@ -345,6 +364,7 @@ def run(*, full: bool = False, functions: Sequence[str] | None = None) -> dict[s
             "ours4_vs": verdicts,
             "regret_8_vs_1": parallel_ratio,
             "optuna_tpe_regret_8_vs_1": optuna_parallel_ratio,
+            "gp_regret_8_vs_1": gp_parallel_ratio,
             "meets_parallel_target": parallel_ratio <= TARGET_PARALLEL_RATIO,
         }
     return out
@@ -392,6 +412,7 @@ def table(result: dict[str, Any]) -> str:
                 case["regret_8_vs_1"],
                 case["meets_parallel_target"],
                 case["optuna_tpe_regret_8_vs_1"],
+                "" if case.get("gp_regret_8_vs_1") is None else case["gp_regret_8_vs_1"],
             ]
         )
     summary_headers = [
@@ -403,6 +424,7 @@ def table(result: dict[str, Any]) -> str:
         "regret ours@8 / ours@1",
         f"≤ {TARGET_PARALLEL_RATIO}x",
         "Optuna TPE: regret 8 pending / sequential",
+        "our GP: regret 8 open / 1",
     ]
     beats_random = sum(c["ours4_vs"]["random"]["best"] == "win" for c in result.values())
     ties_tpe = sum(c["ours4_vs"]["optuna_tpe"]["best"] != "loss" for c in result.values())
@@ -413,7 +435,9 @@ def table(result: dict[str, Any]) -> str:
         "`ours@k`: our default engine (`offline`, TPE with constant liar) with k open "
         "suggestions; `optuna_tpe`: `TPESampler(seed=s)` defaults, sequential; "
         "`optuna_tpe@8`: the same with `constant_liar=True` and 8 trials pending, for "
-        "reference (what 8 open cost Optuna's own TPE); `random`: "
+        "reference (what 8 open cost Optuna's own TPE); `ours_gp@k`: our GP engine (Optuna's "
+        "`GPSampler`, qLogEI over the open suggestions), the default where torch imports; "
+        "`random`: "
         "our `random` engine (the baseline of `regret / random`). p: one-sided "
         "Mann-Whitney (ours@4 lower), win/loss at 0.05 either way, else tie. "
         f"Targets: ours@4 beats random on every function: {beats_random}/{n}; ties or "

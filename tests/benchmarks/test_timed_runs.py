@@ -5,6 +5,7 @@ quality runs must run what their labels say."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import sys
 import warnings
@@ -66,3 +67,36 @@ def test_optuna_reference_with_pending_trials() -> None:
     assert len(pending) == len(sequential) == 24
     assert all(a >= b for a, b in itertools.pairwise(pending))
     assert pending != sequential
+
+
+def test_gp_rows_need_torch_and_name_their_open_count() -> None:
+    """Every GP row (ours at 1, 4, 8 open; Optuna's) is skipped with the reason when torch
+    is missing, and only then; TPE rows never need it."""
+    from benchmarks.quality import ENGINES, engine_status
+
+    gp_rows = [e for e in ENGINES if "gp" in e]
+    assert gp_rows == ["ours_gp@1", "ours_gp@4", "ours_gp@8", "optuna_gp"]
+    has_torch = importlib.util.find_spec("torch") is not None
+    for engine in ENGINES:
+        status = engine_status(engine)
+        if engine in gp_rows and not has_torch:
+            assert status is not None and "torch" in status
+        else:
+            assert status is None
+
+
+def test_each_of_our_rows_runs_its_engine_and_open_count() -> None:
+    from benchmarks.quality import ENGINES, engine_plan
+
+    ours = [e for e in ENGINES if not e.startswith("optuna_")]
+    assert {e: engine_plan(e) for e in ours} == {
+        "ours@1": ("offline", 1, False),
+        "ours@4": ("offline", 4, False),
+        "ours@8": ("offline", 8, False),
+        "ours_gp@1": ("offline", 1, True),
+        "ours_gp@4": ("offline", 4, True),
+        "ours_gp@8": ("offline", 8, True),
+        "random": ("random", 1, False),
+    }
+    with pytest.raises(ValueError, match="ourz@4"):
+        engine_plan("ourz@4")
