@@ -4,7 +4,9 @@
 sleep), driven by `Coordinator` through a `ServiceClient` against the embedded service
 (`embedded_service`: `python -m service` as a child process, SQLite file), as
 `orchestrator.runner` wires them.
-Once with the default `offline` engine (TPE) and once with `random`.
+Once with the default `offline` engine (TPE) and once with `random`. Everything here,
+the baselines included, runs on the event loop our commands run (uvloop where installed;
+`SIGOPT_EVENT_LOOP=asyncio` for asyncio's own).
 
     utilization = ideal wall time (400 * 0.1 s / 16) / measured wall time    (target >= 0.97)
 
@@ -46,6 +48,7 @@ from benchmarks.http_floor import HEADERS, bare_server
 from benchmarks.http_floor import cycle as floor_cycle
 from benchmarks.objectives import EVALUATION_S
 from benchmarks.rivals import Sampler, Storage, optuna_wall_s, ray_status, ray_wall_s
+from service.event_loop import backend_options
 from workers.async_function import AsyncFunctionWorker
 
 WORKERS = 16
@@ -244,7 +247,8 @@ def run(
             repeats=repeats,
             rival_repeats=rival_repeats,
             with_ray=with_ray,
-        )
+        ),
+        backend_options=backend_options(),
     )
     return result
 
