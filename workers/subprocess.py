@@ -65,6 +65,7 @@ import structlog
 from workers.base import AssignmentValue, ClosesOnExit, Evaluation, Outcome
 from workers.errors import BrokenWorker
 from workers.subprocess_argv import param_env_name, parse_template, render
+from workers.subprocess_orphans import groups_naming
 from workers.subprocess_output import (
     RESULT_FILE,
     STDERR_TAIL_BYTES,
@@ -206,13 +207,14 @@ def _outcome_from_folder(returncode: int, workdir: Path, max_output_bytes: int) 
 
 
 def kill_leftover_groups(root: Path) -> int:
-    """SIGKILL the process groups that evaluations under `root` recorded and that still
-    run (a coordinator killed with -9 could not); returns how many were killed.
+    """SIGKILL the process groups that evaluations under `root` left running (a
+    coordinator killed with -9 could not); returns how many were killed.
 
     A recorded group counts only if its leader's start time still matches, so a pid
-    reused by an unrelated process is never touched.
+    reused by an unrelated process is never touched. A group started but not yet recorded
+    when the run died is found by its environment (`subprocess_orphans`).
     """
-    killed = 0
+    killed: set[int] = set()
     for record in root.glob(f"*/{GROUP_FILE}"):
         try:
             pgid_text, started = record.read_text().split()
@@ -220,10 +222,15 @@ def kill_leftover_groups(root: Path) -> int:
         except (OSError, ValueError):
             continue
         if started != "-" and _start_time(pgid) == started and _signal_group(pgid, signal.SIGKILL):
-            killed += 1
+            killed.add(pgid)
             log.warning("leftover_process_group_killed", pgid=pgid, evaluation=record.parent.name)
         record.unlink(missing_ok=True)
-    return killed
+    # Groups just killed may still be listed while the kernel ends them: skip those.
+    for pgid in groups_naming(root) - killed:
+        if _signal_group(pgid, signal.SIGKILL):
+            killed.add(pgid)
+            log.warning("leftover_process_group_killed", pgid=pgid, found_by="environment")
+    return len(killed)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> bool:

@@ -472,6 +472,63 @@ class TestLeftoverGroups:
             child.kill()
             child.wait()
 
+    @pytest.mark.skipif(not Path("/proc").is_dir(), reason="found through /proc (Linux)")
+    def test_an_unrecorded_group_is_found_by_its_environment(self, tmp_path: Path) -> None:
+        """A run killed between an evaluation's start and its record: the restart still
+        kills that group (its leader and what the leader started), found because their
+        environment names a folder of the run; another run's evaluation is left alone."""
+        import signal as _signal
+        import subprocess as _subprocess
+
+        from workers.subprocess import kill_leftover_groups
+
+        root = tmp_path / "run" / "evaluations"
+        other = tmp_path / "other" / "evaluations"
+        # The leader starts a child in its group, prints its pid, then both sleep.
+        script = (
+            "import subprocess, sys, time;"
+            "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+            "print(c.pid, flush=True); time.sleep(60)"
+        )
+
+        def start(folder: Path) -> _subprocess.Popen[str]:
+            env = {**os.environ, "SIGOPT_RESULT_FILE": str(folder / "3-1" / "result.json")}
+            return _subprocess.Popen(
+                [sys.executable, "-c", script],
+                env=env,
+                start_new_session=True,
+                stdout=_subprocess.PIPE,
+                text=True,
+            )
+
+        ours, theirs = start(root), start(other)
+        try:
+            assert ours.stdout is not None and theirs.stdout is not None
+            grandchild = int(ours.stdout.readline())
+            theirs.stdout.readline()
+            root.mkdir(parents=True)  # no record in it: only the environment tells
+            assert kill_leftover_groups(root) == 1
+            assert ours.wait(timeout=5) == -_signal.SIGKILL
+            deadline = time.monotonic() + 5
+            while _alive(grandchild) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert not _alive(grandchild)
+            assert theirs.poll() is None
+        finally:
+            for proc in (ours, theirs):
+                if proc.poll() is None:
+                    os.killpg(proc.pid, _signal.SIGKILL)
+                proc.wait()
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting for its parent to reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
 
 def bare(eval_id: str = "1", **assignments: AssignmentValue) -> Evaluation:
     """An evaluation without a workdir (a library run with no run folder)."""
