@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import markdown_table, quiet_logging
-from service.event_loop import uses_uvloop
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -154,9 +153,6 @@ def _environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        # The loop of `orchestrator` and `python -m service`, which the timed runs use
-        # (all but the subprocess benchmark: see its docstring).
-        "commands_event_loop": "uvloop" if uses_uvloop() else "asyncio",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -211,8 +207,7 @@ def write_report(results_dir: Path = RESULTS_DIR) -> Path:
         sections.append(
             f"## {benchmark.title}\n\n{body}{plot}\n\n_{payload['mode']} run, "
             f"{payload['elapsed_s']:.0f} s, {env['timestamp']}, Python {env['python']}, "
-            f"{env['cpus']} CPUs, {env['platform']}, commands' event loop "
-            f"{env.get('commands_event_loop', 'asyncio')}_\n"
+            f"{env['cpus']} CPUs, {env['platform']}_\n"
         )
     readme = results_dir / "README.md"
     readme.write_text("\n".join(sections))

@@ -25,7 +25,6 @@ import anyio
 from benchmarks.common import markdown_table, quiet_logging, timed_coordinator_run
 from benchmarks.http_floor import bare_server, floor_throughput
 from benchmarks.rivals import Storage, optuna_wall_s
-from service.event_loop import backend_options
 from workers.async_function import AsyncFunctionWorker
 
 WORKER_COUNTS = (1, 4, 16, 64)
@@ -126,8 +125,7 @@ def run(
             repeats=repeats,
             rival_repeats=rival_repeats,
             sqlite_trials=sqlite_trials,
-        ),
-        backend_options=backend_options(),
+        )
     )
     return result
 

@@ -33,7 +33,6 @@ import psutil
 from benchmarks.common import METRIC, experiment_body, markdown_table, quiet_logging, summarize_ms
 from benchmarks.engine_latency import _value
 from orchestrator.client import ServiceClient
-from service.event_loop import backend_options
 from service.models import MetricEvaluation
 from service.validation_space import Space
 from tests.support.service_process import ServiceProcess
@@ -186,9 +185,7 @@ async def measure(*, levels: Sequence[int], full: bool) -> dict[str, Any]:
 
 def run(*, levels: Sequence[int] = LEVELS, full: bool = False) -> dict[str, Any]:
     """Cycle latencies (ms) and service RSS (MB) per engine and observation count."""
-    result: dict[str, Any] = anyio.run(
-        lambda: measure(levels=levels, full=full), backend_options=backend_options()
-    )
+    result: dict[str, Any] = anyio.run(lambda: measure(levels=levels, full=full))
     return result
 
 

@@ -34,7 +34,6 @@ from benchmarks.http_floor import bare_server, floor_cycles
 from orchestrator.client import ServiceClient
 from service.app import running_service
 from service.config import ServiceConfig
-from service.event_loop import backend_options
 from service.models import MetricEvaluation
 
 CYCLES = 2000
@@ -132,9 +131,7 @@ async def measure(*, cycles: int = CYCLES, warmup: int = WARMUP) -> dict[str, An
 
 def run(*, cycles: int = CYCLES, warmup: int = WARMUP) -> dict[str, Any]:
     """Milliseconds per cycle and ratios to the HTTP floor (see the module docstring)."""
-    result: dict[str, Any] = anyio.run(
-        lambda: measure(cycles=cycles, warmup=warmup), backend_options=backend_options()
-    )
+    result: dict[str, Any] = anyio.run(lambda: measure(cycles=cycles, warmup=warmup))
     return result
 
 

@@ -67,7 +67,6 @@ from benchmarks.common import markdown_table
 from benchmarks.soak_objectives import plan
 from orchestrator.client import RetryPolicy, ServiceClient
 from orchestrator.errors import OrchestratorError
-from service.event_loop import backend_options
 from service.models import Observation
 from tests.support.fault_proxy import FaultKind, FaultProxy, RandomFaults
 from tests.support.service_process import ServiceProcess
@@ -667,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     # While the service is down the proxies answer 500; aiohttp would log each traceback.
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     started = time.monotonic()
-    report = anyio.run(main_async, args.quick, backend_options=backend_options())
+    report = anyio.run(main_async, args.quick)
     elapsed = time.monotonic() - started
     table = markdown_table(
         ["check", "measured", "target", "ok"],

@@ -18,12 +18,6 @@ this process:
   to show how much of our lead over the floor is that one choice.
 
 Target: ours within 1.1x of the floor's wall time. `python -m benchmarks.subprocess_workers`.
-
-This one runs on asyncio's own loop, while our commands run on uvloop: the target is
-against plain asyncio, and uvloop's own subprocess path is the slower floor here (2.8-3.0 s
-against 2.4-2.5 s, three runs each), which would flatter the ratio (0.87-0.91x). Our
-worker does not use the loop's subprocess machinery (it waits on pidfds), so its own time
-is the same on either loop (2.54-2.68 s on uvloop, 2.59-2.86 s on asyncio).
 """
 
 from __future__ import annotations

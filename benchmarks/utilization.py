@@ -4,9 +4,7 @@
 sleep), driven by `Coordinator` through a `ServiceClient` against the embedded service
 (`embedded_service`: `python -m service` as a child process, SQLite file), as
 `orchestrator.runner` wires them.
-Once with the default `offline` engine (TPE) and once with `random`. Everything here,
-the baselines included, runs on the event loop our commands run (uvloop where installed;
-`SIGOPT_EVENT_LOOP=asyncio` for asyncio's own).
+Once with the default `offline` engine (TPE) and once with `random`.
 
     utilization = ideal wall time (400 * 0.1 s / 16) / measured wall time    (target >= 0.97)
 
@@ -48,7 +46,6 @@ from benchmarks.http_floor import HEADERS, bare_server
 from benchmarks.http_floor import cycle as floor_cycle
 from benchmarks.objectives import EVALUATION_S
 from benchmarks.rivals import Sampler, Storage, optuna_wall_s, ray_status, ray_wall_s
-from service.event_loop import backend_options
 from workers.async_function import AsyncFunctionWorker
 
 WORKERS = 16
@@ -247,8 +244,7 @@ def run(
             repeats=repeats,
             rival_repeats=rival_repeats,
             with_ray=with_ray,
-        ),
-        backend_options=backend_options(),
+        )
     )
     return result
 

@@ -33,7 +33,6 @@ from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.progress import LiveProgress, LogProgress
 from orchestrator.runner import JobResult, run_job, service_client
 from service.cli import add_serve_arguments, run_serve
-from service.event_loop import EventLoopChoiceError, backend_options, running_loop_name
 from service.logs import configure_logging
 
 log = structlog.get_logger()
@@ -132,7 +131,6 @@ async def _run(config: OrchestratorConfig, args: argparse.Namespace, console: Co
     display: LiveProgress | LogProgress = (
         LiveProgress(console) if args.log_format is None and console.is_terminal else LogProgress()
     )
-    log.info("orchestrator_started", config=str(args.config), event_loop=running_loop_name())
     stop, force = anyio.Event(), anyio.Event()
     result: JobResult | None = None
     async with anyio.create_task_group() as tg:
@@ -236,12 +234,7 @@ def _sole_error(exc: BaseException) -> BaseException:
 
 def _guarded(fn: Callable[[], Awaitable[int]], console: Console) -> int:
     try:
-        options = backend_options()
-    except EventLoopChoiceError as bad_choice:
-        console.print(f"[red]config error:[/] {bad_choice}")
-        return EXIT_CONFIG
-    try:
-        return anyio.run(fn, backend_options=options)
+        return anyio.run(fn)
     except (OrchestratorError, BaseExceptionGroup) as raised:
         exc = _sole_error(raised)
         if isinstance(exc, ConfigError):

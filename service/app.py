@@ -35,7 +35,6 @@ from service.best import best_observations
 from service.config import ServiceConfig
 from service.engine import Engine
 from service.errors import ApiError, InvalidRequest, RateLimited, StoreError, Unauthorized
-from service.event_loop import running_loop_name
 from service.models import Experiment, Observation
 from service.store import BaseStore, InMemoryStore
 from service.store_thread import StoreThread
@@ -364,11 +363,7 @@ def create_app(config: ServiceConfig, *, store: BaseStore | None = None) -> web.
         )
         app[STATE] = state
         state.runner.start()
-        log.info(
-            "service_started",
-            db=str(config.db) if config.db else ":memory:",
-            event_loop=running_loop_name(),
-        )
+        log.info("service_started", db=str(config.db) if config.db else ":memory:")
         try:
             yield
         finally:

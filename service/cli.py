@@ -17,7 +17,6 @@ from pydantic import ValidationError
 
 from service.app import serve
 from service.config import ServiceConfig
-from service.event_loop import EventLoopChoiceError, backend_options
 from service.logs import configure_logging
 
 DEFAULT_DB = Path("runs/service.db")
@@ -141,18 +140,13 @@ def run_serve(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     configure_logging(args.log_format, args.log_level)
     parent_pid = os.getppid()  # first thing: see `_cancel_at_stdin_eof`
-    try:
-        options = backend_options()
-    except EventLoopChoiceError as exc:
-        raise SystemExit(f"error: {exc}") from None
     anyio.run(
         partial(
             serve_until_signal,
             config,
             exit_with_stdin=args.exit_with_stdin,
             parent_pid=parent_pid,
-        ),
-        backend_options=options,
+        )
     )
     return 0
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import signal
 import subprocess
@@ -247,16 +245,3 @@ class TestErrorsAtTheCli:
         assert code == 1
         assert "error:" in out.out and "No experiment 999" in out.out
         assert "Traceback" not in out.out + out.err
-
-
-def test_run_uses_uvloop_where_installed(tmp_path: Path) -> None:
-    """The command runs its loop on uvloop (a dependency where it builds): the start-up
-    event says which, and a short job still reaches its budget on it."""
-    config = write_config(tmp_path, budget=4, workers=2, sleep_s=0.0)
-    done = run_to_end(config)
-    assert done.returncode == 0, done.stderr[-3000:]
-    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
-    started = [e for e in events if e.get("event") == "orchestrator_started"]
-    expected = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    assert [e["event_loop"] for e in started] == [expected]
-    anyio.run(check_exact, config, 4)
