@@ -133,7 +133,8 @@ BENCHMARKS = (
         {"full": False},
         {"full": True},
     ),
-    # Seeds run in a process per core: ~20 s quick (10 seeds), ~1 min with --full (20).
+    # Seeds run in a process per core: ~20 s quick (10 seeds), ~2 min with --full (20);
+    # with torch installed the GP rows add ~12 min to a full run on 2 cores.
     Benchmark(
         "quality",
         "Answer quality: ours vs Optuna and random search (8 functions)",

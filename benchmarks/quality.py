@@ -251,12 +251,18 @@ def _curves(jobs: Sequence[tuple[str, str, int, int]]) -> list[list[float]]:
     if processes == 1:
         return [_curve(job) for job in jobs]
     # One process per core: torch (the GP rows) would otherwise start a thread per core in
-    # each of them. Spawned children read the variable before torch is imported.
+    # each of them. The children take the variable at their spawn (all of them start with
+    # `map`'s submissions); this process gets its own value back afterwards.
+    before = os.environ.get("OMP_NUM_THREADS")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    # spawn: the parent has run event loops and thread pools; a fork would copy them.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=context, initializer=_init_worker) as pool:
-        return list(pool.map(_curve, jobs, chunksize=4))
+    try:
+        # spawn: the parent has run event loops and thread pools; a fork would copy them.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(processes, mp_context=context, initializer=_init_worker) as pool:
+            return list(pool.map(_curve, jobs, chunksize=4))
+    finally:
+        if before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
 
 
 def _regret_auc(curve: Sequence[float], minimum: float, fallback: float) -> float:
@@ -432,7 +438,8 @@ def table(result: dict[str, Any]) -> str:
     note = (
         "\n\nBudget: 20 evaluations per dimension. Regret: best found minus the known "
         "minimum. AUC: mean best-so-far regret over the budget (lower is better). "
-        "`ours@k`: our default engine (`offline`, TPE with constant liar) with k open "
+        "`ours@k`: our default engine without the `gp` extra (`offline`, TPE with "
+        "constant liar) with k open "
         "suggestions; `optuna_tpe`: `TPESampler(seed=s)` defaults, sequential; "
         "`optuna_tpe@8`: the same with `constant_liar=True` and 8 trials pending, for "
         "reference (what 8 open cost Optuna's own TPE); `ours_gp@k`: our GP engine (Optuna's "

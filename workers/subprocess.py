@@ -86,8 +86,10 @@ __all__ = ["SubprocessWorker"]
 
 log = structlog.get_logger()
 
-#: Written while an evaluation's process group runs: "<pgid> <leader start time>".
+#: Written while an evaluation's process group runs: "<pgid> <leader start time>"; before
+#: the start, `STARTING_RECORD`.
 GROUP_FILE = "process_group"
+STARTING_RECORD = "starting"
 STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 #: After SIGKILL a process dies at once unless stuck in the kernel (D state, NFS);
@@ -130,6 +132,9 @@ def _prepare_workdir(workdir: Path, assignments: Mapping[str, AssignmentValue]) 
     # The owner's alone, whatever the umask: outputs may hold data or secrets of the run.
     workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_assignments(workdir / ASSIGNMENTS_FILE, assignments)
+    # Before the start: a run killed before the group is recorded leaves this for its
+    # restart, which then finds the group by its environment (`subprocess_orphans`).
+    (workdir / GROUP_FILE).write_text(f"{STARTING_RECORD}\n")
     # A result left by an earlier attempt in the same folder must not pass for this one's.
     (workdir / RESULT_FILE).unlink(missing_ok=True)
     stdout = private_file(workdir / STDOUT_FILE)
@@ -211,22 +216,35 @@ def kill_leftover_groups(root: Path) -> int:
     coordinator killed with -9 could not); returns how many were killed.
 
     A recorded group counts only if its leader's start time still matches, so a pid
-    reused by an unrelated process is never touched. A group started but not yet recorded
-    when the run died is found by its environment (`subprocess_orphans`).
+    reused by an unrelated process is never touched. An evaluation whose record still
+    says it was starting had its group found by its environment (`subprocess_orphans`).
     """
     killed: set[int] = set()
+    starting: list[Path] = []
     for record in root.glob(f"*/{GROUP_FILE}"):
         try:
-            pgid_text, started = record.read_text().split()
-            pgid = int(pgid_text)
-        except (OSError, ValueError):
+            text = record.read_text().strip()
+        except OSError:
             continue
-        if started != "-" and _start_time(pgid) == started and _signal_group(pgid, signal.SIGKILL):
-            killed.add(pgid)
-            log.warning("leftover_process_group_killed", pgid=pgid, evaluation=record.parent.name)
+        if text == STARTING_RECORD:
+            starting.append(record.parent)
+        else:
+            try:
+                pgid_text, started = text.split()
+                pgid = int(pgid_text)
+            except ValueError:
+                continue
+            if (
+                started != "-"
+                and _start_time(pgid) == started
+                and _signal_group(pgid, signal.SIGKILL)
+            ):
+                killed.add(pgid)
+                log.warning(
+                    "leftover_process_group_killed", pgid=pgid, evaluation=record.parent.name
+                )
         record.unlink(missing_ok=True)
-    # Groups just killed may still be listed while the kernel ends them: skip those.
-    for pgid in groups_naming(root) - killed:
+    for pgid in groups_naming(starting) - killed:
         if _signal_group(pgid, signal.SIGKILL):
             killed.add(pgid)
             log.warning("leftover_process_group_killed", pgid=pgid, found_by="environment")

@@ -472,62 +472,73 @@ class TestLeftoverGroups:
             child.kill()
             child.wait()
 
+    def test_a_folder_is_marked_starting_before_its_command_starts(self, tmp_path: Path) -> None:
+        from workers.subprocess import GROUP_FILE, STARTING_RECORD, _prepare_workdir
+
+        files = _prepare_workdir(tmp_path / "5-1", {"x": 1})
+        files.close()
+        assert (tmp_path / "5-1" / GROUP_FILE).read_text().strip() == STARTING_RECORD
+
     @pytest.mark.skipif(not Path("/proc").is_dir(), reason="found through /proc (Linux)")
-    def test_an_unrecorded_group_is_found_by_its_environment(self, tmp_path: Path) -> None:
-        """A run killed between an evaluation's start and its record: the restart still
-        kills that group (its leader and what the leader started), found because their
-        environment names a folder of the run; another run's evaluation is left alone."""
+    def test_a_group_started_but_not_recorded_is_found_by_its_environment(
+        self, tmp_path: Path
+    ) -> None:
+        """A run killed between an evaluation's start and its record: the restart kills
+        that group (its leader and what the leader started), found because their
+        environment names the evaluation still marked as starting. Spared: a process an
+        evaluation that ended normally left behind on purpose (no record), and one of a
+        run whose folder merely starts with the same name."""
         import signal as _signal
         import subprocess as _subprocess
 
-        from workers.subprocess import kill_leftover_groups
+        from workers.subprocess import GROUP_FILE, STARTING_RECORD, kill_leftover_groups
+        from workers.subprocess_output import RESULT_FILE
 
         root = tmp_path / "run" / "evaluations"
-        other = tmp_path / "other" / "evaluations"
         # The leader starts a child in its group, prints its pid, then both sleep.
         script = (
             "import subprocess, sys, time;"
             "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
             "print(c.pid, flush=True); time.sleep(60)"
         )
+        started: list[_subprocess.Popen[str]] = []
 
-        def start(folder: Path) -> _subprocess.Popen[str]:
-            env = {**os.environ, "SIGOPT_RESULT_FILE": str(folder / "3-1" / "result.json")}
-            return _subprocess.Popen(
+        def start(folder: Path) -> int:
+            """Start a group as an evaluation in `folder`; the pid of the leader's child."""
+            env = {**os.environ, "SIGOPT_RESULT_FILE": str(folder / RESULT_FILE)}
+            proc = _subprocess.Popen(
                 [sys.executable, "-c", script],
                 env=env,
                 start_new_session=True,
                 stdout=_subprocess.PIPE,
                 text=True,
             )
+            started.append(proc)
+            assert proc.stdout is not None
+            return int(proc.stdout.readline())
 
-        ours, theirs = start(root), start(other)
         try:
-            assert ours.stdout is not None and theirs.stdout is not None
-            grandchild = int(ours.stdout.readline())
-            theirs.stdout.readline()
-            root.mkdir(parents=True)  # no record in it: only the environment tells
+            unrecorded, finished = root / "3-1", root / "4-1"
+            unrecorded.mkdir(parents=True)
+            finished.mkdir()
+            (unrecorded / GROUP_FILE).write_text(f"{STARTING_RECORD}\n")
+            grandchild = start(unrecorded)
+            start(finished)  # its folder has no record: it ended, its daemon stays
+            start(tmp_path / "run" / "evaluations2" / "3-1")
             assert kill_leftover_groups(root) == 1
+            ours, left_by_finished, other_run = started
             assert ours.wait(timeout=5) == -_signal.SIGKILL
             deadline = time.monotonic() + 5
-            while _alive(grandchild) and time.monotonic() < deadline:
+            while not is_gone(grandchild) and time.monotonic() < deadline:
                 time.sleep(0.01)
-            assert not _alive(grandchild)
-            assert theirs.poll() is None
+            assert is_gone(grandchild)
+            assert left_by_finished.poll() is None and other_run.poll() is None
+            assert not (unrecorded / GROUP_FILE).exists()
         finally:
-            for proc in (ours, theirs):
-                if proc.poll() is None:
+            for proc in started:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, _signal.SIGKILL)
                 proc.wait()
-
-
-def _alive(pid: int) -> bool:
-    """Running (not gone, not a zombie waiting for its parent to reap it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def bare(eval_id: str = "1", **assignments: AssignmentValue) -> Evaluation:
