@@ -454,7 +454,44 @@ def table(result: dict[str, Any]) -> str:
         markdown_table(summary_headers, summary_rows)
         + note
         + "\n\n"
+        + parallel_table(result)
+        + "\n\n"
         + markdown_table(headers, rows)
+    )
+
+
+#: 8 open suggestions held to what else they could be: the rival under the same handicap,
+#: and sequential TPE (what a user gives up parallelism for). (ours, other) pairs.
+PARALLEL_CHECKS = (("ours@8", "optuna_tpe@8"), ("ours_gp@8", "ours@1"))
+
+
+def parallel_table(result: dict[str, Any]) -> str:
+    """Mann-Whitney verdicts on the best values of each PARALLEL_CHECKS pair, computed
+    from the per-seed bests the result keeps (so older JSON renders too)."""
+    rows: list[list[object]] = []
+    counts = dict.fromkeys(PARALLEL_CHECKS, 0)
+    runnable = dict.fromkeys(PARALLEL_CHECKS, 0)
+    for name, case in result.items():
+        row: list[object] = [name]
+        for ours, other in PARALLEL_CHECKS:
+            a, b = case["engines"].get(ours, {}), case["engines"].get(other, {})
+            if "bests" not in a or "bests" not in b:
+                row.append("not run")
+                continue
+            verdict, p = _verdict(a["bests"], b["bests"])
+            runnable[(ours, other)] += 1
+            counts[(ours, other)] += verdict != "loss"
+            row.append(f"{verdict} (p={p:.3g})")
+        rows.append(row)
+    headers = ["function", *(f"{ours} vs {other}: best" for ours, other in PARALLEL_CHECKS)]
+    tally = "; ".join(
+        f"{pair[0]} ties or beats {pair[1]} on {counts[pair]}/{runnable[pair]}"
+        for pair in PARALLEL_CHECKS
+    )
+    return (
+        markdown_table(headers, rows)
+        + "\n\n8 open suggestions against the rival under the same handicap (Optuna TPE "
+        "with 8 pending) and against sequential TPE, one-sided Mann-Whitney at 0.05: " + tally + "."
     )
 
 

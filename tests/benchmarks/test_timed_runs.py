@@ -100,3 +100,27 @@ def test_each_of_our_rows_runs_its_engine_and_open_count() -> None:
     }
     with pytest.raises(ValueError, match="ourz@4"):
         engine_plan("ourz@4")
+
+
+def test_parallel_checks_compare_per_seed_bests_and_skip_rows_not_run() -> None:
+    """ours@8 far below Optuna's 8-pending row on every seed is a win; without torch the
+    GP pair says "not run" and is left out of its tally."""
+    from benchmarks.quality import parallel_table
+
+    low, high = [0.01 * i for i in range(10)], [1.0 + 0.01 * i for i in range(10)]
+    result = {
+        "f": {
+            "engines": {
+                "ours@8": {"bests": low},
+                "optuna_tpe@8": {"bests": high},
+                "ours@1": {"bests": low},
+                "ours_gp@8": {"status": "not installed: torch (the `gp` extra)"},
+            }
+        }
+    }
+    table = parallel_table(result)
+    assert "| f | win (p=" in table and "| not run |" in table
+    assert "ours@8 ties or beats optuna_tpe@8 on 1/1" in table
+    assert "ours_gp@8 ties or beats ours@1 on 0/0" in table
+    result["f"]["engines"]["ours@8"]["bests"] = [v + 2 for v in high]
+    assert "| f | loss (p=" in parallel_table(result)
