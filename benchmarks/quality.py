@@ -491,7 +491,8 @@ def parallel_table(result: dict[str, Any]) -> str:
     return (
         markdown_table(headers, rows)
         + "\n\n8 open suggestions against the rival under the same handicap (Optuna TPE "
-        "with 8 pending) and against sequential TPE, one-sided Mann-Whitney at 0.05: " + tally + "."
+        "with 8 pending) and against sequential TPE, one-sided Mann-Whitney at 0.05 (p: "
+        "that the first is lower; a loss is the other direction at 0.05): " + tally + "."
     )
 
 
