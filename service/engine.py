@@ -161,10 +161,10 @@ class Engine:
     def suggest(self, experiment: Experiment, metadata: Metadata | None = None) -> Suggestion:
         """Generate assignments, store them as an open suggestion, and return it."""
         experiment_id = int(experiment.id)
-        trial: optuna.trial.Trial | None = None
+        asked: tuple[_Model, optuna.trial.Trial] | None = None
         if _is_model_based(experiment):
-            model = self._model(experiment)
-            trial = self._ask_or_fall_back(experiment, model)
+            asked = self._ask_or_fall_back(experiment, self._model(experiment))
+            model, trial = asked
             assignments = model.space.to_assignments(trial.params)
         else:
             sampled = self._sampled_state(experiment)
@@ -181,15 +181,18 @@ class Engine:
             # marked taken): rebuild from the store, or it would be skipped or lie forever.
             self.invalidate(experiment_id)
             raise
-        if trial is not None:
-            model = self._models[experiment_id]
+        if asked is not None:
+            model, trial = asked
             model.running[int(suggestion.id)] = trial
             model.suggestion_count += 1
         return suggestion
 
-    def _ask_or_fall_back(self, experiment: Experiment, model: _Model) -> optuna.trial.Trial:
+    def _ask_or_fall_back(
+        self, experiment: Experiment, model: _Model
+    ) -> tuple[_Model, optuna.trial.Trial]:
+        """A trial of `model`, or, when its GP fails, of the TPE model that replaces it."""
         try:
-            return self._ask(model)
+            return model, self._ask(model)
         except Exception:
             if not model.is_gp:
                 raise
@@ -198,7 +201,8 @@ class Engine:
             log.warning("gp_failed", experiment_id=experiment.id, exc_info=True)
             self._gp_disabled.add(int(experiment.id))
             self.invalidate(int(experiment.id))
-            return self._ask(self._model(experiment))
+            fallback = self._model(experiment)
+            return fallback, self._ask(fallback)
 
     def ask_is_quick(self, experiment: Experiment) -> bool:
         """Whether `suggest` for this experiment takes microseconds: a model-free engine

@@ -26,10 +26,9 @@ from service.models import Experiment, Metadata, Observation, Suggestion
 from service.query import parse_bool, parse_limit
 from service.store import Page
 from service.validation import (
-    validate_next_suggestion,
     validate_observation_batch,
-    validate_observation_create,
     validate_observation_update,
+    validate_observation_with_next,
 )
 
 log = structlog.get_logger()
@@ -57,8 +56,7 @@ async def create_observation(request: web.Request) -> web.Response:
     def work() -> tuple[Observation, Suggestion | None, ApiError | None]:
         experiment = state.experiment(eid)
         _require_active(experiment, "observations")
-        new = validate_observation_create(experiment, body)
-        next_metadata = validate_next_suggestion(body)  # before anything is stored
+        new, next_metadata = validate_observation_with_next(experiment, body)
         created = state.store.create_observations(
             eid, [new], allow_duplicates=state.config.allow_duplicate_observations
         )

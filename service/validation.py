@@ -33,7 +33,6 @@ from service.models import (
 )
 from service.query import parse_id
 from service.request_models import (
-    NextSuggestionBody,
     ObservationBody,
     ObservationUpdateBody,
     SuggestionCreateBody,
@@ -179,7 +178,24 @@ def _values_of(
 def validate_observation_create(
     experiment: Experiment, body: Mapping[str, Any], where: str = ""
 ) -> NewObservation:
-    parsed = _validate(ObservationBody, body, where.rstrip("."))
+    return _new_observation(experiment, _validate(ObservationBody, body, where.rstrip(".")), where)
+
+
+def validate_observation_with_next(
+    experiment: Experiment, body: Mapping[str, Any]
+) -> tuple[NewObservation, Metadata | None]:
+    """The observation of `POST .../observations` and the metadata of the suggestion it
+    should create next (our extension, `next_suggestion`), both checked before anything
+    is stored, from one parse of the body."""
+    parsed = _validate(ObservationBody, body, "")
+    new = _new_observation(experiment, parsed, "")
+    following = parsed.next_suggestion
+    if following is None:
+        return new, None
+    return new, validate_metadata(following.metadata, "next_suggestion.metadata")
+
+
+def _new_observation(experiment: Experiment, parsed: ObservationBody, where: str) -> NewObservation:
     if (parsed.suggestion is None) == (parsed.assignments is None):
         raise InvalidRequest(f"{where}Must provide exactly one of `suggestion`, `assignments`")
     values = _values_of(
@@ -252,18 +268,6 @@ def validate_observation_update(
     if "metadata" in body:
         changes["metadata"] = validate_metadata(parsed.metadata)
     return changes
-
-
-def validate_next_suggestion(body: Mapping[str, Any]) -> Metadata | None:
-    """The metadata of the suggestion `POST .../observations` should create next (our
-    extension), checked before anything is stored. Call after
-    `validate_observation_create`, which has checked the field's shape already: only
-    the sub-body is parsed again, not the whole observation."""
-    raw = body.get("next_suggestion")
-    if raw is None:
-        return None
-    next_body = _validate(NextSuggestionBody, raw, "next_suggestion")
-    return validate_metadata(next_body.metadata, "next_suggestion.metadata")
 
 
 def validate_suggestion_create(body: Mapping[str, Any]) -> SuggestionCreateBody:

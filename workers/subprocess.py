@@ -67,6 +67,7 @@ from workers.errors import BrokenWorker
 from workers.subprocess_argv import param_env_name, parse_template, render
 from workers.subprocess_orphans import groups_naming
 from workers.subprocess_output import (
+    RESULT_ENV,
     RESULT_FILE,
     STDERR_TAIL_BYTES,
     StreamTail,
@@ -491,7 +492,7 @@ class SubprocessWorker(ClosesOnExit):
         env["SIGOPT_SUGGESTION_ID"] = evaluation.id
         env["SIGOPT_ASSIGNMENTS"] = json.dumps(dict(evaluation.assignments))
         env["SIGOPT_ASSIGNMENTS_FILE"] = str(assignments)
-        env["SIGOPT_RESULT_FILE"] = str(result)
+        env[RESULT_ENV] = str(result)
         return env
 
     async def _terminate(self, process: Child, *, suggestion_id: str) -> None:

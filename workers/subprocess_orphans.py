@@ -18,9 +18,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from workers.subprocess_output import RESULT_FILE
+from workers.subprocess_output import RESULT_ENV, RESULT_FILE
 
-RESULT_ENV = "SIGOPT_RESULT_FILE"
 _PROC = Path("/proc")
 
 

@@ -24,6 +24,8 @@ from workers.base import Failed, Outcome, outcome_from_result
 log = structlog.get_logger()
 
 RESULT_FILE = "result.json"
+#: The variable that gives the command the path of its result file.
+RESULT_ENV = "SIGOPT_RESULT_FILE"
 STDERR_TAIL_CHARS = 2000
 #: Bytes of stderr kept: enough for `STDERR_TAIL_CHARS` characters of UTF-8.
 STDERR_TAIL_BYTES = STDERR_TAIL_CHARS * 4
