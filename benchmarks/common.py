@@ -167,10 +167,15 @@ async def timed_coordinator_run(
                 wall_s = time.perf_counter() - start
             finally:
                 await worker.aclose()
+        if (
+            summary.reason is not ExitReason.BUDGET_REACHED
+            or summary.stats.completed != evaluations
+        ):
+            raise RuntimeError(f"benchmark run did not complete: {summary!r}")
         # What a run with folders pays for must be there: one kept folder per evaluation.
-        kept = len(os.listdir(run_dir / "evaluations")) if run_dir is not None else None
-    if summary.reason is not ExitReason.BUDGET_REACHED or summary.stats.completed != evaluations:
-        raise RuntimeError(f"benchmark run did not complete: {summary!r}")
-    if evaluation_folders and kept != evaluations:
-        raise RuntimeError(f"{evaluations} evaluations kept {kept} evaluation folders")
+        if (
+            run_dir is not None
+            and (kept := len(os.listdir(run_dir / "evaluations"))) != evaluations
+        ):
+            raise RuntimeError(f"{evaluations} evaluations kept {kept} evaluation folders")
     return wall_s, client

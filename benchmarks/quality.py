@@ -208,7 +208,9 @@ TARGET_PARALLEL_RATIO = 1.5
 
 def engine_status(engine: str) -> str | None:
     """None if the engine can run here, else why not."""
-    needs_torch = engine.startswith("ours_gp@") or engine == "optuna_gp"
+    needs_torch = engine == "optuna_gp" or (
+        not engine.startswith("optuna_") and engine_plan(engine)[2]
+    )
     if needs_torch and importlib.util.find_spec("torch") is None:
         return "not installed: torch (the `gp` extra)"
     return None

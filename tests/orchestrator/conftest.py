@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -12,6 +13,7 @@ import pytest
 
 from orchestrator.client import RetryPolicy, ServiceClient
 from orchestrator.coordinator import Coordinator, CoordinatorSettings, RunSummary
+from service.config import ServiceConfig
 from tests.support.fault_proxy import FaultProxy, ScriptedFaults
 from workers.base import Worker
 
@@ -88,3 +90,15 @@ async def run(
     )
     with anyio.fail_after(60):
         return await coordinator.run(stop=stop, force=force)
+
+
+class StoresDuplicateObservations:
+    """Base of test classes whose `service_url` stores a second observation of a
+    suggestion, as sigopt-server does: "nothing observed twice" then rests on the client
+    alone, not on our 409."""
+
+    @pytest.fixture
+    def service_config(self, tmp_path: Path) -> ServiceConfig:
+        return ServiceConfig(
+            port=0, db=tmp_path / "service.db", seed=1, allow_duplicate_observations=True
+        )

@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -31,8 +30,8 @@ from orchestrator.errors import (
     TransientServiceError,
 )
 from orchestrator.transport import AiohttpTransport, MockTransport, TransportResponse
-from service.config import ServiceConfig
 from service.models import MetricEvaluation, SuggestionState
+from tests.orchestrator.conftest import StoresDuplicateObservations
 from tests.support.fault_proxy import FAULT_KINDS, FaultProxy, RandomFaults, ScriptedFaults
 
 FAST = RetryPolicy(max_attempts=6, max_total_s=5, initial_backoff_s=0.001, max_backoff_s=0.005)
@@ -952,16 +951,8 @@ class TestChaos:
         assert proxy.injected["drop_after"] > 0
 
 
-class TestAgainstTheProjectService:
+class TestAgainstTheProjectService(StoresDuplicateObservations):
     """The client drives the project's own service (service.app) through faults, exactly-once."""
-
-    @pytest.fixture
-    def service_config(self, tmp_path: Path) -> ServiceConfig:
-        """A service that stores a second observation of a suggestion, as sigopt-server
-        does: "nothing observed twice" then rests on the client alone, not on our 409."""
-        return ServiceConfig(
-            port=0, db=tmp_path / "service.db", seed=1, allow_duplicate_observations=True
-        )
 
     async def test_concurrent_cycles_through_faults(self, service_url: str) -> None:
         """Five slots of 8 cycles (some failed) leave 40 observations, one per suggestion."""

@@ -24,10 +24,14 @@ from orchestrator.coordinator import (
     RunSummary,
 )
 from orchestrator.journal import ReportJournal
-from service.config import ServiceConfig
-from tests.orchestrator.conftest import assert_exactly_budget, experiment_body, run
+from tests.orchestrator.conftest import (
+    StoresDuplicateObservations,
+    assert_exactly_budget,
+    experiment_body,
+    run,
+)
 from tests.orchestrator.objectives import Concurrency
-from tests.support.processes import is_gone
+from tests.support.processes import wait_gone
 from workers.async_function import AsyncFunctionWorker
 from workers.base import Completed, Evaluation, MetricValue, Outcome, Worker
 from workers.errors import BrokenWorker
@@ -48,14 +52,6 @@ async def queue_suggestions(
     """Open suggestions with chosen assignments, tagged as the run's own: it adopts them."""
     for a in assignments:
         await client.create_suggestion(eid, a, metadata={RUN_ID_KEY: run_id})
-
-
-async def assert_gone(pid: int) -> None:
-    """SIGKILL is sent, not awaited, for a group's grandchildren: give the kernel a moment."""
-    with anyio.move_on_after(3):
-        while not is_gone(pid):  # noqa: ASYNC110
-            await anyio.sleep(0.02)
-    assert is_gone(pid), f"process {pid} outlived its evaluation"
 
 
 async def wait_until(predicate: Callable[[], bool]) -> None:
@@ -172,7 +168,7 @@ class TestFailuresAreReported:
         assert all(o.failed and o.values == [] for k, o in by_kind.items() if k != "ok")
         # The hung command and its grandchild were killed at the timeout.
         for pid in map(int, pids.read_text().split()):
-            await assert_gone(pid)
+            await wait_gone(pid)
         await assert_exactly_budget(client, eid, len(kinds))
 
     async def test_in_process_failures(self, client: ServiceClient) -> None:
@@ -415,20 +411,12 @@ class TestShutdown:
         open_now = await client.open_suggestions(eid)
         assert len(open_now) == (3 if on_stop == "leave_open" else 0)
         for pid in map(int, pids.read_text().split()):
-            await assert_gone(pid)
+            await wait_gone(pid)
 
 
-class TestTransientFaults:
+class TestTransientFaults(StoresDuplicateObservations):
     """Through a fault proxy (5xx, 429, drops before and after the service acted) a whole
     run still ends with exactly the budget: no observation duplicated, none lost."""
-
-    @pytest.fixture
-    def service_config(self, tmp_path: Path) -> ServiceConfig:
-        """A service that stores a second observation of a suggestion, as sigopt-server
-        does: "nothing observed twice" then rests on the client alone, not on our 409."""
-        return ServiceConfig(
-            port=0, db=tmp_path / "service.db", seed=1, allow_duplicate_observations=True
-        )
 
     @pytest.mark.parametrize("seed", [1, 2])
     async def test_chaos_run_is_exact(self, service_url: str, seed: int) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.support.processes import is_gone
+from tests.support.processes import is_gone, wait_gone
 from workers.base import AssignmentValue, Completed, Evaluation, Failed, Outcome
 from workers.errors import BrokenWorker
 from workers.subprocess import PIPE_DRAIN_TIMEOUT_S, SubprocessWorker
@@ -51,14 +51,6 @@ def failed(outcome: Outcome, reason: str) -> Failed:
     assert isinstance(outcome, Failed), outcome
     assert outcome.reason == reason, outcome
     return outcome
-
-
-async def wait_gone(*pids: int) -> None:
-    """Re-parented grandchildren are reaped by init, a moment after the kill."""
-    with anyio.move_on_after(5):
-        while not all(is_gone(pid) for pid in pids):  # noqa: ASYNC110 - no event to wait on
-            await anyio.sleep(0.05)
-    assert [pid for pid in pids if not is_gone(pid)] == []
 
 
 async def cancel_when_ready(worker: SubprocessWorker, ev: Evaluation, ready: Path) -> float:

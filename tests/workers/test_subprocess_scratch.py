@@ -156,15 +156,12 @@ async def test_collect_without_a_result_file(
 async def test_a_shared_memory_folder_that_refuses_falls_back_to_temp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    not_a_folder = tmp_path / "shm"
+    # Shared memory chosen (in memory, with room), but a file where its folder would go.
+    not_a_folder, disk = shm_and_disk(monkeypatch, tmp_path)
+    not_a_folder.rmdir()
     not_a_folder.write_text("")
     not_a_folder.chmod(0o700)
-    monkeypatch.delenv("TMPDIR", raising=False)
-    monkeypatch.setattr(tempfile, "tempdir", str(disk))  # what gettempdir() answers
-    monkeypatch.setattr(subprocess_scratch, "_SHARED_MEMORY", not_a_folder)
-    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == not_a_folder)
+    assert subprocess_scratch._choose_parent() == (not_a_folder, True)
     scratch = ScratchFolder()
     folder = await use(scratch)
     assert folder.parent == disk
