@@ -10,12 +10,13 @@ from __future__ import annotations
 import anyio
 
 from orchestrator.client import ServiceClient
-from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
+from orchestrator.coordinator import ExitReason
 from service.models import MetricEvaluation
 from tests.orchestrator.conftest import (
     assert_exactly_budget,
     experiment_body,
     late_first_request,
+    run,
 )
 from workers.async_function import AsyncFunctionWorker
 
@@ -46,16 +47,11 @@ class TestLateSuggestion:
     async def test_orphan_is_cleaned_and_budget_holds(self, service_url: str) -> None:
         async with late_first_request(service_url, r"/suggestions$") as client:
             eid = (await client.create_experiment(experiment_body(3))).id
-            settings = CoordinatorSettings(workers=1, run_id="late")
             worker = AsyncFunctionWorker("tests.orchestrator.objectives:sleepy")
             with anyio.fail_after(30):
-                summary = await Coordinator(
-                    client, worker, experiment_id=eid, settings=settings
-                ).run()
+                summary = await run(client, worker, eid, workers=1, run_id="late")
                 await anyio.sleep(1.2)  # in case the orphan lands after the run
-                again = await Coordinator(
-                    client, worker, experiment_id=eid, settings=settings
-                ).run()
+                again = await run(client, worker, eid, workers=1, run_id="late")
             assert summary.reason is ExitReason.BUDGET_REACHED
             assert again.reason is ExitReason.BUDGET_REACHED
         async with ServiceClient(service_url) as direct:
@@ -82,11 +78,6 @@ class TestRejectedObservation:
         async with anyio.create_task_group() as tg:
             tg.start_soon(delete_one_open)
             with anyio.fail_after(30):
-                summary = await Coordinator(
-                    client,
-                    worker,
-                    experiment_id=eid,
-                    settings=CoordinatorSettings(workers=2, run_id="rejected"),
-                ).run()
+                summary = await run(client, worker, eid, workers=2, run_id="rejected")
         assert summary.stats.rejected == 1
         await assert_exactly_budget(client, eid, 8)

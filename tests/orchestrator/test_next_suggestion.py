@@ -175,12 +175,7 @@ class TestCoordinator:
             with anyio.fail_after(30):
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(stop_during_report)
-                    summary = await Coordinator(
-                        client,
-                        worker,
-                        experiment_id=eid,
-                        settings=CoordinatorSettings(workers=1, run_id="r"),
-                    ).run(stop=stop)
+                    summary = await run(client, worker, eid, workers=1, stop=stop, run_id="r")
             assert summary.reason is ExitReason.STOPPED
             assert summary.stats.completed == 1
             assert len(await client.observations(eid)) == 1

@@ -93,6 +93,12 @@ def study_of(engine: Engine, experiment: Experiment) -> optuna.Study:
     return engine._models[int(experiment.id)].study
 
 
+def running_trials(engine: Engine, experiment: Experiment) -> list[optuna.trial.FrozenTrial]:
+    """The study's pending points: one RUNNING trial per open suggestion."""
+    trials = study_of(engine, experiment).get_trials(deepcopy=False)
+    return [t for t in trials if t.state is TrialState.RUNNING]
+
+
 def trial_summary(study: optuna.Study) -> list[tuple[str, str, str]]:
     """Order-free view of a study's trials (FAIL ones are discarded duplicates)."""
     trials = study.get_trials(deepcopy=False)
@@ -245,11 +251,7 @@ class TestPending:
         open_now = [engine.suggest(experiment) for _ in range(8)]
         assert len({s.assignments["x"] for s in open_now}) == 8
         assert len({repr(sorted(s.assignments.items())) for s in open_now}) == 8
-        running = [
-            t
-            for t in study_of(engine, experiment).get_trials(deepcopy=False)
-            if t.state is TrialState.RUNNING
-        ]
+        running = running_trials(engine, experiment)
         assert len(running) == 8
 
     def test_discrete_space_avoids_duplicates_while_it_can(self, store: InMemoryStore) -> None:
@@ -308,11 +310,7 @@ class TestRebuild:
         store.delete_suggestion(int(experiment.id), int(victim.id))
         engine.invalidate(int(experiment.id))
         engine.suggest(experiment)
-        running = [
-            t.params
-            for t in study_of(engine, experiment).get_trials(deepcopy=False)
-            if t.state is TrialState.RUNNING
-        ]
+        running = [t.params for t in running_trials(engine, experiment)]
         assert len(running) == 3
         assert victim.assignments not in running
 
@@ -327,11 +325,7 @@ class TestRebuild:
             engine.suggest(experiment)
         assert set(engine._models) == {int(first.id), int(third.id)}
         engine.suggest(second)
-        running = [
-            t
-            for t in study_of(engine, second).get_trials(deepcopy=False)
-            if t.state is TrialState.RUNNING
-        ]
+        running = running_trials(engine, second)
         assert len(running) == 2
 
     def test_foreign_suggestion_triggers_rebuild(self, store: InMemoryStore) -> None:
@@ -567,9 +561,5 @@ class TestAfterAFailedWrite:
         with pytest.raises(StoreError):
             engine.suggest(experiment)
         engine.suggest(experiment)
-        running = [
-            t
-            for t in study_of(engine, experiment).get_trials(deepcopy=False)
-            if t.state is TrialState.RUNNING
-        ]
+        running = running_trials(engine, experiment)
         assert len(running) == len(store.open_suggestions(int(experiment.id))) == 2
