@@ -15,10 +15,10 @@ import statistics
 import time
 from typing import Any
 
-from service.engine import Engine
-from service.models import MetricEvaluation
-from service.store import InMemoryStore, NewExperiment, NewObservation
-from service.validation_space import Space
+from sigopt_service.engine import Engine
+from sigopt_service.models import MetricEvaluation
+from sigopt_service.store import InMemoryStore, NewExperiment, NewObservation
+from sigopt_service.validation_space import Space
 
 ENGINES = ("random", "grid", "offline")
 SIZES = (100, 1000)

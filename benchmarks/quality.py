@@ -38,9 +38,9 @@ import optuna
 
 from benchmarks.common import markdown_table, quiet_logging
 from benchmarks.functions import FUNCTIONS, SUITE, TestFunction
-from service.engine import Engine
-from service.models import ExperimentType, MetricEvaluation, Suggestion
-from service.store import InMemoryStore, NewExperiment, NewObservation
+from sigopt_service.engine import Engine
+from sigopt_service.models import ExperimentType, MetricEvaluation, Suggestion
+from sigopt_service.store import InMemoryStore, NewExperiment, NewObservation
 
 Objective = Callable[[Mapping[str, Any]], float | None]
 P = TypeVar("P")

@@ -1,7 +1,7 @@
 """Scale: the cost of one suggest + observe cycle as an experiment grows to 10,000 observations.
 
 Per engine (`random`, `grid`, `offline` = TPE) the service runs in its own process
-(`python -m service`, SQLite file in a temporary folder, 127.0.0.1), so its resident
+(`python -m sigopt_service`, SQLite file in a temporary folder, 127.0.0.1), so its resident
 memory (RSS, read with psutil) is its own. One experiment (the suite's 4 parameters) is
 filled through `POST /observations/batch` (random points, 2,500 per request) to 100,
 1,000 and 10,000 observations; at each level `ServiceClient` times sequential
@@ -33,8 +33,8 @@ import psutil
 from benchmarks.common import METRIC, experiment_body, markdown_table, quiet_logging, summarize_ms
 from benchmarks.engine_latency import _value
 from orchestrator.client import ServiceClient
-from service.models import MetricEvaluation
-from service.validation_space import Space
+from sigopt_service.models import MetricEvaluation
+from sigopt_service.validation_space import Space
 from tests.support.service_process import ServiceProcess
 
 ENGINES = ("random", "grid", "offline")
@@ -223,7 +223,8 @@ def table(result: dict[str, Any]) -> str:
     ]
     tpe = result["tpe_p50_ms_at_1000"]
     note = (
-        "\n\nService in its own process (`python -m service`, SQLite file), sequential cycles "
+        "\n\nService in its own process (`python -m sigopt_service`, SQLite file), sequential "
+        "cycles "
         "through `ServiceClient` on loopback. Targets: `random` p50 at "
         f"{result['levels'][-1]:,} within {result['target_random_flatness']}x of "
         f"{result['levels'][0]}: {result['random_flatness']:.2f}x, "

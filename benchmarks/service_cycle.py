@@ -32,9 +32,9 @@ from benchmarks.common import (
 )
 from benchmarks.http_floor import bare_server, floor_cycles
 from orchestrator.client import ServiceClient
-from service.app import running_service
-from service.config import ServiceConfig
-from service.models import MetricEvaluation
+from sigopt_service.app import running_service
+from sigopt_service.config import ServiceConfig
+from sigopt_service.models import MetricEvaluation
 
 CYCLES = 2000
 WARMUP = 200

@@ -5,7 +5,7 @@ python -m benchmarks.soak            # full: budget 2,000 and 10,000 no-op evalu
 python -m benchmarks.soak --quick    # budget 150 and 1,000 evaluations (under a minute)
 ```
 
-**Chaos soak.** One standalone service (`python -m service`, SQLite in a temp folder, a
+**Chaos soak.** One standalone service (`python -m sigopt_service`, SQLite in a temp folder, a
 fixed port so it can come back on it, `--allow-duplicate-observations` as sigopt-server
 behaves: a duplicate is stored and counted, not refused with a 409 that would hide a
 client that sent it), three coordinators (`python -m orchestrator run
@@ -67,7 +67,7 @@ from benchmarks.common import markdown_table
 from benchmarks.soak_objectives import plan
 from orchestrator.client import RetryPolicy, ServiceClient
 from orchestrator.errors import OrchestratorError
-from service.models import Observation
+from sigopt_service.models import Observation
 from tests.support.fault_proxy import FaultKind, FaultProxy, RandomFaults
 from tests.support.service_process import ServiceProcess
 

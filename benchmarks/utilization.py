@@ -2,7 +2,7 @@
 
 16 workers, 400 evaluations of 0.1 s each (`benchmarks.objectives:sleep_100ms`, an async
 sleep), driven by `Coordinator` through a `ServiceClient` against the embedded service
-(`embedded_service`: `python -m service` as a child process, SQLite file), as
+(`embedded_service`: `python -m sigopt_service` as a child process, SQLite file), as
 `orchestrator.runner` wires them.
 Once with the default `offline` engine (TPE) and once with `random`.
 

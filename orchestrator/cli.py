@@ -32,8 +32,8 @@ from orchestrator.coordinator import ExitReason
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.progress import LiveProgress, LogProgress
 from orchestrator.runner import JobResult, run_job, service_client
-from service.cli import add_serve_arguments, run_serve
-from service.logs import configure_logging
+from sigopt_service.cli import add_serve_arguments, run_serve
+from sigopt_service.logs import configure_logging
 
 log = structlog.get_logger()
 

@@ -1,6 +1,6 @@
 """The client's upper layer: SigOpt REST API v1 calls, retries and exactly-once writes.
 
-`ServiceClient` speaks SigOpt and returns `service.models` objects; a `Transport` below it
+`ServiceClient` speaks SigOpt and returns `sigopt_service.models` objects; a `Transport` below it
 moves bytes (see `orchestrator.transport`). Statuses are mapped here, once:
 
 | status                                        | outcome                                    |
@@ -51,7 +51,7 @@ from orchestrator.errors import (
     TransientServiceError,
 )
 from orchestrator.transport import AiohttpTransport, Transport, TransportResponse
-from service.models import (
+from sigopt_service.models import (
     BestAssignments,
     Experiment,
     MetricEvaluation,

@@ -31,14 +31,14 @@ from pydantic import (
 
 from orchestrator.client import RetryPolicy
 from orchestrator.errors import ConfigError
-from service.errors import InvalidRequest
-from service.request_models import (
+from sigopt_service.errors import InvalidRequest
+from sigopt_service.request_models import (
     BoundsBody,
     ExperimentCreateBody,
     MetricBody,
     ParameterBody,
 )
-from service.validate_experiment import validate_experiment_create
+from sigopt_service.validate_experiment import validate_experiment_create
 from workers.errors import BrokenWorker
 from workers.subprocess import check_executable
 

@@ -38,7 +38,7 @@ import structlog
 from orchestrator.client import Reported, ServiceClient
 from orchestrator.errors import BudgetExhausted, ConfigError, ServiceRejected
 from orchestrator.journal import ReportJournal
-from service.models import Experiment, MetricEvaluation, Objective, Suggestion
+from sigopt_service.models import Experiment, MetricEvaluation, Objective, Suggestion
 from workers.base import Completed, Evaluation, Failed, Outcome, Worker
 from workers.errors import BrokenWorker
 

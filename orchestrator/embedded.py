@@ -1,4 +1,4 @@
-"""The embedded service: `python -m service` as a child process of the run.
+"""The embedded service: `python -m sigopt_service` as a child process of the run.
 
 ```python
 async with embedded_service(Path("runs/x/service.db")) as url:   # "http://127.0.0.1:PORT"
@@ -82,7 +82,7 @@ async def embedded_service(db: Path) -> AsyncIterator[str]:
     argv = [
         sys.executable,
         "-m",
-        "service",
+        "sigopt_service",
         "--port",
         "0",
         "--db",

@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from service.models import MetricEvaluation
+from sigopt_service.models import MetricEvaluation
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from orchestrator.errors import ConfigError
 from orchestrator.factory import build_worker
 from orchestrator.journal import ReportJournal
 from orchestrator.run_state import RunState, load_state, make_run_dir, new_state, save_state
-from service.models import BestAssignments
+from sigopt_service.models import BestAssignments
 from workers.subprocess import kill_leftover_groups
 
 log = structlog.get_logger()

@@ -9,8 +9,8 @@ import pytest
 import structlog
 from anyio.from_thread import start_blocking_portal
 
-from service.app import running_service
-from service.config import ServiceConfig
+from sigopt_service.app import running_service
+from sigopt_service.config import ServiceConfig
 
 
 @pytest.fixture(autouse=True)

@@ -77,7 +77,7 @@ def wait_for(predicate: object, timeout_s: float = 30) -> None:
 
 
 def service_processes(tmp_path: Path) -> list[psutil.Process]:
-    """Live `python -m service` processes serving this test's run folder."""
+    """Live `python -m sigopt_service` processes serving this test's run folder."""
     found = []
     for p in psutil.process_iter(["cmdline", "status"]):
         cmdline = " ".join(p.info["cmdline"] or [])

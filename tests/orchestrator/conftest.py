@@ -13,7 +13,7 @@ import pytest
 
 from orchestrator.client import RetryPolicy, ServiceClient
 from orchestrator.coordinator import Coordinator, CoordinatorSettings, RunSummary
-from service.config import ServiceConfig
+from sigopt_service.config import ServiceConfig
 from tests.support.fault_proxy import FaultProxy, ScriptedFaults
 from workers.base import Worker
 

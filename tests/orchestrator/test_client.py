@@ -30,7 +30,7 @@ from orchestrator.errors import (
     TransientServiceError,
 )
 from orchestrator.transport import AiohttpTransport, MockTransport, TransportResponse
-from service.models import MetricEvaluation, SuggestionState
+from sigopt_service.models import MetricEvaluation, SuggestionState
 from tests.orchestrator.conftest import StoresDuplicateObservations
 from tests.support.fault_proxy import FAULT_KINDS, FaultProxy, RandomFaults, ScriptedFaults
 
@@ -952,7 +952,8 @@ class TestChaos:
 
 
 class TestAgainstTheProjectService(StoresDuplicateObservations):
-    """The client drives the project's own service (service.app) through faults, exactly-once."""
+    """The client drives the project's own service (sigopt_service.http) through faults,
+    exactly-once."""
 
     async def test_concurrent_cycles_through_faults(self, service_url: str) -> None:
         """Five slots of 8 cycles (some failed) leave 40 observations, one per suggestion."""

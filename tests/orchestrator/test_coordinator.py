@@ -310,7 +310,7 @@ class TestResume:
         await queue_suggestions(client, eid, [{"x": 0.3}])
         sid = (await client.open_suggestions(eid))[0].id
         journal = ReportJournal(tmp_path / "reports.jsonl")
-        from service.models import MetricEvaluation
+        from sigopt_service.models import MetricEvaluation
 
         await journal.record(
             sid, [MetricEvaluation(name="value", value=42.0)], False, {RUN_ID_KEY: "test-run"}
@@ -564,7 +564,7 @@ class TestJournalRefused:
     async def test_refused_replay_is_reevaluated(
         self, client: ServiceClient, tmp_path: Path
     ) -> None:
-        from service.models import MetricEvaluation
+        from sigopt_service.models import MetricEvaluation
 
         eid = await new_experiment(client, 3)
         await queue_suggestions(client, eid, [{"x": 0.3}])

@@ -11,7 +11,7 @@ import anyio
 
 from orchestrator.client import ServiceClient
 from orchestrator.coordinator import ExitReason
-from service.models import MetricEvaluation
+from sigopt_service.models import MetricEvaluation
 from tests.orchestrator.conftest import (
     assert_exactly_budget,
     experiment_body,

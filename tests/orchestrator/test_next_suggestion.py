@@ -15,7 +15,7 @@ from orchestrator.client import REQUEST_KEY, AskNext, RetryPolicy, ServiceClient
 from orchestrator.coordinator import Coordinator, CoordinatorSettings, ExitReason
 from orchestrator.errors import ServiceRejected
 from orchestrator.journal import ReportJournal
-from service.models import MetricEvaluation, Suggestion
+from sigopt_service.models import MetricEvaluation, Suggestion
 from tests.orchestrator.conftest import (
     assert_exactly_budget,
     experiment_body,

@@ -21,7 +21,7 @@ from structlog.testing import capture_logs
 from orchestrator.config import parse_config
 from orchestrator.journal import ReportJournal
 from orchestrator.runner import run_job
-from service.models import MetricEvaluation
+from sigopt_service.models import MetricEvaluation
 from tests.support.service_process import ServiceProcess
 
 ECHO_ARGV = Path(__file__).parent / "scripts" / "echo_argv.py"

@@ -1,4 +1,5 @@
-"""Run the standalone service as a real child process (`python -m service`), for crash tests."""
+"""Run the standalone service as a real child process (`python -m sigopt_service`), for
+crash tests."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 
 class ServiceProcess:
-    """`python -m service --port 0 --db PATH`; `.url` once it listens; `kill()` is kill -9."""
+    """`python -m sigopt_service --port 0 --db PATH`; `.url` once it listens; `kill()` is
+    kill -9."""
 
     def __init__(self, db: Path, *extra: str) -> None:
         self.db = db
@@ -28,7 +30,7 @@ class ServiceProcess:
             [
                 sys.executable,
                 "-m",
-                "service",
+                "sigopt_service",
                 "--port",
                 "0",
                 "--db",

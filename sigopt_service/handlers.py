@@ -1,0 +1,149 @@
+"""Route table of SigOpt REST API v1 under `/v1` (spec section 3), and `add_routes`.
+
+Each handler parses the request (query and body, via `query.py`, `json_body.py` and the
+validators), then does all of its store and engine work in one `ServiceState.call` (one
+thread hop, one transaction order), then renders wire models. Every mutating path tells
+the engine what changed. The handlers live in one module per resource
+(`handlers_experiments.py`, `handlers_suggestions.py`, `handlers_observations.py`), their
+shared plumbing in `handlers_common.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from sigopt_service.app import json_response
+from sigopt_service.handlers_common import _state
+from sigopt_service.handlers_experiments import (
+    best_assignments,
+    create_experiment,
+    delete_experiment,
+    get_experiment,
+    list_experiments,
+    stopping_criteria,
+    update_experiment,
+)
+from sigopt_service.handlers_observations import (
+    create_observation,
+    create_observation_batch,
+    delete_observation,
+    delete_observations,
+    get_observation,
+    list_observations,
+    update_observation,
+)
+from sigopt_service.handlers_suggestions import (
+    create_suggestion,
+    delete_suggestion,
+    delete_suggestions,
+    get_suggestion,
+    list_suggestions,
+    update_suggestion,
+)
+from sigopt_service.openapi import openapi_document
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(
+        request, openapi_document(ROUTES, auth=bool(_state(request).config.tokens))
+    )
+
+
+ROUTES: list[tuple[str, str, Any, str]] = [
+    ("POST", "/v1/experiments", create_experiment, "Create an experiment"),
+    ("GET", "/v1/experiments", list_experiments, "List experiments"),
+    ("GET", "/v1/experiments/{experiment_id}", get_experiment, "Fetch an experiment"),
+    ("PUT", "/v1/experiments/{experiment_id}", update_experiment, "Update an experiment"),
+    ("DELETE", "/v1/experiments/{experiment_id}", delete_experiment, "Delete an experiment"),
+    (
+        "POST",
+        "/v1/experiments/{experiment_id}/suggestions",
+        create_suggestion,
+        "Create a suggestion",
+    ),
+    ("GET", "/v1/experiments/{experiment_id}/suggestions", list_suggestions, "List suggestions"),
+    (
+        "DELETE",
+        "/v1/experiments/{experiment_id}/suggestions",
+        delete_suggestions,
+        "Delete all (or all open) suggestions",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}",
+        get_suggestion,
+        "Fetch a suggestion",
+    ),
+    (
+        "PUT",
+        "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}",
+        update_suggestion,
+        "Update a suggestion's metadata",
+    ),
+    (
+        "DELETE",
+        "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}",
+        delete_suggestion,
+        "Delete a suggestion",
+    ),
+    (
+        "POST",
+        "/v1/experiments/{experiment_id}/observations",
+        create_observation,
+        "Create an observation",
+    ),
+    (
+        "POST",
+        "/v1/experiments/{experiment_id}/observations/batch",
+        create_observation_batch,
+        "Create observations in one all-or-nothing batch",
+    ),
+    ("GET", "/v1/experiments/{experiment_id}/observations", list_observations, "List observations"),
+    (
+        "DELETE",
+        "/v1/experiments/{experiment_id}/observations",
+        delete_observations,
+        "Delete all observations",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/observations/{observation_id}",
+        get_observation,
+        "Fetch an observation",
+    ),
+    (
+        "PUT",
+        "/v1/experiments/{experiment_id}/observations/{observation_id}",
+        update_observation,
+        "Update an observation",
+    ),
+    (
+        "DELETE",
+        "/v1/experiments/{experiment_id}/observations/{observation_id}",
+        delete_observation,
+        "Delete an observation",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/best_assignments",
+        best_assignments,
+        "Best assignments (Pareto front for two optimized metrics)",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/stopping_criteria",
+        stopping_criteria,
+        "Stopping criteria",
+    ),
+    ("GET", "/v1/openapi.json", openapi, "This API's OpenAPI document"),
+]
+
+
+def add_routes(app: web.Application) -> None:
+    for method, path, handler, _ in ROUTES:
+        app.router.add_route(method, path, handler)
+
+
+__all__ = ["ROUTES", "add_routes"]
