@@ -15,10 +15,9 @@ import statistics
 import time
 from typing import Any
 
-from sigopt_service.engine import Engine
+from sigopt_service.engine import Engine, Space, suggest_and_store
 from sigopt_service.models import MetricEvaluation
 from sigopt_service.store import InMemoryStore, NewExperiment, NewObservation
-from sigopt_service.validation_space import Space
 
 ENGINES = ("random", "grid", "offline")
 SIZES = (100, 1000)
@@ -85,14 +84,14 @@ def measure(
     engine = Engine(store, seed=seed, use_gp=False)
 
     start = time.perf_counter()
-    first = engine.suggest(experiment)
+    first = suggest_and_store(engine, store, experiment)
     rebuild_ms = (time.perf_counter() - start) * 1e3
     pending = [first]
     suggest_ms: list[float] = []
     cycle_ms: list[float] = []
     for _ in range(cycles):
         start = time.perf_counter()
-        suggestion = engine.suggest(experiment)
+        suggestion = suggest_and_store(engine, store, experiment)
         suggested = time.perf_counter()
         oldest = pending.pop(0)
         new = NewObservation(

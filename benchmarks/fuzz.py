@@ -43,8 +43,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from sigopt_service.app import running_service
 from sigopt_service.config import ServiceConfig
+from sigopt_service.http import running_service
 from sigopt_service.limits import MAX_CATEGORY_NAME_LENGTH, MAX_INT_BOUND
 
 #: A request slower than this counts as a hang.

@@ -38,7 +38,7 @@ import optuna
 
 from benchmarks.common import markdown_table, quiet_logging
 from benchmarks.functions import FUNCTIONS, SUITE, TestFunction
-from sigopt_service.engine import Engine
+from sigopt_service.engine import Engine, suggest_and_store
 from sigopt_service.models import ExperimentType, MetricEvaluation, Suggestion
 from sigopt_service.store import InMemoryStore, NewExperiment, NewObservation
 
@@ -89,7 +89,7 @@ def run_engine(
         engine.observed(experiment, store.create_observations(int(experiment.id), [new]))
 
     return _best_so_far(
-        lambda: engine.suggest(experiment),
+        lambda: suggest_and_store(engine, store, experiment),
         lambda s: objective(s.assignments),
         tell,
         open_points=open_suggestions,

@@ -33,8 +33,8 @@ import psutil
 from benchmarks.common import METRIC, experiment_body, markdown_table, quiet_logging, summarize_ms
 from benchmarks.engine_latency import _value
 from orchestrator.client import ServiceClient
+from sigopt_service.engine import Space
 from sigopt_service.models import MetricEvaluation
-from sigopt_service.validation_space import Space
 from tests.support.service_process import ServiceProcess
 
 ENGINES = ("random", "grid", "offline")

@@ -32,8 +32,8 @@ from benchmarks.common import (
 )
 from benchmarks.http_floor import bare_server, floor_cycles
 from orchestrator.client import ServiceClient
-from sigopt_service.app import running_service
 from sigopt_service.config import ServiceConfig
+from sigopt_service.http import running_service
 from sigopt_service.models import MetricEvaluation
 
 CYCLES = 2000

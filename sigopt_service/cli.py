@@ -15,8 +15,8 @@ import anyio
 import structlog
 from pydantic import ValidationError
 
-from sigopt_service.app import serve
 from sigopt_service.config import ServiceConfig
+from sigopt_service.http import serve
 from sigopt_service.logs import configure_logging
 
 DEFAULT_DB = Path("runs/service.db")
@@ -102,7 +102,7 @@ async def serve_until_signal(
     async with anyio.create_task_group() as tg:
         await tg.start(serve, config)
         if exit_with_stdin:
-            tg.start_soon(_cancel_at_stdin_eof, tg.cancel_scope, parent_pid, sys.stdin)
+            tg.start_soon(cancel_at_stdin_eof, tg.cancel_scope, parent_pid, sys.stdin)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 log.info("service_signal", signal=signal.Signals(signum).name)
@@ -110,7 +110,7 @@ async def serve_until_signal(
         tg.cancel_scope.cancel()
 
 
-async def _cancel_at_stdin_eof(scope: anyio.CancelScope, parent: int, stdin: IO[str]) -> None:
+async def cancel_at_stdin_eof(scope: anyio.CancelScope, parent: int, stdin: IO[str]) -> None:
     """The embedded service's lifeline: its parent holds our stdin open. When the parent
     exits, even killed with -9, the pipe closes and we stop: no service outlives its run.
     `parent`: our parent's pid when the process started (not when this task did: the
@@ -139,7 +139,7 @@ async def _cancel_at_stdin_eof(scope: anyio.CancelScope, parent: int, stdin: IO[
 def run_serve(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     configure_logging(args.log_format, args.log_level)
-    parent_pid = os.getppid()  # first thing: see `_cancel_at_stdin_eof`
+    parent_pid = os.getppid()  # first thing: see `cancel_at_stdin_eof`
     anyio.run(
         partial(
             serve_until_signal,

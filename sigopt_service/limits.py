@@ -1,8 +1,8 @@
 """The spec's numeric limits on a request (sections 2 and 4), shared by the body models
-(`request_models.py`) and the validators (`validation.py`, `validate_experiment.py`).
+and validators (`sigopt_service.validation`), the OpenAPI document and the fuzzer.
 
-Limits of query strings and ids (`MAX_PAGE_LIMIT`, `MAX_ID`) live in `query.py`, those of
-the JSON text itself (`MAX_JSON_DEPTH`) in `json_body.py`.
+Limits of query strings and ids (`MAX_PAGE_LIMIT`, `MAX_ID`) live in `http/query.py`,
+those of the JSON text itself (`MAX_JSON_DEPTH`) in `http/json_body.py`.
 """
 
 from __future__ import annotations

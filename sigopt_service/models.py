@@ -218,5 +218,10 @@ class Pagination(WireModel, Generic[T]):
 
 
 class ErrorBody(WireModel):
+    """A 4xx/5xx body: SigOpt's `message` and `status`, plus the key path the error is
+    about (None where none applies) and a stable code (`sigopt_service.errors.CODES`)."""
+
     message: str
     status: int
+    field: str | None = None
+    code: str | None = None

@@ -9,8 +9,8 @@ import pytest
 import structlog
 from anyio.from_thread import start_blocking_portal
 
-from sigopt_service.app import running_service
 from sigopt_service.config import ServiceConfig
+from sigopt_service.http import running_service
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ from benchmarks.subprocess_workers import (
     pidfd_floor_wall_s,
 )
 from benchmarks.utilization import coordinated_run
-from workers import subprocess_spawn
+from workers.subprocess import pidfds_work
 
 
 async def test_utilization_run_times_every_report() -> None:
@@ -39,7 +39,7 @@ async def test_overhead_and_subprocess_runs_complete() -> None:
 
 
 @pytest.mark.skipif(
-    sys.version_info >= (3, 12) or not subprocess_spawn.pidfds_work(),
+    sys.version_info >= (3, 12) or not pidfds_work(),
     reason="the pidfd floor row exists for Python 3.11 with pidfds only",
 )
 async def test_pidfd_floor_runs_under_the_pidfd_watcher_and_restores_the_old() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sigopt_service.app import running_service
 from sigopt_service.config import ServiceConfig
+from sigopt_service.http import running_service
 
 PARAMS = [
     {"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}},

@@ -9,7 +9,7 @@ from typing import IO
 
 import anyio
 
-from sigopt_service.cli import PARENT_CHECK_S, _cancel_at_stdin_eof
+from sigopt_service.cli import PARENT_CHECK_S, cancel_at_stdin_eof
 
 
 def _pipe() -> tuple[IO[str], int]:
@@ -27,7 +27,7 @@ async def _stopped_within(parent: int, *, close_pipe: bool) -> float:
             with anyio.CancelScope() as scope:
                 if close_pipe:
                     os.close(write_fd)
-                await _cancel_at_stdin_eof(scope, parent, stdin)
+                await cancel_at_stdin_eof(scope, parent, stdin)
                 await anyio.sleep_forever()  # only the lifeline's cancel ends this
         finally:
             if not close_pipe:

@@ -14,10 +14,11 @@ import structlog
 from optuna.samplers import GPSampler
 from optuna.trial import TrialState
 
-import sigopt_service.engine as engine_module
+import sigopt_service.engine._model as model_module
+import sigopt_service.engine.engine as engine_module
 from benchmarks.functions import TestFunction, branin, hartmann6
 from benchmarks.quality import experiment_for, run_engine
-from sigopt_service.engine import Engine
+from sigopt_service.engine import Engine, suggest_and_store
 from sigopt_service.errors import InvalidRequest, StoreError
 from sigopt_service.models import (
     Experiment,
@@ -109,7 +110,7 @@ def sampler_after_one_round(
     engine: Engine, store: InMemoryStore, experiment: Experiment
 ) -> optuna.samplers.BaseSampler:
     """The sampler the engine picked, after one observed round."""
-    suggestion = engine.suggest(experiment)
+    suggestion = suggest_and_store(engine, store, experiment)
     observe(engine, store, experiment, suggestion, mixed_loss(suggestion.assignments))
     return study_of(engine, experiment).sampler
 
@@ -163,7 +164,7 @@ class TestAssignments:
         engine = Engine(store, seed=1)
         # 30 rounds: past TPE's random start-up, so the model's samples are checked too.
         for _ in range(30):
-            suggestion = engine.suggest(experiment, {"worker": "w1"})
+            suggestion = suggest_and_store(engine, store, experiment, {"worker": "w1"})
             check_types(experiment, suggestion.assignments)
             assert suggestion.metadata == {"worker": "w1"}
             observe(engine, store, experiment, suggestion, mixed_loss(suggestion.assignments))
@@ -175,7 +176,9 @@ class TestAssignments:
                    "transformation": "log"}]  # fmt: skip
         experiment = make_experiment(store, params, type="random")
         engine = Engine(store, seed=2)
-        values = [engine.suggest(experiment).assignments["lr"] for _ in range(600)]
+        values = [
+            suggest_and_store(engine, store, experiment).assignments["lr"] for _ in range(600)
+        ]
         decades = Counter(math.floor(math.log10(float(v))) for v in values)
         assert set(decades) == {-6, -5, -4, -3, -2, -1}
         assert min(decades.values()) > 60
@@ -191,30 +194,32 @@ class TestGrid:
         ]
         experiment = make_experiment(store, params, type="grid")
         engine = Engine(store, seed=0)
-        points = [engine.suggest(experiment).assignments for _ in range(12)]
+        points = [suggest_and_store(engine, store, experiment).assignments for _ in range(12)]
         keys = [(p["a"], p["b"], p["c"]) for p in points]
         assert len(set(keys)) == 12
         assert {type(p["a"]) for p in points} == {float}
         assert {type(p["b"]) for p in points} == {int}
         # Parameters sorted by name, the first varying slowest, values sorted.
         assert keys[:3] == [(0.25, 1, "u"), (0.25, 1, "v"), (0.25, 2, "u")]
-        wrapped = [engine.suggest(experiment).assignments for _ in range(12)]
+        wrapped = [suggest_and_store(engine, store, experiment).assignments for _ in range(12)]
         assert wrapped == points
 
     def test_restart_continues_from_suggestion_count(self, store: InMemoryStore) -> None:
         """The grid position comes from the store, so a new engine continues, not restarts."""
         params = [{"name": "a", "type": "int", "grid": [1, 2, 3, 4]}]
         experiment = make_experiment(store, params, type="grid")
-        first = [Engine(store).suggest(experiment).assignments["a"] for _ in range(3)]
+        first = [
+            suggest_and_store(Engine(store), store, experiment).assignments["a"] for _ in range(3)
+        ]
         assert first == [1, 2, 3]
-        assert Engine(store).suggest(experiment).assignments["a"] == 4
+        assert suggest_and_store(Engine(store), store, experiment).assignments["a"] == 4
 
     def test_continuous_parameter_is_rejected(self, store: InMemoryStore) -> None:
         """A grid experiment with a continuous parameter cannot be enumerated."""
         params = [{"name": "a", "type": "double", "bounds": {"min": 0, "max": 1}}]
         experiment = make_experiment(store, params, type="grid")
         with pytest.raises(InvalidRequest, match="grid"):
-            Engine(store).suggest(experiment)
+            suggest_and_store(Engine(store), store, experiment)
 
 
 class TestRandom:
@@ -225,17 +230,24 @@ class TestRandom:
             store = InMemoryStore()
             experiment = make_experiment(store, type="random")
             engine = Engine(store, seed=11)
-            runs.append([engine.suggest(experiment).assignments for _ in range(20)])
+            runs.append(
+                [suggest_and_store(engine, store, experiment).assignments for _ in range(20)]
+            )
         assert runs[0] == runs[1]
         store = InMemoryStore()
-        other = Engine(store, seed=12).suggest(make_experiment(store, type="random"))
+        other = suggest_and_store(
+            Engine(store, seed=12), store, make_experiment(store, type="random")
+        )
         assert other.assignments != runs[0][0]
 
     def test_restart_does_not_replay(self, store: InMemoryStore) -> None:
         """A restarted seeded engine continues the stream instead of repeating it."""
         experiment = make_experiment(store, type="random")
-        before = [Engine(store, seed=3).suggest(experiment).assignments["x"] for _ in range(1)]
-        after = Engine(store, seed=3).suggest(experiment).assignments["x"]
+        before = [
+            suggest_and_store(Engine(store, seed=3), store, experiment).assignments["x"]
+            for _ in range(1)
+        ]
+        after = suggest_and_store(Engine(store, seed=3), store, experiment).assignments["x"]
         assert after not in before
 
 
@@ -246,9 +258,9 @@ class TestPending:
         experiment = make_experiment(store)
         engine = Engine(store, seed=4)
         for _ in range(n_observed):
-            suggestion = engine.suggest(experiment)
+            suggestion = suggest_and_store(engine, store, experiment)
             observe(engine, store, experiment, suggestion, mixed_loss(suggestion.assignments))
-        open_now = [engine.suggest(experiment) for _ in range(8)]
+        open_now = [suggest_and_store(engine, store, experiment) for _ in range(8)]
         assert len({s.assignments["x"] for s in open_now}) == 8
         assert len({repr(sorted(s.assignments.items())) for s in open_now}) == 8
         running = running_trials(engine, experiment)
@@ -259,7 +271,7 @@ class TestPending:
         params = [{"name": "k", "type": "int", "bounds": {"min": 1, "max": 5}}]
         experiment = make_experiment(store, params)
         engine = Engine(store, seed=5)
-        values = [engine.suggest(experiment).assignments["k"] for _ in range(6)]
+        values = [suggest_and_store(engine, store, experiment).assignments["k"] for _ in range(6)]
         assert sorted(values[:5]) == [1, 2, 3, 4, 5]
         assert values[5] in values[:5]
 
@@ -268,19 +280,19 @@ class TestPending:
         params = [{"name": "c", "type": "categorical", "categorical_values": categories("a", "b")}]
         experiment = make_experiment(store, params)
         engine = Engine(store, seed=5)
-        values = [engine.suggest(experiment).assignments["c"] for _ in range(6)]
+        values = [suggest_and_store(engine, store, experiment).assignments["c"] for _ in range(6)]
         assert set(values) == {"a", "b"}
 
 
 class TestRebuild:
     def run_some(self, engine: Engine, store: InMemoryStore, experiment: Experiment) -> None:
         """20 rounds with 3 open suggestions, every fifth evaluation failing."""
-        pending = [engine.suggest(experiment) for _ in range(3)]
+        pending = [suggest_and_store(engine, store, experiment) for _ in range(3)]
         for i in range(20):
             oldest = pending.pop(0)
             value = None if i % 5 == 4 else mixed_loss(oldest.assignments)
             observe(engine, store, experiment, oldest, value)
-            pending.append(engine.suggest(experiment))
+            pending.append(suggest_and_store(engine, store, experiment))
 
     def test_second_engine_has_the_same_trials(self, store: InMemoryStore) -> None:
         """A new engine on the same store (a restart) rebuilds the very same study."""
@@ -288,7 +300,7 @@ class TestRebuild:
         engine = Engine(store, seed=6)
         self.run_some(engine, store, experiment)
         restarted = Engine(store, seed=6)
-        suggestion = restarted.suggest(experiment)
+        suggestion = suggest_and_store(restarted, store, experiment)
         rebuilt = study_of(restarted, experiment)
         original = study_of(engine, experiment)
         new_trial = rebuilt.get_trials(deepcopy=False)[-1]
@@ -309,7 +321,7 @@ class TestRebuild:
         victim = store.open_suggestions(int(experiment.id))[0]
         store.delete_suggestion(int(experiment.id), int(victim.id))
         engine.invalidate(int(experiment.id))
-        engine.suggest(experiment)
+        suggest_and_store(engine, store, experiment)
         running = [t.params for t in running_trials(engine, experiment)]
         assert len(running) == 3
         assert victim.assignments not in running
@@ -322,9 +334,9 @@ class TestRebuild:
         engine = Engine(store, seed=7)
         first, second, third = (make_experiment(store) for _ in range(3))
         for experiment in (first, second, first, third):
-            engine.suggest(experiment)
+            suggest_and_store(engine, store, experiment)
         assert set(engine._models) == {int(first.id), int(third.id)}
-        engine.suggest(second)
+        suggest_and_store(engine, store, second)
         running = running_trials(engine, second)
         assert len(running) == 2
 
@@ -332,12 +344,12 @@ class TestRebuild:
         """An observation of a suggestion the study never saw rebuilds it instead of guessing."""
         experiment = make_experiment(store)
         engine, other = Engine(store, seed=8), Engine(store, seed=9)
-        engine.suggest(experiment)
-        foreign = other.suggest(experiment)
+        suggest_and_store(engine, store, experiment)
+        foreign = suggest_and_store(other, store, experiment)
         with structlog.testing.capture_logs() as logs:
             observe(engine, store, experiment, foreign, 1.0)
         assert any(e["event"] == "study_inconsistent" for e in logs)
-        engine.suggest(experiment)
+        suggest_and_store(engine, store, experiment)
         states = Counter(t.state for t in study_of(engine, experiment).get_trials())
         assert states == {TrialState.COMPLETE: 1, TrialState.RUNNING: 2}
 
@@ -345,7 +357,7 @@ class TestRebuild:
         """Observations by assignments and repeated observations each add a trial."""
         experiment = make_experiment(store)
         engine = Engine(store, seed=10)
-        suggestion = engine.suggest(experiment)
+        suggestion = suggest_and_store(engine, store, experiment)
         observe(engine, store, experiment, suggestion, 2.0)
         # A service configured as sigopt-server accepts a second one.
         observe(engine, store, experiment, suggestion, 3.0, allow_duplicates=True)
@@ -356,14 +368,14 @@ class TestRebuild:
         assert sorted(t.value for t in trials if t.value is not None) == [1.0, 2.0, 3.0]
         assert max(t.params["x"] for t in trials) == 3.0  # clipped to the bound
         study = study_of(engine, experiment)
-        engine.suggest(experiment)
+        suggest_and_store(engine, store, experiment)
         assert study_of(engine, experiment) is study  # consistent: no rebuild needed
 
     def test_observation_update_needs_invalidate(self, store: InMemoryStore) -> None:
         """After an observation update and invalidate, the study holds the new value."""
         experiment = make_experiment(store)
         engine = Engine(store, seed=10)
-        suggestion = engine.suggest(experiment)
+        suggestion = suggest_and_store(engine, store, experiment)
         (observation,) = observe(engine, store, experiment, suggestion, 2.0)
         store.update_observation(
             int(experiment.id),
@@ -371,7 +383,7 @@ class TestRebuild:
             {"values": [MetricEvaluation(name="loss", value=5.0)]},
         )
         engine.invalidate(int(experiment.id))
-        engine.suggest(experiment)
+        suggest_and_store(engine, store, experiment)
         values = [t.value for t in study_of(engine, experiment).get_trials() if t.value]
         assert values == [5.0]
 
@@ -388,13 +400,13 @@ class TestFailures:
         experiment = make_experiment(store, params, metrics=[{"name": "y"}])  # maximize
         engine = Engine(store, seed=13)
         xs = []
-        pending = [engine.suggest(experiment) for _ in range(2)]
+        pending = [suggest_and_store(engine, store, experiment) for _ in range(2)]
         for _ in range(60):
             oldest = pending.pop(0)
             x = float(oldest.assignments["x"])
             xs.append(x)
             observe(engine, store, experiment, oldest, None if x > 0.5 else -((x - 0.3) ** 2))
-            pending.append(engine.suggest(experiment))
+            pending.append(suggest_and_store(engine, store, experiment))
         late = xs[-30:]
         assert sum(x <= 0.5 for x in late) >= 0.75 * len(late)
 
@@ -402,7 +414,10 @@ class TestFailures:
         """A failed observation is a COMPLETE trial with a violated `failed` constraint."""
         experiment = make_experiment(store)
         engine = Engine(store, seed=14)
-        first, second = engine.suggest(experiment), engine.suggest(experiment)
+        first, second = (
+            suggest_and_store(engine, store, experiment),
+            suggest_and_store(engine, store, experiment),
+        )
         observe(engine, store, experiment, first, 4.0)
         observe(engine, store, experiment, second, None)
         trials = study_of(engine, experiment).get_trials()
@@ -419,7 +434,7 @@ class TestSamplerChoice:
         experiment = make_experiment(store)
         engine = Engine(store, seed=15, use_gp=True)
         with structlog.testing.capture_logs() as logs:
-            engine.suggest(experiment)
+            suggest_and_store(engine, store, experiment)
         assert any(e["event"] == "gp_unavailable" for e in logs)
         sampler = study_of(engine, experiment).sampler
         assert isinstance(sampler, optuna.samplers.TPESampler)
@@ -431,13 +446,13 @@ class TestSamplerChoice:
         if importlib.util.find_spec("torch") is not None:
             pytest.skip("torch is installed")
         # Pretend torch is importable: the GPSampler is built and fails when it samples.
-        monkeypatch.setattr(engine_module, "_torch_available", lambda: True)
+        monkeypatch.setattr(model_module, "_torch_available", lambda: True)
         experiment = make_experiment(store)
         engine = Engine(store, seed=15)
         assert isinstance(sampler_after_one_round(engine, store, experiment), GPSampler)
         with structlog.testing.capture_logs() as logs:
             for _ in range(12):
-                suggestion = engine.suggest(experiment)
+                suggestion = suggest_and_store(engine, store, experiment)
                 observe(engine, store, experiment, suggestion, mixed_loss(suggestion.assignments))
         assert [e["event"] for e in logs].count("gp_failed") == 1
         assert isinstance(study_of(engine, experiment).sampler, optuna.samplers.TPESampler)
@@ -453,7 +468,7 @@ class TestSamplerChoice:
         experiment = make_experiment(store, metrics=metrics)
         engine = Engine(store, seed=16)
         for i in range(15):
-            suggestion = engine.suggest(experiment)
+            suggestion = suggest_and_store(engine, store, experiment)
             values = [
                 MetricEvaluation(name="acc", value=float(suggestion.assignments["x"])),
                 MetricEvaluation(name="cost", value=float(suggestion.assignments["n"])),
@@ -467,7 +482,7 @@ class TestSamplerChoice:
             optuna.study.StudyDirection.MINIMIZE,
         ]
         assert all(len(t.values) == 2 for t in study.get_trials(states=[TrialState.COMPLETE]))
-        check_types(experiment, engine.suggest(experiment).assignments)
+        check_types(experiment, suggest_and_store(engine, store, experiment).assignments)
 
     def test_constraint_metric_becomes_a_constraint(self, store: InMemoryStore) -> None:
         """A constraint metric's threshold turns into an Optuna constraint (<= 0 feasible)."""
@@ -477,7 +492,7 @@ class TestSamplerChoice:
         ]
         experiment = make_experiment(store, metrics=metrics)
         engine = Engine(store, seed=17)
-        suggestion = engine.suggest(experiment)
+        suggestion = suggest_and_store(engine, store, experiment)
         values = [MetricEvaluation(name="acc", value=0.5), MetricEvaluation(name="mem", value=6)]
         new = NewObservation(suggestion=int(suggestion.id), values=values)
         engine.observed(experiment, store.create_observations(int(experiment.id), [new]))
@@ -545,21 +560,59 @@ class TestAfterAFailedWrite:
                 metrics=[Metric(name="m")],
             )
         )
-        seen = [engine.suggest(experiment).assignments["x"]]
+        seen = [suggest_and_store(engine, store, experiment).assignments["x"]]
         store.fail_next = True
         with pytest.raises(StoreError):
-            engine.suggest(experiment)
-        seen += [engine.suggest(experiment).assignments["x"] for _ in range(2)]
+            suggest_and_store(engine, store, experiment)
+        seen += [suggest_and_store(engine, store, experiment).assignments["x"] for _ in range(2)]
         assert sorted(seen) == [1, 2, 3]
 
     def test_no_phantom_pending_trial(self) -> None:
         store = FailingOnceStore()
         engine = Engine(store, seed=1)
         experiment = make_experiment(store)
-        engine.suggest(experiment)
+        suggest_and_store(engine, store, experiment)
         store.fail_next = True
         with pytest.raises(StoreError):
-            engine.suggest(experiment)
-        engine.suggest(experiment)
+            suggest_and_store(engine, store, experiment)
+        suggest_and_store(engine, store, experiment)
         running = running_trials(engine, experiment)
         assert len(running) == len(store.open_suggestions(int(experiment.id))) == 2
+
+
+class TestProposeAcceptDiscard:
+    """The engine proposes; the caller stores and tells it `accepted` or `discarded`."""
+
+    def test_propose_writes_nothing(self, store: InMemoryStore) -> None:
+        """A proposal is not a suggestion until the caller stores it."""
+        experiment = make_experiment(store)
+        engine = Engine(store, seed=21)
+        proposal = engine.propose(experiment)
+        assert proposal.experiment_id == int(experiment.id)
+        assert store.suggestion_count(int(experiment.id)) == 0
+        check_types(experiment, proposal.assignments)
+
+    def test_accepted_maps_the_suggestion_to_its_pending_trial(self, store: InMemoryStore) -> None:
+        """After `accepted`, observing the suggestion completes the very trial proposed."""
+        experiment = make_experiment(store)
+        engine = Engine(store, seed=22)
+        proposal = engine.propose(experiment)
+        suggestion = store.create_suggestion(int(experiment.id), proposal.assignments, None)
+        engine.accepted(proposal, suggestion)
+        (running,) = running_trials(engine, experiment)
+        assert proposal.trial is not None
+        assert running.params == proposal.trial.params
+        with structlog.testing.capture_logs() as logs:
+            observe(engine, store, experiment, suggestion, 1.0)
+        assert not any(e["event"] == "study_inconsistent" for e in logs)
+        states = Counter(t.state for t in study_of(engine, experiment).get_trials())
+        assert states == {TrialState.COMPLETE: 1}
+
+    def test_discarded_forgets_the_pending_point(self, store: InMemoryStore) -> None:
+        """A discarded grid point is proposed again, as if never proposed."""
+        params = [{"name": "a", "type": "int", "grid": [1, 2, 3]}]
+        experiment = make_experiment(store, params, type="grid")
+        engine = Engine(store)
+        first = engine.propose(experiment)
+        engine.discarded(first)
+        assert engine.propose(experiment).assignments == first.assignments

@@ -15,8 +15,9 @@ import aiohttp
 import anyio
 import pytest
 
-from sigopt_service.app import running_service
 from sigopt_service.config import ServiceConfig
+from sigopt_service.errors import CODES
+from sigopt_service.http import running_service
 
 PARAMS: list[dict[str, Any]] = [
     {"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}},
@@ -41,7 +42,9 @@ async def send(
 
 def message_of(text: str) -> str:
     body = json.loads(text)
-    assert set(body) == {"message", "status"}, body
+    # SigOpt's `message` and `status`, plus the key path and a stable code (errors.CODES).
+    assert set(body) == {"message", "status", "field", "code"}, body
+    assert body["code"] in CODES, body
     return str(body["message"])
 
 

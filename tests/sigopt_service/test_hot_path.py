@@ -13,11 +13,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sigopt_service.app import running_service
 from sigopt_service.config import ServiceConfig
 from sigopt_service.engine import Engine
-from sigopt_service.sqlite_store import CHECKPOINT_EVERY_WRITES, SqliteStore
-from tests.sigopt_service.test_store import new_experiment
+from sigopt_service.http import running_service
+from sigopt_service.store import SqliteStore
+from sigopt_service.store.sqlite import CHECKPOINT_EVERY_WRITES
+from tests.sigopt_service.store.helpers import new_experiment
 
 ThreadLog = dict[str, list[str]]
 

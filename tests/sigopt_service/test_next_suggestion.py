@@ -133,7 +133,7 @@ async def test_an_engine_error_keeps_the_observation(
         def broken(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("secret internals")
 
-        monkeypatch.setattr(Engine, "suggest", broken)
+        monkeypatch.setattr(Engine, "propose", broken)
         status, answer = await _post(
             http,
             f"{base}/observations",

@@ -17,10 +17,10 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from sigopt_service import app as service_app
-from sigopt_service.app import running_service
 from sigopt_service.cli import main as service_main
 from sigopt_service.config import ServiceConfig
+from sigopt_service.http import middlewares as service_middlewares
+from sigopt_service.http import running_service
 from sigopt_service.logs import LogFormat, configure_logging
 from sigopt_service.models import Experiment
 from sigopt_service.store import InMemoryStore, Page
@@ -82,9 +82,9 @@ class TestConstantTimeComparison:
             calls.append((a, b))
             return bool(real(a, b))
 
-        monkeypatch.setattr("sigopt_service.app.hmac.compare_digest", spy)
+        monkeypatch.setattr("sigopt_service.http.middlewares.hmac.compare_digest", spy)
         known = (TOKEN, "another-token", "third")
-        assert service_app._token_is_known(candidate, known) is (candidate == TOKEN)
+        assert service_middlewares.token_is_known(candidate, known) is (candidate == TOKEN)
         # No early exit: the time taken does not tell which token matched, or how many.
         assert [b for _, b in calls] == [t.encode() for t in known]
         assert all(a == candidate.encode() for a, _ in calls)
@@ -173,7 +173,7 @@ class TestSecretsNeverEchoed:
             # Module loggers must not keep this test's (soon closed) stderr for good, and
             # one cached by an earlier test must not hide this configuration.
             structlog.configure(cache_logger_on_first_use=False)
-            monkeypatch.setattr(service_app, "log", structlog.get_logger())
+            monkeypatch.setattr(service_middlewares, "log", structlog.get_logger())
             config = ServiceConfig(port=0, tokens=(TOKEN, WRONG))
             async with (
                 running_service(config, store=_ExplodingStore()) as url,

@@ -1,0 +1,117 @@
+"""Query string and path values: booleans, page limits, paging markers and ids.
+
+Each malformed value raises `InvalidRequest` whose message names the parameter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from sigopt_service.errors import InvalidRequest
+
+MAX_PAGE_LIMIT = 1000
+#: Ids are SQLite integers; anything larger cannot name a row.
+MAX_ID = 2**63 - 1
+
+#: What `int()` would accept beyond plain ASCII digits ("1_000", " 7", "٣") is refused.
+_INTEGER = re.compile(r"-?[0-9]{1,30}")
+
+
+def parse_id(raw: int | str, what: str) -> int:
+    if isinstance(raw, str) and not _INTEGER.fullmatch(raw):
+        raise InvalidRequest(f"Invalid {what} id: {raw!r:.60}", field=what, code="invalid_value")
+    try:
+        parsed = int(raw)
+    except (TypeError, ValueError):
+        raise InvalidRequest(
+            f"Invalid {what} id: {raw!r:.60}", field=what, code="invalid_value"
+        ) from None
+    if isinstance(raw, bool) or not 0 < parsed <= MAX_ID:
+        raise InvalidRequest(f"Invalid {what} id: {raw!r:.60}", field=what, code="invalid_value")
+    return parsed
+
+
+def parse_bool(raw: str | None, name: str, default: bool = False) -> bool:
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in ("1", "true"):
+        return True
+    if lowered in ("0", "false"):
+        return False
+    raise InvalidRequest(
+        f"Invalid value for `{name}`: {raw!r:.60} is not a boolean",
+        field=name,
+        code="invalid_value",
+    )
+
+
+def parse_limit(raw: str | None, default: int = 100) -> int:
+    if raw is None:
+        return default
+    if not _INTEGER.fullmatch(raw):
+        raise InvalidRequest(
+            f"Invalid value for `limit`: {raw!r:.60} is not an integer",
+            field="limit",
+            code="invalid_value",
+        )
+    limit = int(raw)
+    if limit < 0:
+        raise InvalidRequest(
+            f"Invalid value for `limit`: {limit} must be at least 0",
+            field="limit",
+            code="invalid_value",
+        )
+    if limit > MAX_PAGE_LIMIT:
+        raise InvalidRequest(
+            f"Exceeded maximum limit: {MAX_PAGE_LIMIT}", field="limit", code="invalid_value"
+        )
+    return limit
+
+
+def encode_marker(item_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{item_id}".encode()).decode().rstrip("=")
+
+
+def decode_marker(raw: str, name: str) -> int:
+    """Markers are opaque to clients; ours are URL-safe base64 of the last id, unpadded."""
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        if not text.startswith("id:") or not _INTEGER.fullmatch(text[3:]):
+            raise ValueError(raw)
+        if not 0 <= int(text[3:]) <= MAX_ID:
+            raise ValueError(raw)
+        return int(text[3:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidRequest(
+            f"Invalid value for `{name}`: {raw!r:.60} is not a paging marker",
+            field=name,
+            code="invalid_value",
+        ) from None
+
+
+def parse_id_list(raw: str | None, name: str) -> list[int] | None:
+    if raw is None:
+        return None
+    ids = []
+    for part in raw.split(","):
+        if not part.strip():
+            # `id=` or `id=1,,2`: a filter that names nothing is a mistake, not "all".
+            raise InvalidRequest(
+                f"Invalid value for `{name}`: {raw!r:.60} has an empty id (a comma-separated "
+                "list of ids)",
+                field=name,
+                code="invalid_value",
+            )
+        try:
+            ids.append(parse_id(part.strip(), name))
+        except InvalidRequest:
+            raise InvalidRequest(
+                f"Invalid value for `{name}`: {part!r:.60} is not an id (a comma-separated "
+                "list of ids)",
+                field=name,
+                code="invalid_value",
+            ) from None
+    return ids

@@ -1,0 +1,146 @@
+"""Route table of SigOpt REST API v1 under `/v1` (spec section 3), `add_routes`, and the
+handler of the API's own OpenAPI document.
+
+The handlers live in one module per resource (`experiments.py`, `suggestions.py`,
+`observations.py`); each parses the request, makes one call to the use-case layer
+(`sigopt_service.usecases.OptimizationService`) and renders wire models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from sigopt_service.http.context import config_of
+from sigopt_service.http.experiments import (
+    best_assignments,
+    create_experiment,
+    delete_experiment,
+    get_experiment,
+    list_experiments,
+    stopping_criteria,
+    update_experiment,
+)
+from sigopt_service.http.observations import (
+    create_observation,
+    create_observation_batch,
+    delete_observation,
+    delete_observations,
+    get_observation,
+    list_observations,
+    update_observation,
+)
+from sigopt_service.http.openapi import openapi_document
+from sigopt_service.http.responses import json_response
+from sigopt_service.http.suggestions import (
+    create_suggestion,
+    delete_suggestion,
+    delete_suggestions,
+    get_suggestion,
+    list_suggestions,
+    update_suggestion,
+)
+
+RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: (method, path, handler, summary)
+Route = tuple[str, str, RouteHandler, str]
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(request, openapi_document(ROUTES, auth=bool(config_of(request).tokens)))
+
+
+ROUTES: list[Route] = [
+    ("POST", "/v1/experiments", create_experiment, "Create an experiment"),
+    ("GET", "/v1/experiments", list_experiments, "List experiments"),
+    ("GET", "/v1/experiments/{experiment_id}", get_experiment, "Fetch an experiment"),
+    ("PUT", "/v1/experiments/{experiment_id}", update_experiment, "Update an experiment"),
+    ("DELETE", "/v1/experiments/{experiment_id}", delete_experiment, "Delete an experiment"),
+    (
+        "POST",
+        "/v1/experiments/{experiment_id}/suggestions",
+        create_suggestion,
+        "Create a suggestion",
+    ),
+    ("GET", "/v1/experiments/{experiment_id}/suggestions", list_suggestions, "List suggestions"),
+    (
+        "DELETE",
+        "/v1/experiments/{experiment_id}/suggestions",
+        delete_suggestions,
+        "Delete all (or all open) suggestions",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}",
+        get_suggestion,
+        "Fetch a suggestion",
+    ),
+    (
+        "PUT",
+        "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}",
+        update_suggestion,
+        "Update a suggestion's metadata",
+    ),
+    (
+        "DELETE",
+        "/v1/experiments/{experiment_id}/suggestions/{suggestion_id}",
+        delete_suggestion,
+        "Delete a suggestion",
+    ),
+    (
+        "POST",
+        "/v1/experiments/{experiment_id}/observations",
+        create_observation,
+        "Create an observation",
+    ),
+    (
+        "POST",
+        "/v1/experiments/{experiment_id}/observations/batch",
+        create_observation_batch,
+        "Create observations in one all-or-nothing batch",
+    ),
+    ("GET", "/v1/experiments/{experiment_id}/observations", list_observations, "List observations"),
+    (
+        "DELETE",
+        "/v1/experiments/{experiment_id}/observations",
+        delete_observations,
+        "Delete all observations",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/observations/{observation_id}",
+        get_observation,
+        "Fetch an observation",
+    ),
+    (
+        "PUT",
+        "/v1/experiments/{experiment_id}/observations/{observation_id}",
+        update_observation,
+        "Update an observation",
+    ),
+    (
+        "DELETE",
+        "/v1/experiments/{experiment_id}/observations/{observation_id}",
+        delete_observation,
+        "Delete an observation",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/best_assignments",
+        best_assignments,
+        "Best assignments (Pareto front for two optimized metrics)",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/stopping_criteria",
+        stopping_criteria,
+        "Stopping criteria",
+    ),
+    ("GET", "/v1/openapi.json", openapi, "This API's OpenAPI document"),
+]
+
+
+def add_routes(app: web.Application) -> None:
+    for method, path, handler, _ in ROUTES:
+        app.router.add_route(method, path, handler)

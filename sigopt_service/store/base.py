@@ -1,0 +1,320 @@
+"""The store contract: `BaseStore`, the records it takes, and helpers every store shares.
+
+Contract, for every implementation (`InMemoryStore`, `SqliteStore`, `CachingStore` around
+either), checked by one contract suite in `tests/sigopt_service/store/test_contract.py`:
+
+- Ids are positive ints, assigned by the store, increasing in creation order, and never
+  reused (a deleted row keeps its id). The wire models carry them as strings.
+- Every method returns snapshots (frozen pydantic models): later writes never mutate an
+  object already returned. Callers own what they get back.
+- A method that returns without raising has committed its write: a crash after the return
+  loses nothing. A method that raises has written nothing (all-or-nothing, also for
+  `create_observations` with many observations).
+- A missing id raises `RecordNotFound` with SigOpt's message: "No experiment 7",
+  "No suggestion 5 for experiment 7", "No observation 9 for experiment 7". A suggestion or
+  observation of another experiment counts as missing.
+- An observation whose `suggestion` is unknown, of another experiment or deleted raises
+  `UnknownSuggestion` ("No suggestion: 5 for experiment: 7", spec section 4), and nothing
+  of the batch is stored.
+- Unless `allow_duplicates` (sigopt-server's behaviour), a suggestion is observed once:
+  naming one that is already closed, or the same one twice in a batch, raises
+  `AlreadyObserved` (`in_batch` tells which) and nothing of the batch is stored. The check
+  runs in the insert's own transaction.
+- `create_observations(..., dry_run=True)` checks everything a real call would and stores
+  nothing (the batch endpoint's `dry_run`).
+- Suggestion state is derived, never stored: a suggestion is `closed` iff some observation
+  (deleted or not) references it. Deleting that observation does not reopen it. Deleted
+  suggestions are never in `open_suggestions` nor in `open_only` lists.
+- Deletes of experiments, suggestions and observations are soft: rows stay, flagged.
+- Database failures raise `DatabaseError`, chained to the driver's exception.
+- Every error a store raises on purpose is a `StoreError` (`sigopt_service.errors`); none
+  carries an HTTP status: the API boundary chooses it. A key outside `*_UPDATABLE` is a
+  programming error (`ValueError`).
+- Stores are synchronous and not thread-safe; the service serializes every call (one
+  store thread), so an implementation needs no locking of its own.
+
+Pagination: `list_*` return a `Page` ordered newest first (descending id) unless
+`ascending`; `cursor` continues after that id in the listing's own order (ids below it
+when descending, above it when ascending); `count` is the total over all pages.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sigopt_service.best import best_observations
+from sigopt_service.errors import AlreadyObserved
+from sigopt_service.models import (
+    Assignments,
+    Experiment,
+    ExperimentType,
+    Metadata,
+    Metric,
+    MetricEvaluation,
+    Observation,
+    Parameter,
+    Suggestion,
+)
+
+T = TypeVar("T")
+
+ExperimentStateFilter = Literal["active", "deleted", "all"]
+
+#: Keys `update_experiment` accepts; the app validates values before calling.
+EXPERIMENT_UPDATABLE = frozenset(
+    {
+        "name",
+        "state",
+        "observation_budget",
+        "parallel_bandwidth",
+        "metadata",
+        "parameters",
+        "metrics",
+        "project",
+    }
+)
+#: Keys `update_observation` accepts.
+OBSERVATION_UPDATABLE = frozenset({"values", "failed", "metadata"})
+
+
+class NewExperiment(BaseModel):
+    """A validated experiment definition, before the store gives it an id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    type: ExperimentType = ExperimentType.OFFLINE
+    parameters: list[Parameter]
+    metrics: list[Metric]
+    observation_budget: int | None = None
+    parallel_bandwidth: int | None = 1
+    num_solutions: int | None = 1
+    conditionals: list[dict[str, Any]] = Field(default_factory=list)
+    linear_constraints: list[dict[str, Any]] = Field(default_factory=list)
+    metadata: Metadata | None = None
+    project: str | None = None
+
+
+class NewObservation(BaseModel):
+    """A validated observation. With `suggestion` set, the store copies its assignments."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    suggestion: int | None = None
+    assignments: Assignments | None = None
+    values: list[MetricEvaluation] = Field(default_factory=list)
+    failed: bool = False
+    metadata: Metadata | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing: its items, the total over all pages, whether more follow."""
+
+    items: list[T]
+    count: int
+    has_more: bool
+
+
+class BaseStore(abc.ABC):
+    """The abstract core. Convenience queries at the bottom are written once, on the core."""
+
+    # -- experiments ------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_experiment(self, new: NewExperiment) -> Experiment:
+        """Store a new active experiment; `progress` of the result is None."""
+
+    @abc.abstractmethod
+    def get_experiment(self, experiment_id: int) -> Experiment:
+        """The experiment, deleted ones included (state `deleted`); `progress` is None."""
+
+    @abc.abstractmethod
+    def list_experiments(
+        self,
+        *,
+        state: ExperimentStateFilter = "active",
+        limit: int = 100,
+        cursor: int | None = None,
+    ) -> Page[Experiment]: ...
+
+    @abc.abstractmethod
+    def update_experiment(self, experiment_id: int, changes: Mapping[str, Any]) -> Experiment:
+        """Replace the given fields (keys in `EXPERIMENT_UPDATABLE`), bump `updated`."""
+
+    # -- suggestions ------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_suggestion(
+        self, experiment_id: int, assignments: Assignments, metadata: Metadata | None = None
+    ) -> Suggestion:
+        """Store an open suggestion. Raises RecordNotFound for an unknown experiment."""
+
+    @abc.abstractmethod
+    def get_suggestion(self, experiment_id: int, suggestion_id: int) -> Suggestion:
+        """The suggestion, deleted ones included."""
+
+    @abc.abstractmethod
+    def list_suggestions(
+        self,
+        experiment_id: int,
+        *,
+        open_only: bool = False,
+        include_deleted: bool = False,
+        ids: Sequence[int] | None = None,
+        limit: int = 100,
+        cursor: int | None = None,
+    ) -> Page[Suggestion]: ...
+
+    @abc.abstractmethod
+    def update_suggestion(
+        self, experiment_id: int, suggestion_id: int, metadata: Metadata | None
+    ) -> Suggestion:
+        """Replace the metadata (None clears it)."""
+
+    @abc.abstractmethod
+    def delete_suggestion(self, experiment_id: int, suggestion_id: int) -> None:
+        """Soft-delete one suggestion (idempotent on an already deleted one)."""
+
+    @abc.abstractmethod
+    def delete_suggestions(self, experiment_id: int, *, open_only: bool) -> int:
+        """Soft-delete all (or all open) suggestions; returns how many were deleted."""
+
+    @abc.abstractmethod
+    def suggestion_count(self, experiment_id: int) -> int:
+        """How many suggestions were ever created in the experiment, deleted ones included."""
+
+    # -- observations -----------------------------------------------------------------
+    @abc.abstractmethod
+    def create_observations(
+        self,
+        experiment_id: int,
+        new: Sequence[NewObservation],
+        *,
+        allow_duplicates: bool = False,
+        dry_run: bool = False,
+    ) -> list[Observation]:
+        """Store all or none, in order; each one naming a suggestion closes it. With
+        `dry_run`, check as for real, store nothing and return []."""
+
+    @abc.abstractmethod
+    def get_observation(self, experiment_id: int, observation_id: int) -> Observation: ...
+
+    @abc.abstractmethod
+    def list_observations(
+        self,
+        experiment_id: int,
+        *,
+        ascending: bool = False,
+        include_deleted: bool = False,
+        limit: int = 100,
+        cursor: int | None = None,
+    ) -> Page[Observation]: ...
+
+    @abc.abstractmethod
+    def update_observation(
+        self, experiment_id: int, observation_id: int, changes: Mapping[str, Any]
+    ) -> Observation:
+        """Replace the given fields (keys in `OBSERVATION_UPDATABLE`)."""
+
+    @abc.abstractmethod
+    def delete_observation(self, experiment_id: int, observation_id: int) -> None: ...
+
+    @abc.abstractmethod
+    def delete_observations(self, experiment_id: int) -> int:
+        """Soft-delete every observation of the experiment; returns how many."""
+
+    @abc.abstractmethod
+    def all_observations(self, experiment_id: int) -> list[Observation]:
+        """Every non-deleted observation, oldest first (the optimizer's history)."""
+
+    @abc.abstractmethod
+    def open_suggestions(self, experiment_id: int) -> list[Suggestion]:
+        """Every open, non-deleted suggestion, oldest first (the optimizer's pending set)."""
+
+    def close(self) -> None:
+        """Release the backing resources. Default: nothing to release."""
+        return None
+
+    #: Whether every call returns in microseconds (no fsync, no waiting on disk), so the
+    #: service may run it on its event loop (`StoreThread.run_now_if_idle`).
+    writes_are_quick: bool = True
+
+    @property
+    def maintenance_due(self) -> bool:
+        """Whether `maintain()` has slow housekeeping to do (the service runs it on its
+        store thread). Default: never."""
+        return False
+
+    def maintain(self) -> None:
+        """Do the housekeeping `maintenance_due` announced. Default: nothing."""
+        return None
+
+    # -- convenience, written once on the core ----------------------------------------
+    def observation_count(self, experiment_id: int) -> int:
+        """How many non-deleted observations the experiment has."""
+        return self.list_observations(experiment_id, limit=0).count
+
+    def open_suggestion_count(self, experiment_id: int) -> int:
+        """How many open, non-deleted suggestions the experiment has."""
+        return self.list_suggestions(experiment_id, open_only=True, limit=0).count
+
+    def best_observation(self, experiment_id: int) -> Observation | None:
+        """The best observation of an experiment with exactly one optimized metric (its
+        `progress.best_observation`); None when there is none yet or the experiment has
+        several optimized metrics (it has a Pareto front, not one best)."""
+        experiment = self.get_experiment(experiment_id)
+        if len(experiment.optimized_metrics()) != 1:
+            return None
+        found = best_observations(experiment, self.all_observations(experiment_id))
+        return found[0] if found else None
+
+
+# -- helpers shared by the stores -------------------------------------------------------
+def check_observed_once(
+    suggestion_id: int, experiment_id: int, named: set[int], *, closed: bool
+) -> None:
+    """The one-observation-per-suggestion rule: `named` collects the batch's suggestions
+    so far; raises `AlreadyObserved`."""
+    if suggestion_id in named:
+        raise AlreadyObserved(suggestion_id, experiment_id, in_batch=True)
+    named.add(suggestion_id)
+    if closed:
+        raise AlreadyObserved(suggestion_id, experiment_id, in_batch=False)
+
+
+def now_s() -> int:
+    """The creation and update time stamps: whole seconds since the epoch."""
+    return int(time.time())
+
+
+def check_update_keys(changes: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    """Refuse keys a store cannot update: the caller's bug, hence ValueError."""
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise ValueError(f"Cannot update {', '.join(unknown)}")
+
+
+def plain_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain data for `changes`, whose values may be models, enums or lists of models.
+
+    Shared by the stores so an update stores the same thing whichever store runs.
+    """
+    return {key: _plain(value) for key, value in changes.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, Enum):
+        return value.value
+    return value

@@ -1,0 +1,390 @@
+"""`CachingStore`: a store around another store that answers the hot path's reads from
+memory (the experiment, its observation and open-suggestion counts, its best observation).
+
+```python
+store = CachingStore(SqliteStore(path))
+store.get_experiment(7)            # read once from the inner store, then from memory
+store.create_observations(7, new)  # written through; counts and best updated, not re-read
+store.is_warm(7, counts=True)      # would the next suggest read nothing from the database?
+```
+The caches are right by construction: each write method of the wrapper updates or drops
+what that write changes, so no caller has to remember to. That holds under one assumption:
+every write to the inner store goes through this wrapper, i.e. only this process writes
+the database (the service's own store; never share the file with another writer).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from sigopt_service.best import best_observations
+from sigopt_service.models import (
+    Assignments,
+    Experiment,
+    Metadata,
+    Observation,
+    Parameter,
+    Suggestion,
+)
+from sigopt_service.store.base import (
+    BaseStore,
+    ExperimentStateFilter,
+    NewExperiment,
+    NewObservation,
+    Page,
+)
+
+V = TypeVar("V")
+
+#: Experiments (and, separately, counts and best observations) kept, least recently used
+#: dropped first: enough for every experiment a run of the orchestrator touches.
+EXPERIMENT_CACHE_SIZE = 256
+
+
+def _remember(cache: OrderedDict[int, V], key: int, value: V, size: int) -> None:
+    """Keep `value`, dropping the least recently used entry past `size`."""
+    cache[key] = value
+    cache.move_to_end(key)
+    if len(cache) > size:
+        cache.popitem(last=False)
+
+
+def owned_experiment(experiment: Experiment) -> Experiment:
+    """A copy sharing no mutable container with `experiment`, so a caller may mutate it.
+
+    Frozen models holding only plain values (metrics, bounds, categorical values) are
+    shared; every list and dict is new. Built on a shallow copy whose `__dict__` (its
+    own, fresh) gets new containers: a deep copy, or `model_copy(update=...)` per
+    parameter, would cost several times as much on every suggest and observe.
+    """
+    copied = experiment.model_copy()
+    fields = copied.__dict__
+    fields["parameters"] = [_owned_parameter(p) for p in experiment.parameters]
+    fields["metrics"] = list(experiment.metrics)
+    fields["conditionals"] = _plain_copy(experiment.conditionals)
+    fields["linear_constraints"] = _plain_copy(experiment.linear_constraints)
+    if experiment.metadata is not None:
+        fields["metadata"] = dict(experiment.metadata)
+    if experiment.progress is not None:
+        fields["progress"] = experiment.progress.model_copy(deep=True)
+    return copied
+
+
+def _owned_parameter(parameter: Parameter) -> Parameter:
+    copied = parameter.model_copy()
+    fields = copied.__dict__
+    if parameter.categorical_values is not None:
+        fields["categorical_values"] = list(parameter.categorical_values)
+    if parameter.grid is not None:
+        fields["grid"] = list(parameter.grid)
+    fields["conditions"] = {k: list(v) for k, v in parameter.conditions.items()}
+    return copied
+
+
+def _plain_copy(value: Any) -> Any:
+    """A copy of JSON-like data (lists, dicts, scalars): new containers, shared scalars."""
+    if isinstance(value, list):
+        return [_plain_copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain_copy(v) for k, v in value.items()}
+    return value
+
+
+def owned_observation(observation: Observation) -> Observation:
+    """A copy sharing no mutable container with `observation` (see `owned_experiment`)."""
+    copied = observation.model_copy()
+    fields = copied.__dict__
+    fields["assignments"] = dict(observation.assignments)
+    fields["values"] = list(observation.values)
+    if observation.metadata is not None:
+        fields["metadata"] = dict(observation.metadata)
+    return copied
+
+
+class CachingStore(BaseStore):
+    """A `BaseStore` that writes through to `inner` and keeps, per experiment, in LRUs of
+    `size` entries: the experiment, `[observations, open suggestions]`, and the best
+    observation of a single-metric experiment.
+
+    How each write keeps them right (every write goes through here, see the module
+    docstring): `create_suggestion` adds an open suggestion; `create_observations` adds
+    its observations, closes the suggestions they name and folds them into the best one
+    (with `allow_duplicates` the counts are re-read next time: a repeat closes nothing;
+    a `dry_run` changes nothing); an update or delete of a suggestion or observation drops
+    the experiment's counts and best; `update_experiment` drops the experiment too.
+    Everything else passes straight through.
+
+    Results are snapshots as the contract asks: a cached experiment or best observation is
+    handed out only as a copy (`owned_experiment`), except by `peek_experiment`, whose
+    caller promises to only read. Not thread-safe, like every store.
+    """
+
+    def __init__(self, inner: BaseStore, *, size: int = EXPERIMENT_CACHE_SIZE) -> None:
+        if size < 1:
+            raise ValueError("size must be >= 1")
+        self.inner = inner
+        self.size = size
+        self._experiments: OrderedDict[int, Experiment] = OrderedDict()
+        #: [observations, open suggestions], edited in place by the writes.
+        self._counts: OrderedDict[int, list[int]] = OrderedDict()
+        #: Only experiments with exactly one optimized metric; None: no best one yet.
+        self._best: OrderedDict[int, Observation | None] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return (
+            f"<CachingStore of {self.inner!r} experiments={len(self._experiments)}/{self.size}"
+            f" counts={len(self._counts)} best={len(self._best)}>"
+        )
+
+    # -- the caches ---------------------------------------------------------------------
+    def is_warm(self, experiment_id: int, *, counts: bool) -> bool:
+        """Whether the experiment (and, if `counts`, its two counts) is cached, so reading
+        it (them) touches no database: the hot path's "may this run on the loop?"."""
+        if experiment_id not in self._experiments:
+            return False
+        return not counts or experiment_id in self._counts
+
+    def _experiment(self, experiment_id: int) -> Experiment:
+        """The cached experiment itself: for this module only, never handed out."""
+        cached = self._experiments.get(experiment_id)
+        if cached is None:
+            cached = self.inner.get_experiment(experiment_id)
+            _remember(self._experiments, experiment_id, cached, self.size)
+        else:
+            self._experiments.move_to_end(experiment_id)
+        return cached
+
+    def _known_counts(self, experiment_id: int) -> list[int]:
+        known = self._counts.get(experiment_id)
+        if known is None:
+            known = [
+                self.inner.observation_count(experiment_id),
+                self.inner.open_suggestion_count(experiment_id),
+            ]
+            _remember(self._counts, experiment_id, known, self.size)
+        else:
+            self._counts.move_to_end(experiment_id)
+        return known
+
+    def _drop_views(self, experiment_id: int) -> None:
+        """After a change that is not a plain addition: counts and best are re-read on use."""
+        self._counts.pop(experiment_id, None)
+        self._best.pop(experiment_id, None)
+
+    def _drop(self, experiment_id: int) -> None:
+        """After the experiment itself changed: drop it and every view of it."""
+        self._experiments.pop(experiment_id, None)
+        self._drop_views(experiment_id)
+
+    # -- answered from the caches ---------------------------------------------------------
+    def get_experiment(self, experiment_id: int) -> Experiment:
+        return owned_experiment(self._experiment(experiment_id))
+
+    def peek_experiment(self, experiment_id: int) -> Experiment:
+        """The cached experiment itself, not a copy (Optuna's `deepcopy=False`): for a
+        caller that only reads it, such as the hot path on every suggest and observe,
+        where the copy would be the costliest part of the read. Never mutate the result;
+        later writes do not change it (they replace the cached object). Raises like
+        `get_experiment`."""
+        return self._experiment(experiment_id)
+
+    def observation_count(self, experiment_id: int) -> int:
+        return self._known_counts(experiment_id)[0]
+
+    def open_suggestion_count(self, experiment_id: int) -> int:
+        return self._known_counts(experiment_id)[1]
+
+    def best_observation(self, experiment_id: int) -> Observation | None:
+        if experiment_id in self._best:
+            self._best.move_to_end(experiment_id)
+        else:
+            experiment = self._experiment(experiment_id)
+            if len(experiment.optimized_metrics()) != 1:
+                return None
+            found = best_observations(experiment, self.inner.all_observations(experiment_id))
+            _remember(self._best, experiment_id, found[0] if found else None, self.size)
+        best = self._best[experiment_id]
+        return None if best is None else owned_observation(best)
+
+    # -- writes that keep the caches ------------------------------------------------------
+    def update_experiment(self, experiment_id: int, changes: Mapping[str, Any]) -> Experiment:
+        try:
+            return self.inner.update_experiment(experiment_id, changes)
+        finally:
+            self._drop(experiment_id)
+
+    def create_suggestion(
+        self, experiment_id: int, assignments: Assignments, metadata: Metadata | None = None
+    ) -> Suggestion:
+        created = self.inner.create_suggestion(experiment_id, assignments, metadata)
+        known = self._counts.get(experiment_id)
+        if known is not None:
+            known[1] += 1
+        return created
+
+    def update_suggestion(
+        self, experiment_id: int, suggestion_id: int, metadata: Metadata | None
+    ) -> Suggestion:
+        try:
+            return self.inner.update_suggestion(experiment_id, suggestion_id, metadata)
+        finally:
+            self._drop_views(experiment_id)
+
+    def delete_suggestion(self, experiment_id: int, suggestion_id: int) -> None:
+        try:
+            self.inner.delete_suggestion(experiment_id, suggestion_id)
+        finally:
+            self._drop_views(experiment_id)
+
+    def delete_suggestions(self, experiment_id: int, *, open_only: bool) -> int:
+        try:
+            return self.inner.delete_suggestions(experiment_id, open_only=open_only)
+        finally:
+            self._drop_views(experiment_id)
+
+    def create_observations(
+        self,
+        experiment_id: int,
+        new: Sequence[NewObservation],
+        *,
+        allow_duplicates: bool = False,
+        dry_run: bool = False,
+    ) -> list[Observation]:
+        created = self.inner.create_observations(
+            experiment_id, new, allow_duplicates=allow_duplicates, dry_run=dry_run
+        )
+        if dry_run or not created:
+            return created
+        known = self._counts.get(experiment_id)
+        if known is not None and allow_duplicates:
+            # A repeat closes nothing new, and which one was a repeat is not known here.
+            del self._counts[experiment_id]
+        elif known is not None:
+            # Without duplicates each one naming a suggestion closed an open one.
+            known[0] += len(created)
+            known[1] -= sum(1 for o in created if o.suggestion is not None)
+        if experiment_id in self._best:
+            self._fold_into_best(experiment_id, created)
+        return created
+
+    def _fold_into_best(self, experiment_id: int, created: Sequence[Observation]) -> None:
+        """The best of all is the best of (the best so far, the new ones): older first, so
+        a tie keeps the older, as `best_observations` orders them."""
+        previous = self._best[experiment_id]
+        found = best_observations(
+            self._experiment(experiment_id), [*([previous] if previous else []), *created]
+        )
+        if not found:
+            self._best[experiment_id] = None
+        elif found[0] is not previous:
+            # A copy: `created` belongs to the caller, who may mutate it.
+            self._best[experiment_id] = owned_observation(found[0])
+
+    def update_observation(
+        self, experiment_id: int, observation_id: int, changes: Mapping[str, Any]
+    ) -> Observation:
+        try:
+            return self.inner.update_observation(experiment_id, observation_id, changes)
+        finally:
+            self._drop_views(experiment_id)
+
+    def delete_observation(self, experiment_id: int, observation_id: int) -> None:
+        try:
+            self.inner.delete_observation(experiment_id, observation_id)
+        finally:
+            self._drop_views(experiment_id)
+
+    def delete_observations(self, experiment_id: int) -> int:
+        try:
+            return self.inner.delete_observations(experiment_id)
+        finally:
+            self._drop_views(experiment_id)
+
+    # -- straight through -------------------------------------------------------------------
+    def create_experiment(self, new: NewExperiment) -> Experiment:
+        return self.inner.create_experiment(new)
+
+    def list_experiments(
+        self,
+        *,
+        state: ExperimentStateFilter = "active",
+        limit: int = 100,
+        cursor: int | None = None,
+    ) -> Page[Experiment]:
+        return self.inner.list_experiments(state=state, limit=limit, cursor=cursor)
+
+    def get_suggestion(self, experiment_id: int, suggestion_id: int) -> Suggestion:
+        return self.inner.get_suggestion(experiment_id, suggestion_id)
+
+    def list_suggestions(
+        self,
+        experiment_id: int,
+        *,
+        open_only: bool = False,
+        include_deleted: bool = False,
+        ids: Sequence[int] | None = None,
+        limit: int = 100,
+        cursor: int | None = None,
+    ) -> Page[Suggestion]:
+        return self.inner.list_suggestions(
+            experiment_id,
+            open_only=open_only,
+            include_deleted=include_deleted,
+            ids=ids,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def suggestion_count(self, experiment_id: int) -> int:
+        return self.inner.suggestion_count(experiment_id)
+
+    def get_observation(self, experiment_id: int, observation_id: int) -> Observation:
+        return self.inner.get_observation(experiment_id, observation_id)
+
+    def list_observations(
+        self,
+        experiment_id: int,
+        *,
+        ascending: bool = False,
+        include_deleted: bool = False,
+        limit: int = 100,
+        cursor: int | None = None,
+    ) -> Page[Observation]:
+        return self.inner.list_observations(
+            experiment_id,
+            ascending=ascending,
+            include_deleted=include_deleted,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def all_observations(self, experiment_id: int) -> list[Observation]:
+        return self.inner.all_observations(experiment_id)
+
+    def open_suggestions(self, experiment_id: int) -> list[Suggestion]:
+        return self.inner.open_suggestions(experiment_id)
+
+    @property
+    def writes_are_quick(self) -> bool:
+        """The inner store's: the caches add no waiting."""
+        return self.inner.writes_are_quick
+
+    @writes_are_quick.setter
+    def writes_are_quick(self, quick: bool) -> None:
+        self.inner.writes_are_quick = quick
+
+    @property
+    def maintenance_due(self) -> bool:
+        return self.inner.maintenance_due
+
+    def maintain(self) -> None:
+        self.inner.maintain()
+
+    def close(self) -> None:
+        """Close the inner store and forget every cached record."""
+        self._experiments.clear()
+        self._counts.clear()
+        self._best.clear()
+        self.inner.close()

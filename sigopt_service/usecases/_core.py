@@ -1,0 +1,84 @@
+"""What every use case runs against on the store thread, and the steps several share.
+
+`Core` is the one place that tells the engine about writes: `suggest` (the engine
+proposes, the store stores, the engine hears back), `observations_stored` and
+`history_changed`. The store is a `CachingStore`, whose own write methods keep its caches
+(experiments, counts, the best observation) right, so no use case touches a cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sigopt_service.config import ServiceConfig
+from sigopt_service.engine import Engine
+from sigopt_service.errors import Conflict, InvalidRequest
+from sigopt_service.models import Experiment, ExperimentState, Metadata, Observation, Suggestion
+from sigopt_service.store import CachingStore
+
+
+@dataclass(frozen=True)
+class Core:
+    """Store, engine and settings; every method runs on the store thread."""
+
+    config: ServiceConfig
+    store: CachingStore
+    engine: Engine
+
+    def experiment(self, experiment_id: int) -> Experiment:
+        """The cached experiment itself, not a copy (`CachingStore.peek_experiment`): the
+        use cases only read it, and this read is on every suggest and observe. What leaves
+        the layer is rendered to JSON, never mutated. Raises `RecordNotFound`."""
+        return self.store.peek_experiment(experiment_id)
+
+    def active_experiment(self, experiment_id: int, what: str) -> Experiment:
+        """The experiment, refused (400) if it is deleted: `what` cannot be created."""
+        experiment = self.experiment(experiment_id)
+        if experiment.state is ExperimentState.DELETED:
+            raise InvalidRequest(
+                f"Cannot create {what} for deleted experiment {experiment.id}",
+                code="invalid_request",
+            )
+        return experiment
+
+    def check_budget(self, experiment: Experiment) -> None:
+        """Our extension, `within_budget=true`: refuse (409 `budget_reached`) once
+        observations plus open suggestions fill the budget. On the one store thread, so
+        the count and the insert that follows are atomic: several coordinators together
+        stop exactly at it."""
+        budget = experiment.observation_budget
+        if budget is None:
+            return
+        eid = int(experiment.id)
+        observed = self.store.observation_count(eid)
+        opened = self.store.open_suggestion_count(eid)
+        if observed + opened >= budget:
+            raise Conflict(
+                f"Observation budget of experiment {eid} is reached: {observed} "
+                f"observations + {opened} open suggestions >= {budget}",
+                code="budget_reached",
+            )
+
+    def suggest(self, experiment: Experiment, metadata: Metadata | None) -> Suggestion:
+        """The engine proposes, the store stores, the engine hears which suggestion it is
+        (or, if storing failed, forgets the point it counted as pending)."""
+        proposal = self.engine.propose(experiment)
+        try:
+            suggestion = self.store.create_suggestion(
+                int(experiment.id), proposal.assignments, metadata
+            )
+        except BaseException:
+            self.engine.discarded(proposal)
+            raise
+        self.engine.accepted(proposal, suggestion)
+        return suggestion
+
+    def observations_stored(self, experiment: Experiment, created: Sequence[Observation]) -> None:
+        """After new observations are committed: tell the optimizer."""
+        self.engine.observed(experiment, created)
+
+    def history_changed(self, experiment_id: int) -> None:
+        """After a non-monotonic change (a delete, an update, a suggestion the engine did
+        not propose): the optimizer rebuilds its study from the store on next use."""
+        self.engine.invalidate(experiment_id)

@@ -1,0 +1,80 @@
+"""Experiment use cases, each one transaction's worth of work on the store thread: create,
+list, fetch, update, delete, and the views derived from the history (`progress`, best
+assignments, stopping criteria)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sigopt_service.best import best_observations, progress
+from sigopt_service.models import Experiment, ExperimentState, Observation
+from sigopt_service.store import ExperimentStateFilter, NewExperiment, Page
+from sigopt_service.usecases._core import Core
+from sigopt_service.validation import validate_experiment_update
+
+
+def with_progress(core: Core, experiment: Experiment) -> Experiment:
+    """The experiment plus its `progress` object."""
+    store, eid = core.store, int(experiment.id)
+    first = store.list_observations(eid, ascending=True, limit=1)
+    last = store.list_observations(eid, limit=1)
+    best = None
+    if len(experiment.optimized_metrics()) == 1 and first.count:
+        best = store.best_observation(eid)
+    return experiment.model_copy(
+        update={
+            "progress": progress(
+                experiment,
+                first.count,
+                first.items[0] if first.items else None,
+                last.items[0] if last.items else None,
+                best,
+            )
+        }
+    )
+
+
+def create(core: Core, new: NewExperiment) -> Experiment:
+    return with_progress(core, core.store.create_experiment(new))
+
+
+def listing(
+    core: Core, state: ExperimentStateFilter, limit: int, cursor: int | None
+) -> tuple[list[Experiment], Page[Experiment]]:
+    page = core.store.list_experiments(state=state, limit=limit, cursor=cursor)
+    return [with_progress(core, e) for e in page.items], page
+
+
+def fetch(core: Core, eid: int) -> Experiment:
+    return with_progress(core, core.experiment(eid))
+
+
+def update(core: Core, eid: int, body: dict[str, Any]) -> Experiment:
+    changes = validate_experiment_update(core.experiment(eid), body)
+    updated = core.store.update_experiment(eid, changes) if changes else core.experiment(eid)
+    core.history_changed(eid)
+    return with_progress(core, updated)
+
+
+def delete(core: Core, eid: int) -> None:
+    core.experiment(eid)
+    core.store.update_experiment(eid, {"state": ExperimentState.DELETED.value})
+    core.history_changed(eid)
+
+
+def best(core: Core, eid: int) -> list[Observation]:
+    experiment = core.experiment(eid)
+    if len(experiment.optimized_metrics()) == 1:
+        kept = core.store.best_observation(eid)  # kept up to date: no history read
+        return [] if kept is None else [kept]
+    return best_observations(experiment, core.store.all_observations(eid))
+
+
+def should_stop(core: Core, eid: int) -> list[str]:
+    """The reasons to stop (SigOpt's stopping criteria); empty: go on."""
+    experiment = core.experiment(eid)
+    count = core.store.observation_count(eid)
+    reasons = []
+    if experiment.observation_budget is not None and count > experiment.observation_budget:
+        reasons.append("observation_budget_reached")
+    return reasons

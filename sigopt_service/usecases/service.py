@@ -1,0 +1,236 @@
+"""`OptimizationService`: every use case of the service, as one async object.
+
+```python
+service = OptimizationService.open(config)       # or OptimizationService(config, store)
+service.start()
+experiment = await service.create_experiment(body)
+suggestion = await service.suggest(int(experiment.id), {})
+observed = await service.observe(int(experiment.id), {"suggestion": ..., "value": 1.0})
+await service.aclose()                            # drains the store thread, closes the store
+```
+Inputs are parsed request data (ids, JSON bodies as dicts, query values); each method
+validates its body, does all of its store and engine work in one call on the store thread
+(one hop, one transaction order; `_calls.py`) and returns models. It raises `ApiError`
+(validation, the budget) and the store's `StoreError`s; the HTTP layer maps those once.
+The store is wrapped in a `CachingStore`, so caches are right by construction, and the
+engine hears of every write in one place (`_core.Core`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Module imports, not `from sigopt_service.usecases import ...`: that would run the
+# package's __init__, which imports this module.
+import sigopt_service.usecases._experiments as _experiments
+import sigopt_service.usecases._observations as _observations
+import sigopt_service.usecases._suggestions as _suggestions
+from sigopt_service.config import ServiceConfig
+from sigopt_service.engine import Engine
+from sigopt_service.errors import InvalidRequest
+from sigopt_service.models import Experiment, Observation, Suggestion
+from sigopt_service.store import (
+    BaseStore,
+    CachingStore,
+    ExperimentStateFilter,
+    InMemoryStore,
+    Page,
+    SqliteStore,
+)
+from sigopt_service.usecases._calls import StoreCalls
+from sigopt_service.usecases._core import Core
+from sigopt_service.usecases._observations import Observed
+from sigopt_service.validation import validate_experiment_create
+
+
+def open_store(config: ServiceConfig) -> BaseStore:
+    """The store `config` names: SQLite at `config.db` (its folder private), else memory.
+    Blocking: call it off the event loop."""
+    if config.db is None:
+        return InMemoryStore()
+    config.db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Checkpoints run on the store thread (`StoreCalls._maintain`), never inside a write
+    # that `call_hot` may run on the loop.
+    return SqliteStore(config.db, synchronous=config.synchronous, autocheckpoint=False)
+
+
+class OptimizationService:
+    """The use-case layer: built from config + store (+ engine), owns the store thread.
+
+    `store` stays the caller's: `aclose` closes it only when `owns_store` says so."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        store: BaseStore,
+        *,
+        engine: Engine | None = None,
+        owns_store: bool = False,
+    ) -> None:
+        cached = CachingStore(store)
+        self._core = Core(
+            config=config,
+            store=cached,
+            engine=engine or Engine(cached, seed=config.seed, use_gp=config.use_gp),
+        )
+        self._calls = StoreCalls(cached, self._core.engine)
+        self._inner = store
+        self._owns_store = owns_store
+
+    def __repr__(self) -> str:
+        return f"<OptimizationService {self._calls!r} engine={self._core.engine!r}>"
+
+    @property
+    def config(self) -> ServiceConfig:
+        return self._core.config
+
+    def start(self) -> None:
+        """Start the store thread; call once, before any use case."""
+        self._calls.start()
+
+    async def aclose(self) -> None:
+        """Finish what is queued, close the store if it is ours (as the thread's last job,
+        so it never races a write), stop the thread. Callers shield and bound it."""
+        if self._owns_store:
+            await self._calls.call(self._inner.close)
+        await self._calls.aclose()
+
+    # -- experiments ---------------------------------------------------------------------
+    async def create_experiment(self, body: dict[str, Any]) -> Experiment:
+        new = validate_experiment_create(body)
+        return await self._calls.call(_experiments.create, self._core, new)
+
+    async def list_experiments(
+        self, state: ExperimentStateFilter, limit: int, cursor: int | None
+    ) -> tuple[list[Experiment], Page[Experiment]]:
+        """The page's experiments (with `progress`) and the page itself (count, has_more)."""
+        return await self._calls.call(_experiments.listing, self._core, state, limit, cursor)
+
+    async def get_experiment(self, eid: int) -> Experiment:
+        return await self._calls.call(_experiments.fetch, self._core, eid)
+
+    async def update_experiment(self, eid: int, body: dict[str, Any]) -> Experiment:
+        return await self._calls.call(_experiments.update, self._core, eid, body)
+
+    async def delete_experiment(self, eid: int) -> None:
+        await self._calls.call(_experiments.delete, self._core, eid)
+
+    async def best_assignments(self, eid: int) -> list[Observation]:
+        """The best observation (single metric) or the Pareto front (two)."""
+        return await self._calls.call(_experiments.best, self._core, eid)
+
+    async def stopping_reasons(self, eid: int) -> list[str]:
+        return await self._calls.call(_experiments.should_stop, self._core, eid)
+
+    # -- suggestions ---------------------------------------------------------------------
+    async def suggest(
+        self, eid: int, body: dict[str, Any], *, within_budget: bool = False
+    ) -> Suggestion:
+        """A new open suggestion: the engine's, or the client's own `assignments`. With
+        `within_budget`, refused (`budget_reached`) once the budget is filled."""
+        return await self._calls.call_hot(
+            eid,
+            lambda: _suggestions.create(self._core, eid, body, within_budget),
+            asks=body.get("assignments") is None,
+            counts=within_budget,
+        )
+
+    async def list_suggestions(
+        self,
+        eid: int,
+        *,
+        open_only: bool,
+        include_deleted: bool,
+        ids: list[int] | None,
+        limit: int,
+        cursor: int | None,
+    ) -> Page[Suggestion]:
+        return await self._calls.call(
+            lambda: _suggestions.listing(
+                self._core,
+                eid,
+                open_only=open_only,
+                include_deleted=include_deleted,
+                ids=ids,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    async def get_suggestion(self, eid: int, sid: int) -> Suggestion:
+        return await self._calls.call(_suggestions.live, self._core, eid, sid)
+
+    async def update_suggestion(self, eid: int, sid: int, body: dict[str, Any]) -> Suggestion:
+        return await self._calls.call(_suggestions.update, self._core, eid, sid, body)
+
+    async def delete_suggestion(self, eid: int, sid: int) -> None:
+        await self._calls.call(_suggestions.delete, self._core, eid, sid)
+
+    async def delete_suggestions(self, eid: int, *, open_only: bool) -> None:
+        await self._calls.call(
+            lambda: _suggestions.delete_all(self._core, eid, open_only=open_only)
+        )
+
+    # -- observations --------------------------------------------------------------------
+    async def observe(
+        self, eid: int, body: dict[str, Any], *, within_budget: bool = False
+    ) -> Observed:
+        """Store one observation. Our extension: with `"next_suggestion": {"metadata": ...}`
+        in the body, then create the next suggestion in the same call (one request instead
+        of two per evaluation, and never one more open suggestion than before).
+        `within_budget` applies to that suggestion as on `suggest`. If it cannot be made
+        (the budget is full, an engine error), the observation is still stored:
+        `Observed.refused` says why."""
+        wants_next = body.get("next_suggestion") is not None
+        if within_budget and not wants_next:
+            raise InvalidRequest(
+                "`within_budget` applies to `next_suggestion` only: give both",
+                field="within_budget",
+                code="invalid_request",
+            )
+        return await self._calls.call_hot(
+            eid,
+            lambda: _observations.create(
+                self._core, eid, body, wants_next=wants_next, within_budget=within_budget
+            ),
+            asks=wants_next,
+            counts=within_budget,
+        )
+
+    async def observe_batch(self, eid: int, body: dict[str, Any]) -> list[Observation]:
+        """Store `body["observations"]` all or nothing (`dry_run`: check, store nothing)."""
+        dry_run = body.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            # "true" or 1 must not silently store the batch for real.
+            raise InvalidRequest(
+                f"Invalid value for `dry_run`: {dry_run!r:.40} is not a boolean",
+                field="dry_run",
+                code="invalid_value",
+            )
+        return await self._calls.call(_observations.create_batch, self._core, eid, body, dry_run)
+
+    async def list_observations(
+        self, eid: int, *, ascending: bool, include_deleted: bool, limit: int, cursor: int | None
+    ) -> Page[Observation]:
+        return await self._calls.call(
+            lambda: _observations.listing(
+                self._core,
+                eid,
+                ascending=ascending,
+                include_deleted=include_deleted,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    async def get_observation(self, eid: int, oid: int) -> Observation:
+        return await self._calls.call(self._core.store.get_observation, eid, oid)
+
+    async def update_observation(self, eid: int, oid: int, body: dict[str, Any]) -> Observation:
+        return await self._calls.call(_observations.update, self._core, eid, oid, body)
+
+    async def delete_observation(self, eid: int, oid: int) -> None:
+        await self._calls.call(_observations.delete, self._core, eid, oid)
+
+    async def delete_observations(self, eid: int) -> None:
+        await self._calls.call(_observations.delete_all, self._core, eid)
