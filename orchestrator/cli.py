@@ -289,7 +289,9 @@ def main(argv: list[str] | None = None) -> int:
                 args.log_format or config.logging.format, args.log_level or config.logging.level
             )
         code = _guarded(lambda: _run(config, args, console), console)
-        return _exit_despite_stuck_threads(code) if config.workers.kind == "async" else code
+        if config.workers.worker_kind().abandons_threads:
+            return _exit_despite_stuck_threads(code)
+        return code
     configure_logging("auto", "warning")
     return _guarded(lambda: _query(args, console), console)
 

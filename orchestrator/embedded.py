@@ -6,9 +6,9 @@ async with embedded_service(Path("runs/x/service.db")) as url:   # "http://127.0
 ```
 A child process, not a task in our event loop: the service's optimizer (a TPE ask holds
 the GIL for milliseconds) and SQLite work then run on the machine's other core instead of
-stalling the coordinator (measured with 16 workers x 0.1 s: TPE utilization 0.71 -> 0.83,
-random 0.88 -> 0.90). It runs in its own session, so a Ctrl-C at the terminal reaches only
-the coordinator, which keeps the service while it drains. Its stdin is a pipe we hold: when
+stalling the coordinator (the utilization this gains is in docs/benchmark-results.md).
+It runs in its own session, so a Ctrl-C at the terminal reaches only the coordinator,
+which keeps the service while it drains. Its stdin is a pipe we hold: when
 we exit, however (kill -9 included), the pipe closes and the service stops, so it never
 outlives the run. Its warnings and errors are forwarded to our log.
 """
@@ -67,7 +67,7 @@ async def _follow_logs(process: Process, *, task_status: TaskStatus[str]) -> Non
                     detail=line[:500],
                 )
     if not started:
-        # The last line of a traceback names the error ("StoreError: Cannot open ...");
+        # The last line of a traceback names the error ("DatabaseError: Cannot open ...");
         # in an exception group's box it sits inside `| ` borders.
         lines = [line.strip(" |+-") for line in tail]
         cause = next(

@@ -1,34 +1,21 @@
-"""Build the configured worker: the one place that maps `workers.kind` to a class."""
+"""Build the configured worker: the kind named by `workers.kind` builds it (`workers.kinds`)."""
 
 from __future__ import annotations
 
 from orchestrator.config import OrchestratorConfig
 from orchestrator.errors import ConfigError
-from workers.async_function import AsyncFunctionWorker
 from workers.base import Worker
 from workers.errors import BrokenWorker
-from workers.process_pool import ProcessPoolWorker
-from workers.subprocess import SubprocessWorker
 
 
 def build_worker(config: OrchestratorConfig) -> Worker:
-    """One worker object that serves all `workers.count` slots concurrently."""
-    section = config.workers
+    """One worker object that serves all `workers.count` slots concurrently.
+
+    A worker that cannot be built is a `ConfigError` under the setting naming what runs
+    (`workers.command` or `workers.function`).
+    """
+    kind = config.workers.worker_kind()
     try:
-        if section.kind == "async":
-            assert section.function is not None
-            return AsyncFunctionWorker(section.function)
-        if section.kind == "process":
-            assert section.function is not None
-            return ProcessPoolWorker(section.function, max_workers=section.count)
-        assert section.command is not None
-        return SubprocessWorker(
-            section.command,
-            env=section.env,
-            cwd=section.cwd,
-            kill_grace_s=config.timeouts.kill_grace_s,
-            shell=section.shell,
-        )
+        return kind.build(config.worker_settings())
     except BrokenWorker as exc:
-        key = "workers.command" if section.kind == "subprocess" else "workers.function"
-        raise ConfigError(str(exc), file=config.source, key=key) from exc
+        raise ConfigError(str(exc), file=config.source, key=f"workers.{kind.target_field}") from exc

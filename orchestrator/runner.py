@@ -33,7 +33,6 @@ from orchestrator.factory import build_worker
 from orchestrator.journal import ReportJournal
 from orchestrator.run_state import RunState, load_state, make_run_dir, new_state, save_state
 from sigopt_service.models import BestAssignments
-from workers.subprocess import kill_leftover_groups
 
 log = structlog.get_logger()
 
@@ -119,9 +118,9 @@ async def run_job(
     if state is None:
         state = new_state()
         await anyio.to_thread.run_sync(save_state, run_dir, state)
-    if config.workers.kind == "subprocess":
-        # A previous run of this folder killed with -9 could not kill its evaluations.
-        await anyio.to_thread.run_sync(kill_leftover_groups, run_dir / "evaluations")
+    kind = config.workers.worker_kind()
+    # A previous run of this folder killed with -9 could not end its evaluations.
+    await anyio.to_thread.run_sync(kind.recover, run_dir / "evaluations")
     worker = build_worker(config)
     journal = ReportJournal(run_dir / "reports.jsonl")
     try:
@@ -136,8 +135,8 @@ async def run_job(
                 max_retries=config.workers.max_retries,
                 drain_s=config.timeouts.drain_s,
                 on_stop=config.run.on_stop,
-                # Per-evaluation folders hold a command's output; in-process kinds need none.
-                run_dir=run_dir if config.workers.kind == "subprocess" else None,
+                # Per-evaluation folders hold what a kind writes (a command's output).
+                run_dir=run_dir if kind.needs_run_folder else None,
                 fresh=fresh,
                 failures=FailurePolicy(**config.failures.model_dump()),
             )

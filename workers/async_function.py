@@ -6,9 +6,14 @@ metric names, or `{"failed": true}`). An exception it raises becomes
 `Failed(reason="exception")`; the orchestrator never sees it.
 
 ```python
-worker = AsyncFunctionWorker("examples.branin:objective")   # or a callable
+worker = AsyncFunctionWorker("examples.objectives:branin_async")   # or a callable
 outcome = await worker.evaluate(Evaluation(id="7", assignments={"x": 0.5}))
 ```
+
+A `"module:function"` target is imported with the current working directory first on
+`sys.path`, as `python -m` and uvicorn's `--app-dir` default do: the `orchestrator`
+console script's own `sys.path` does not hold it, and a config naming
+`mymodule:objective` means the `mymodule.py` beside the user, not an installed one.
 
 An `async def` objective runs on the event loop and is cancelled like any task. A plain
 `def` runs in a worker thread: Python cannot kill a thread, so on cancel or timeout the
@@ -22,6 +27,8 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import os
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -29,10 +36,27 @@ from typing import Any
 import anyio.to_thread
 import structlog
 
-from workers.base import ClosesOnExit, Evaluation, Failed, Outcome, outcome_from_result
+from workers.base import (
+    ClosesOnExit,
+    Evaluation,
+    Failed,
+    InvalidSetting,
+    Outcome,
+    Worker,
+    WorkerKind,
+    WorkerSettings,
+    outcome_from_result,
+)
 from workers.errors import BrokenWorker
 
-__all__ = ["AsyncFunctionWorker", "describe_exception", "import_target"]
+__all__ = [
+    "ASYNC_KIND",
+    "AsyncFunctionWorker",
+    "check_function_importable",
+    "check_function_settings",
+    "describe_exception",
+    "import_target",
+]
 
 log = structlog.get_logger()
 
@@ -41,8 +65,26 @@ TRACEBACK_TAIL_CHARS = 2000
 MESSAGE_MAX_CHARS = 500
 
 
+def cwd_first_on_sys_path() -> None:
+    """Put the current working directory at the front of `sys.path` unless it is there.
+
+    A console script's `sys.path[0]` is its `bin` folder, not the working directory, so
+    the user's own `mymodule.py` would not be found, or an installed module of the same
+    name would win over it.
+    """
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the working directory was removed: nothing to put first
+        return
+    # "" stands for the working directory too (`python -c`, the REPL).
+    if not sys.path or os.path.abspath(sys.path[0]) != cwd:
+        sys.path.insert(0, cwd)
+
+
 def import_target(target: str) -> Callable[..., Any]:
-    """Resolve `"package.module:function"` (or `module:Class.method`) to a callable.
+    """Resolve `"package.module:function"` (or `module:Class.method`) to a callable,
+    imported with the current working directory first on `sys.path` (see the module
+    docstring).
 
     Raises `BrokenWorker` naming the target and why: a malformed target, a module that
     fails to import (including errors raised while importing it), a missing attribute, or
@@ -51,6 +93,7 @@ def import_target(target: str) -> Callable[..., Any]:
     module_name, sep, attr_path = target.partition(":")
     if not sep or not module_name or not attr_path:
         raise BrokenWorker(f"objective target {target!r} must look like 'package.module:function'")
+    cwd_first_on_sys_path()
     try:
         obj: Any = importlib.import_module(module_name)
     except Exception as exc:  # an import can raise anything; all of it means "unusable"
@@ -146,3 +189,45 @@ class AsyncFunctionWorker(ClosesOnExit):
     async def aclose(self) -> None:
         """Refuse further evaluations. Idempotent; abandoned threads are not waited for."""
         self._closed = True
+
+
+def check_function_settings(kind: str, settings: WorkerSettings) -> None:
+    """The settings check of a kind that runs a Python `function` (`kind` names it)."""
+    if settings.command is not None:
+        raise InvalidSetting("command", f"is for kind `subprocess`; kind `{kind}` runs `function`")
+    if not settings.function:
+        raise InvalidSetting(
+            "function", f'kind `{kind}` needs `function`: "package.module:function"'
+        )
+    module, sep, attr = settings.function.partition(":")
+    if not (module and sep and attr):
+        raise InvalidSetting(
+            "function", f"must look like package.module:function, got {settings.function!r}"
+        )
+    if settings.shell:
+        raise InvalidSetting("shell", f"is for kind `subprocess`, not `{kind}`")
+
+
+def check_function_importable(settings: WorkerSettings) -> None:
+    """The function imports (from the working directory too) and is callable."""
+    if settings.function:
+        try:
+            import_target(settings.function)
+        except BrokenWorker as exc:
+            raise InvalidSetting("function", str(exc)) from exc
+
+
+def _build(settings: WorkerSettings) -> Worker:
+    assert settings.function is not None  # `check_function_settings` passed
+    return AsyncFunctionWorker(settings.function)
+
+
+ASYNC_KIND = WorkerKind(
+    name="async",
+    target_field="function",
+    check_settings=functools.partial(check_function_settings, "async"),
+    check_runnable=check_function_importable,
+    build=_build,
+    # A plain-`def` objective that timed out keeps running in its thread.
+    abandons_threads=True,
+)

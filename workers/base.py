@@ -1,4 +1,5 @@
-"""The one protocol every worker follows, and the outcome types it returns.
+"""The one protocol every worker follows, the outcome types it returns, and the
+descriptor (`WorkerKind`) by which each kind of worker tells the orchestrator what it needs.
 
 Data flows one way: an `Evaluation` (the suggestion's id and assignments) goes in, an
 `Outcome` comes out: `Completed(values=...)` or `Failed(reason=...)`. A crashing,
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
@@ -96,6 +97,84 @@ class ClosesOnExit(abc.ABC):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The plain values a kind is configured with (the orchestrator fills them from its
+    `workers` section and `timeouts.kill_grace_s`); each kind reads the ones it uses."""
+
+    #: How many evaluations run at once.
+    count: int = 1
+    #: subprocess: the argv template.
+    command: Sequence[str] | None = None
+    #: async and process: "package.module:function".
+    function: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    shell: bool = False
+    kill_grace_s: float = 5.0
+
+
+class InvalidSetting(ValueError):
+    """A kind's check of its settings failed. `field` names the setting as the config
+    spells it under `workers` (`"command[0]"`); the message says what is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def nothing_to_recover(evaluations: Path) -> int:
+    """The recovery of a kind whose evaluations cannot outlive the run that started them."""
+    return 0
+
+
+@dataclass(frozen=True, repr=False)
+class WorkerKind:
+    """One kind of worker, as it describes itself: the orchestrator asks these questions
+    instead of branching on the kind's name. `workers.kinds.KINDS` maps names to them.
+
+    The orchestrator calls, in this order: `check_settings` (while validating the config
+    file), `check_runnable` (after it, before any service is contacted), `recover` (at the
+    start of each run, on the run's evaluations folder), then `build` once per run.
+    """
+
+    #: The config's `workers.kind`.
+    name: str
+    #: The setting naming what runs (`command` or `function`): a worker that cannot be
+    #: built is reported under it.
+    target_field: str
+    #: Checks of the settings alone (which the kind needs, which it refuses). Raises
+    #: `InvalidSetting`.
+    check_settings: Callable[[WorkerSettings], None]
+    #: Checks that look outside the settings (the executable exists, the function
+    #: imports). Raises `InvalidSetting`.
+    check_runnable: Callable[[WorkerSettings], None]
+    #: The one worker that serves `count` evaluations at once. Raises `BrokenWorker`.
+    build: Callable[[WorkerSettings], Worker]
+    #: Whether each evaluation gets a folder of its own (`Evaluation.workdir`) in the
+    #: run's folder, for the files it writes.
+    needs_run_folder: bool = False
+    #: After a crash (kill -9 of the run): undo what the dead run's evaluations left
+    #: running, given the run's evaluations folder; returns how many it ended. Blocking.
+    recover: Callable[[Path], int] = nothing_to_recover
+    #: Whether a cancelled evaluation can leave a thread running that nothing can stop
+    #: (a plain-`def` objective in this process): the program must then exit without
+    #: waiting for such threads.
+    abandons_threads: bool = False
+
+    def __repr__(self) -> str:
+        traits = [
+            trait
+            for trait, on in (
+                ("needs_run_folder", self.needs_run_folder),
+                ("recovers", self.recover is not nothing_to_recover),
+                ("abandons_threads", self.abandons_threads),
+            )
+            if on
+        ]
+        return " ".join(["<WorkerKind", self.name, f"runs={self.target_field}", *traits]) + ">"
 
 
 class ResultError(ValueError):

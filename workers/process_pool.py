@@ -1,12 +1,13 @@
 """Run a CPU-bound Python objective in a pool of worker processes.
 
 ```python
-worker = ProcessPoolWorker("examples.branin:objective", max_workers=4)
+worker = ProcessPoolWorker("examples.objectives:rosenbrock_cpu", max_workers=4)
 outcome = await worker.evaluate(Evaluation(id="7", assignments={"x": 0.5}))
 ```
 
 Processes come from anyio's process pool (`anyio.to_process`), which starts a fresh
-interpreter per process, so the target is given by name and imported in the child. At
+interpreter per process, so the target is given by name and imported in the child, with
+the current working directory first on `sys.path` there as here (`import_target`). At
 most `max_workers` evaluations of this worker run at once; further calls wait for a free
 process. Cancelling `evaluate` (the caller's deadline, shutdown) kills the child with
 SIGKILL; the next evaluation starts a new one. A child that dies on its own (`os._exit`,
@@ -17,6 +18,7 @@ parameters'. anyio owns the processes and stops idle ones when the event loop en
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 from typing import Any
 
@@ -24,11 +26,25 @@ import anyio.to_process
 import structlog
 from anyio import BrokenWorkerProcess, CapacityLimiter
 
-from workers.async_function import describe_exception, import_target
-from workers.base import ClosesOnExit, Evaluation, Failed, Outcome, outcome_from_result
+from workers.async_function import (
+    check_function_importable,
+    check_function_settings,
+    describe_exception,
+    import_target,
+)
+from workers.base import (
+    ClosesOnExit,
+    Evaluation,
+    Failed,
+    Outcome,
+    Worker,
+    WorkerKind,
+    WorkerSettings,
+    outcome_from_result,
+)
 from workers.errors import BrokenWorker
 
-__all__ = ["ProcessPoolWorker"]
+__all__ = ["PROCESS_KIND", "ProcessPoolWorker"]
 
 log = structlog.get_logger()
 
@@ -132,3 +148,17 @@ class ProcessPoolWorker(ClosesOnExit):
         evaluations are the caller's to cancel, which kills their processes.
         """
         self._closed = True
+
+
+def _build(settings: WorkerSettings) -> Worker:
+    assert settings.function is not None  # `check_function_settings` passed
+    return ProcessPoolWorker(settings.function, max_workers=settings.count)
+
+
+PROCESS_KIND = WorkerKind(
+    name="process",
+    target_field="function",
+    check_settings=functools.partial(check_function_settings, "process"),
+    check_runnable=check_function_importable,
+    build=_build,
+)

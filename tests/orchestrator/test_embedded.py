@@ -47,7 +47,8 @@ class TestEmbeddedService:
         ):
             async with embedded_service(not_a_db):
                 pass
-        assert "StoreError" in str(info.value) and "dir.db" in str(info.value)
+        # The store raises its own error class (a StoreError), named in the message.
+        assert "DatabaseError" in str(info.value) and "dir.db" in str(info.value)
 
     def test_stops_when_the_run_dies_even_if_a_fork_holds_its_pipe(self, tmp_path: Path) -> None:
         """1. A run starts the service, then forks a child (inheriting the pipe's end).

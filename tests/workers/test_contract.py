@@ -1,4 +1,9 @@
-"""One contract, every worker: what the coordinator relies on, whatever runs the objective."""
+"""One contract, every worker: what the coordinator relies on, whatever runs the objective.
+
+The subprocess worker runs twice: with a run folder per evaluation (what the orchestrator
+gives it) and piped, without one (a library run: output through pipes, the result on
+stdout, its files in the worker's scratch folder).
+"""
 
 from __future__ import annotations
 
@@ -39,7 +44,10 @@ WORKER_KINDS: dict[str, Callable[[str], Worker]] = {
     "async_function": _async_function,
     "process_pool": _process_pool,
     "subprocess": _subprocess,
+    "subprocess_piped": _subprocess,
 }
+#: The kinds whose evaluations get no folder of their own.
+WITHOUT_WORKDIR = frozenset({"subprocess_piped"})
 
 
 @dataclass
@@ -58,9 +66,15 @@ class Harness:
 
     def evaluation(self, **assignments: float | str) -> Evaluation:
         eval_id = str(next(self.ids))
+        if self.kind in WITHOUT_WORKDIR:
+            return Evaluation(id=eval_id, assignments=assignments)
         workdir = self.tmp_path / eval_id
         workdir.mkdir()
         return Evaluation(id=eval_id, assignments=assignments, workdir=workdir)
+
+    @property
+    def runs_a_command(self) -> bool:
+        return self.kind.startswith("subprocess")
 
 
 @pytest.fixture(params=sorted(WORKER_KINDS))
@@ -96,7 +110,7 @@ class TestWorkerContract:
         worker = harness.worker("raises")
         outcome = await evaluate(worker, harness.evaluation(x=7.0))
         assert isinstance(outcome, Failed)
-        if harness.kind == "subprocess":
+        if harness.runs_a_command:
             # A command's exception is a non-zero exit; its traceback is on stderr.
             assert outcome.reason == "exit_code"
             text = str(outcome.details["stderr_tail"])

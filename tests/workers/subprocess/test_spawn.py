@@ -14,8 +14,8 @@ import anyio
 import pytest
 
 from tests.support.processes import is_gone
-from workers import subprocess_spawn
-from workers.subprocess_spawn import Child, spawn
+from workers.subprocess import _spawn
+from workers.subprocess._spawn import Child, spawn
 
 DEADLINE_S = 20
 
@@ -48,10 +48,10 @@ def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each way of waiting: the pidfd; polling, when pidfds work but this child's could
     not be had (descriptors ran out); anyio, where pidfds do not work at all."""
     if request.param == "poll":
-        assert subprocess_spawn.pidfds_work()  # asked (and cached) before the refusal
+        assert _spawn.pidfds_work()  # asked (and cached) before the refusal
         refuse_pidfds(monkeypatch)
     elif request.param == "anyio":
-        monkeypatch.setattr(subprocess_spawn, "pidfds_work", lambda: False)
+        monkeypatch.setattr(_spawn, "pidfds_work", lambda: False)
     return str(request.param)
 
 
@@ -135,7 +135,7 @@ def is_pidfd(fd: int) -> bool:
 
 async def test_pidfd_is_closed_once_reaped() -> None:
     child = await start("pass")
-    assert isinstance(child, subprocess_spawn._PopenChild)
+    assert isinstance(child, _spawn._PopenChild)
     fd = child._pidfd
     assert fd is not None and is_pidfd(fd)
     await wait(child)
@@ -162,16 +162,16 @@ async def test_a_child_reaped_elsewhere_is_no_success(way: str) -> None:
     child = await start("raise SystemExit(3)")
     # Someone else reaps it (SIGCHLD ignored, a waitpid(-1)); blocks only until it exits.
     os.waitpid(child.pid, 0)  # noqa: ASYNC222
-    assert await wait(child) == subprocess_spawn.UNKNOWN_EXIT_STATUS
+    assert await wait(child) == _spawn.UNKNOWN_EXIT_STATUS
 
 
 def test_pidfds_are_probed_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    subprocess_spawn.pidfds_work.cache_clear()
+    _spawn.pidfds_work.cache_clear()
     try:
         refuse_pidfds(monkeypatch)
-        assert not subprocess_spawn.pidfds_work()
+        assert not _spawn.pidfds_work()
         monkeypatch.undo()
-        assert not subprocess_spawn.pidfds_work()  # cached
+        assert not _spawn.pidfds_work()  # cached
     finally:
-        subprocess_spawn.pidfds_work.cache_clear()
-    assert subprocess_spawn.pidfds_work() == hasattr(os, "pidfd_open")
+        _spawn.pidfds_work.cache_clear()
+    assert _spawn.pidfds_work() == hasattr(os, "pidfd_open")

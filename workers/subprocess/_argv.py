@@ -1,4 +1,5 @@
-"""The command template of `SubprocessWorker`: parsed once, rendered per evaluation.
+"""What the command gets: its argv (a template parsed once, rendered per evaluation), its
+environment, and the check that its executable can run at all.
 
 Each argv element is formatted on its own; a value fills part of exactly one element and is
 never split or interpreted by a shell (with `shell=True` every value is `shlex.quote`d).
@@ -6,15 +7,29 @@ never split or interpreted by a shell (with `shell=True` every value is `shlex.q
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
+import shutil
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from workers.base import AssignmentValue
+from workers.base import AssignmentValue, Evaluation
 from workers.errors import BrokenWorker
+from workers.subprocess._output import RESULT_ENV
+
+__all__ = [
+    "Template",
+    "check_executable",
+    "command_env",
+    "param_env_name",
+    "parse_template",
+    "render",
+]
 
 _ENV_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9]")
 _FORMATTER = string.Formatter()
@@ -23,6 +38,37 @@ _FORMATTER = string.Formatter()
 def param_env_name(name: str) -> str:
     """`SIGOPT_PARAM_<NAME>`: upper-cased, every non-alphanumeric replaced by `_`."""
     return "SIGOPT_PARAM_" + _ENV_NAME_UNSAFE.sub("_", name).upper()
+
+
+def command_env(
+    base: Mapping[str, str], evaluation: Evaluation, *, assignments: Path, result: Path
+) -> dict[str, str]:
+    """`base` (the orchestrator's environment and the worker's `env`), then the
+    evaluation's: `SIGOPT_SUGGESTION_ID`, `SIGOPT_ASSIGNMENTS` (JSON), the paths of its
+    two JSON files, and one `SIGOPT_PARAM_<NAME>` per parameter."""
+    env = dict(base)
+    for name, value in evaluation.assignments.items():
+        env[param_env_name(name)] = str(value)
+    env["SIGOPT_SUGGESTION_ID"] = evaluation.id
+    env["SIGOPT_ASSIGNMENTS"] = json.dumps(dict(evaluation.assignments))
+    env["SIGOPT_ASSIGNMENTS_FILE"] = str(assignments)
+    env[RESULT_ENV] = str(result)
+    return env
+
+
+def check_executable(executable: str, env: Mapping[str, str], cwd: Path | None) -> None:
+    """`BrokenWorker` unless the program can run, looked up as the OS will for the
+    command: in `env`'s PATH, or relative to `cwd`. Also the config's start-up check."""
+    if os.sep in executable:
+        path = Path(executable)
+        if not path.is_absolute():
+            path = (cwd or Path.cwd()) / path
+        if not path.is_file():
+            raise BrokenWorker(f"command {executable!r} does not exist (looked for {str(path)!r})")
+        if not os.access(path, os.X_OK):
+            raise BrokenWorker(f"command {executable!r} is not executable (chmod +x?)")
+    elif shutil.which(executable, path=env.get("PATH", os.defpath)) is None:
+        raise BrokenWorker(f"command {executable!r} is not an executable on PATH")
 
 
 @dataclass(frozen=True)
@@ -86,6 +132,7 @@ def _render_field(field: _Field, values: Mapping[str, AssignmentValue | str]) ->
 def render(
     template: Template, values: Mapping[str, AssignmentValue | str], *, shell: bool
 ) -> list[str]:
+    """One evaluation's argv; with `shell`, `/bin/sh -c` and the one quoted string."""
     argv = []
     for parts in template:
         rendered = []

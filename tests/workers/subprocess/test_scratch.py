@@ -16,9 +16,9 @@ from typing import Any
 import anyio
 import pytest
 
-from workers import subprocess_scratch
 from workers.errors import BrokenWorker
-from workers.subprocess_scratch import ScratchFolder, file_system_type
+from workers.subprocess import _scratch
+from workers.subprocess._scratch import ScratchFolder, file_system_type
 
 MOUNTINFO = "\n".join(
     [
@@ -74,7 +74,7 @@ def use_temp_dir(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
 def in_memory_at(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The temporary directory is `tmp_path`, taken for a file system in memory."""
     use_temp_dir(monkeypatch, tmp_path)
-    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == tmp_path)
+    monkeypatch.setattr(_scratch, "_in_memory", lambda path: path == tmp_path)
 
 
 async def use(scratch: ScratchFolder) -> Path:
@@ -95,7 +95,7 @@ async def test_a_chosen_tmpdir_on_disk_is_kept_and_used_through_threads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_temp_dir(monkeypatch, tmp_path)
-    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: False)
+    monkeypatch.setattr(_scratch, "_in_memory", lambda path: False)
     scratch = ScratchFolder()
     folder = await use(scratch)
     assert folder.parent == tmp_path
@@ -131,7 +131,7 @@ async def test_without_tmpdir_a_disk_temp_dir_gives_way_to_dev_shm(
     monkeypatch.delenv("TMPDIR", raising=False)
     monkeypatch.setattr(tempfile, "tempdir", None)
     monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
-    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == Path("/dev/shm"))
+    monkeypatch.setattr(_scratch, "_in_memory", lambda path: path == Path("/dev/shm"))
     scratch = ScratchFolder()
     folder = await use(scratch)
     try:
@@ -161,7 +161,7 @@ async def test_a_shared_memory_folder_that_refuses_falls_back_to_temp(
     not_a_folder.rmdir()
     not_a_folder.write_text("")
     not_a_folder.chmod(0o700)
-    assert subprocess_scratch._choose_parent() == (not_a_folder, True)
+    assert _scratch._choose_parent() == (not_a_folder, True)
     scratch = ScratchFolder()
     folder = await use(scratch)
     assert folder.parent == disk
@@ -190,22 +190,22 @@ def shm_and_disk(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path,
     disk.mkdir()
     monkeypatch.delenv("TMPDIR", raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(disk))
-    monkeypatch.setattr(subprocess_scratch, "_SHARED_MEMORY", memory)
-    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path == memory)
-    monkeypatch.setattr(subprocess_scratch, "_has_room", lambda path: True)
+    monkeypatch.setattr(_scratch, "_SHARED_MEMORY", memory)
+    monkeypatch.setattr(_scratch, "_in_memory", lambda path: path == memory)
+    monkeypatch.setattr(_scratch, "_has_room", lambda path: True)
     return memory, disk
 
 
 def full_disk(monkeypatch: pytest.MonkeyPatch, under: Path | None = None) -> None:
     """Writing the assignments fails with ENOSPC (under `under` only, if given)."""
-    real_write = subprocess_scratch.write_assignments
+    real_write = _scratch.write_assignments
 
     def write(path: Path, assignments: Any) -> None:
         if under is None or under in path.parents:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real_write(path, assignments)
 
-    monkeypatch.setattr(subprocess_scratch, "write_assignments", write)
+    monkeypatch.setattr(_scratch, "write_assignments", write)
 
 
 async def remove_while_the_first_folder_is_made(
@@ -213,7 +213,7 @@ async def remove_while_the_first_folder_is_made(
 ) -> list[object]:
     """`remove()` (the worker's aclose) while the first `prepare` makes the folder (0.3 s,
     in its thread); what that `prepare` returned or raised."""
-    real_make = subprocess_scratch._make_first_folder
+    real_make = _scratch._make_first_folder
     started = threading.Event()
 
     def slow_make() -> tuple[Path, bool]:
@@ -221,7 +221,7 @@ async def remove_while_the_first_folder_is_made(
         time.sleep(0.3)
         return real_make()
 
-    monkeypatch.setattr(subprocess_scratch, "_make_first_folder", slow_make)
+    monkeypatch.setattr(_scratch, "_make_first_folder", slow_make)
     outcomes: list[object] = []
 
     async def first_evaluation() -> None:
@@ -254,7 +254,7 @@ async def test_only_a_small_regular_result_is_read_on_the_loop(
     assert hops == []
 
     assignments, result = await scratch.prepare({})
-    big = subprocess_scratch.INLINE_READ_MAX_BYTES + 1
+    big = _scratch.INLINE_READ_MAX_BYTES + 1
     result.write_bytes(b" " * big)
     assert await scratch.collect(assignments, result, 10) == (b" " * 10, True)
     assert len(hops) == 1
@@ -276,7 +276,7 @@ async def test_a_fifo_at_the_result_path_is_no_result_and_blocks_nothing(
     """Opening a FIFO for reading waits for a writer; one that never comes must not
     hang the evaluation (on disk) or the event loop (in memory)."""
     use_temp_dir(monkeypatch, tmp_path)
-    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: memory)
+    monkeypatch.setattr(_scratch, "_in_memory", lambda path: memory)
     scratch = ScratchFolder()
     assignments, result = await scratch.prepare({})
     os.mkfifo(result)
@@ -309,7 +309,7 @@ async def test_a_full_disk_is_a_broken_worker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_temp_dir(monkeypatch, tmp_path)
-    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: False)
+    monkeypatch.setattr(_scratch, "_in_memory", lambda path: False)
     full_disk(monkeypatch)
     scratch = ScratchFolder()
     with pytest.raises(BrokenWorker, match="No space left"):
@@ -322,12 +322,12 @@ def test_shared_memory_without_room_is_not_chosen(
 ) -> None:
     monkeypatch.delenv("TMPDIR", raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(subprocess_scratch, "_SHARED_MEMORY", tmp_path / "shm")
+    monkeypatch.setattr(_scratch, "_SHARED_MEMORY", tmp_path / "shm")
     (tmp_path / "shm").mkdir()
-    monkeypatch.setattr(subprocess_scratch, "_in_memory", lambda path: path.name == "shm")
-    assert subprocess_scratch._choose_parent() == (tmp_path / "shm", True)
-    monkeypatch.setattr(subprocess_scratch, "SHARED_MEMORY_MIN_FREE_BYTES", 2**62)
-    assert subprocess_scratch._choose_parent() == (tmp_path, False)
+    monkeypatch.setattr(_scratch, "_in_memory", lambda path: path.name == "shm")
+    assert _scratch._choose_parent() == (tmp_path / "shm", True)
+    monkeypatch.setattr(_scratch, "SHARED_MEMORY_MIN_FREE_BYTES", 2**62)
+    assert _scratch._choose_parent() == (tmp_path, False)
 
 
 async def test_remove_waits_for_a_folder_being_made_and_closes_the_door(

@@ -21,9 +21,25 @@ import structlog
 
 from workers.base import Failed, Outcome, outcome_from_result
 
+__all__ = [
+    "RESULT_ENV",
+    "RESULT_FILE",
+    "STDERR_FILE",
+    "STDERR_TAIL_BYTES",
+    "STDOUT_FILE",
+    "StreamTail",
+    "outcome_from_folder",
+    "outcome_from_output",
+    "read_result",
+    "read_tail",
+]
+
 log = structlog.get_logger()
 
 RESULT_FILE = "result.json"
+#: The command's output in its evaluation folder, kept for the user.
+STDOUT_FILE = "stdout.log"
+STDERR_FILE = "stderr.log"
 #: The variable that gives the command the path of its result file.
 RESULT_ENV = "SIGOPT_RESULT_FILE"
 STDERR_TAIL_CHARS = 2000
@@ -98,6 +114,18 @@ def read_tail(path: Path, max_bytes: int) -> tuple[bytes, bool]:
     """`read_result` of a log the worker made (stdout.log, stderr.log): nothing there,
     or nothing readable, is an empty tail."""
     return read_result(path, max_bytes) or (b"", False)
+
+
+def outcome_from_folder(returncode: int, workdir: Path, max_output_bytes: int) -> Outcome:
+    """`outcome_from_output` of a command that wrote into its evaluation folder. Blocking
+    (small reads of the folder's files): run it in a thread."""
+    return outcome_from_output(
+        returncode,
+        result_file=read_result(workdir / RESULT_FILE, max_output_bytes),
+        stdout_tail=read_tail(workdir / STDOUT_FILE, max_output_bytes),
+        stderr_tail=read_tail(workdir / STDERR_FILE, STDERR_TAIL_BYTES)[0],
+        max_output_bytes=max_output_bytes,
+    )
 
 
 def _last_json_object(tail: bytes, truncated: bool) -> dict[str, Any] | None:

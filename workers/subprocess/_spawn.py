@@ -1,9 +1,9 @@
-"""Start a command and await its exit without a thread per command.
+"""Start a command in its own process group, with pipes for its output, and await its
+exit without a thread per command.
 
 asyncio (before 3.12) learns that a child exited from `ThreadedChildWatcher`: one thread
-per child, blocked in `waitpid`, waking the event loop through its self-pipe. On this
-2-core machine that thread cost ~0.33 ms of CPU per command, a third of all the CPU the
-plain-asyncio floor spends per short command (measured in `benchmarks.subprocess_workers`).
+per child, blocked in `waitpid`, waking the event loop through its self-pipe, a cost paid
+per command (see docs/benchmark-results.md, `benchmarks.subprocess_workers`).
 On Linux (5.3+) the kernel hands out a descriptor for a process, a *pidfd*, that becomes
 readable when the process exits: the event loop waits on it like on a socket, and
 `waitpid` then returns at once. Python 3.12 made the same switch (`PidfdChildWatcher`).
@@ -29,7 +29,9 @@ from typing import IO, Protocol, TypedDict
 import anyio
 import structlog
 
-__all__ = ["UNKNOWN_EXIT_STATUS", "Child", "spawn"]
+from workers.errors import BrokenWorker
+
+__all__ = ["UNKNOWN_EXIT_STATUS", "Child", "Pipes", "pidfds_work", "spawn"]
 
 log = structlog.get_logger()
 
@@ -165,3 +167,38 @@ async def spawn(
         log.warning("pidfd_unavailable", pid=popen.pid, error=str(exc))
         pidfd = None
     return _PopenChild(popen, pidfd)
+
+
+class Pipes:
+    """stdout and stderr pipes for a command: the write ends go to the child and are
+    closed here once it started, the read ends are non-blocking and closed on exit."""
+
+    def __init__(self) -> None:
+        self._fds: list[int] = []
+        try:
+            self.stdout_read, self.stdout_write = self._pipe()
+            self.stderr_read, self.stderr_write = self._pipe()
+        except OSError as exc:  # out of descriptors
+            self._close(*list(self._fds))
+            raise BrokenWorker(f"cannot make pipes for the command: {exc}") from exc
+
+    def _pipe(self) -> tuple[int, int]:
+        read, write = os.pipe()
+        self._fds += [read, write]
+        os.set_blocking(read, False)
+        return read, write
+
+    def close_write_ends(self) -> None:
+        self._close(self.stdout_write, self.stderr_write)
+
+    def _close(self, *fds: int) -> None:
+        for fd in fds:
+            if fd in self._fds:
+                self._fds.remove(fd)
+                os.close(fd)
+
+    def __enter__(self) -> Pipes:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._close(*list(self._fds))

@@ -1,10 +1,11 @@
-"""The private folder where a `SubprocessWorker` keeps the two JSON files of evaluations
-that have no workdir (a library run without a run folder).
+"""Where an evaluation's files live: its own run folder (`prepare_workdir`, kept for the
+user), or, for evaluations that have no workdir (a library run without a run folder), the
+worker's private scratch folder (`ScratchFolder`, removed).
 
 Every evaluation writes `assignments.json` before its command starts and reads
 `result.json` after it exits. In a worker thread that is two thread hops per evaluation,
-which cost ~0.55 ms of CPU on this 2-core machine: half of what the plain-asyncio floor
-spends per short command. So the folder goes on a file system held in memory (tmpfs)
+a CPU cost comparable to what the plain-asyncio floor spends per short command (see
+docs/benchmark-results.md). So the scratch folder goes on a file system held in memory (tmpfs)
 when one is at hand, and there these few small operations run on the event loop: a
 tmpfs write or read copies memory and never waits for a device. Elsewhere they keep
 their thread hop.
@@ -32,6 +33,7 @@ import stat
 import tempfile
 import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -41,12 +43,15 @@ import structlog
 
 from workers.base import AssignmentValue
 from workers.errors import BrokenWorker
-from workers.subprocess_output import RESULT_FILE, read_result
+from workers.subprocess._output import RESULT_FILE, STDERR_FILE, STDOUT_FILE, read_result
+from workers.subprocess._recovery import mark_starting
 
 __all__ = [
     "ASSIGNMENTS_FILE",
+    "FolderFiles",
     "ScratchFolder",
     "file_system_type",
+    "prepare_workdir",
     "private_file",
     "write_assignments",
 ]
@@ -76,6 +81,38 @@ def private_file(path: Path) -> IO[bytes]:
 def write_assignments(path: Path, assignments: Mapping[str, AssignmentValue]) -> None:
     with private_file(path) as f:
         f.write(json.dumps(dict(assignments)).encode())
+
+
+@dataclass(frozen=True)
+class FolderFiles:
+    """An evaluation folder made ready: its absolute path and its open output logs."""
+
+    workdir: Path
+    stdout: IO[bytes]
+    stderr: IO[bytes]
+
+    def close(self) -> None:
+        self.stdout.close()
+        self.stderr.close()
+
+
+def prepare_workdir(workdir: Path, assignments: Mapping[str, AssignmentValue]) -> FolderFiles:
+    """Make the evaluation's folder ready for its command. Blocking: run it in a thread."""
+    # Absolute: the command may run in another cwd, and gets these paths in its env.
+    workdir = workdir.absolute()
+    # The owner's alone, whatever the umask: outputs may hold data or secrets of the run.
+    workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_assignments(workdir / ASSIGNMENTS_FILE, assignments)
+    mark_starting(workdir)
+    # A result left by an earlier attempt in the same folder must not pass for this one's.
+    (workdir / RESULT_FILE).unlink(missing_ok=True)
+    stdout = private_file(workdir / STDOUT_FILE)
+    try:
+        stderr = private_file(workdir / STDERR_FILE)
+    except BaseException:
+        stdout.close()
+        raise
+    return FolderFiles(workdir, stdout, stderr)
 
 
 def _unescape_mount_point(field: str) -> str:

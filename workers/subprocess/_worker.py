@@ -1,60 +1,20 @@
-"""Run each evaluation as a command in its own process group; read the metric it reports.
+"""`SubprocessWorker`: one evaluation is one command in its own process group, from its
+start to its reaped exit; the contract with the command is in the package docstring.
 
-```python
-worker = SubprocessWorker([sys.executable, "train.py", "--lr", "{lr}", "--optimizer", "{opt}"])
-outcome = await worker.evaluate(Evaluation(id="7", assignments={"lr": 0.01, "opt": "adam"},
-                                           workdir=Path("runs/7")))
-```
-
-The contract with the command (also in the README):
-
-- argv: each element of `command` is formatted on its own with `{name}` (a parameter),
-  `{name:.3g}` (with a format spec) or `{suggestion_id}`; `{{`/`}}` are literal braces.
-  A value fills part of exactly one argv element and is never split or interpreted by a
-  shell, so `"; rm -rf ~"` arrives as one harmless argument. With `shell=True`, `command`
-  is one string run by `/bin/sh -c` and every value is `shlex.quote`d first.
-- environment: the orchestrator's environment, then the worker's `env`, then
-  `SIGOPT_SUGGESTION_ID`, `SIGOPT_ASSIGNMENTS` (JSON object), `SIGOPT_ASSIGNMENTS_FILE`,
-  `SIGOPT_RESULT_FILE` and one `SIGOPT_PARAM_<NAME>` per parameter (upper-cased,
-  non-alphanumerics replaced by `_`).
-- files in the evaluation's workdir: `assignments.json` (written before start),
-  `stdout.log`, `stderr.log` (kept), `result.json` (written by the command, optional; a
-  stale one is removed before start). An evaluation without a workdir (a library run
-  with no run folder) keeps no files: stdout and stderr are read through pipes, keeping
-  only their tails, and the two JSON files live in a private folder of the worker under
-  unique names, removed after the evaluation (the folder itself on `aclose`). That saves
-  a folder and three files per evaluation: ~1 ms of CPU, which for a command that runs
-  for 20 ms was the whole gap to plain `asyncio` subprocess calls. The folder is in
-  memory where possible, so those two files cost no thread hop (`subprocess_scratch.py`),
-  and the command's exit is awaited on a pidfd, not a thread (`subprocess_spawn.py`).
-- the metric: `result.json` if it exists, else the last stdout line that parses as a JSON
-  object; any shape `outcome_from_result` accepts (`subprocess_output.py`). Only the last
-  `max_output_bytes` of stdout are kept: memory stays bounded whatever the command prints
-  (with a workdir, disk does not).
-
-Failures are `Failed` outcomes with `details["message"]` and, when the command wrote to
-stderr, `details["stderr_tail"]`: `exit_code` (+ `exit_code`), `signal` (+ `signal`,
-`signal_number`), `no_metric`, `invalid_result` (+ `source`), `objective_failed`
-(the command reported `{"failed": true}`). A missing executable or a placeholder naming
-no parameter raises `BrokenWorker`: every evaluation would fail the same way.
-
-Cancellation (the caller's deadline, shutdown) is real: SIGTERM to the whole process
-group, up to `kill_grace_s` for the command to exit, then SIGKILL to the group, then reap;
-this cleanup is shielded from the cancellation and bounded in time, and the cancellation
-is re-raised. The group is also SIGKILLed after a normal exit, so processes the command
-left in the background never outlive its evaluation.
+The worker holds the life cycle (start, wait, kill on cancel or close) and which files
+an evaluation gets: its folder's (`_run_in_folder`) or, with no folder, pipes and the
+scratch folder's (`_run_piped`). The parts live beside it: argv and environment
+(`_argv`), start and reap (`_spawn`), the metric (`_output`), the files (`_scratch`), and
+the record a crashed run's restart needs (`_recovery`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -64,35 +24,22 @@ import structlog
 
 from workers.base import AssignmentValue, ClosesOnExit, Evaluation, Outcome
 from workers.errors import BrokenWorker
-from workers.subprocess_argv import param_env_name, parse_template, render
-from workers.subprocess_orphans import groups_naming
-from workers.subprocess_output import (
-    RESULT_ENV,
+from workers.subprocess._argv import check_executable, command_env, parse_template, render
+from workers.subprocess._output import (
     RESULT_FILE,
     STDERR_TAIL_BYTES,
     StreamTail,
+    outcome_from_folder,
     outcome_from_output,
-    read_result,
-    read_tail,
 )
-from workers.subprocess_scratch import (
-    ASSIGNMENTS_FILE,
-    ScratchFolder,
-    private_file,
-    write_assignments,
-)
-from workers.subprocess_spawn import Child, spawn
+from workers.subprocess._recovery import forget_group, record_group, signal_group
+from workers.subprocess._scratch import ASSIGNMENTS_FILE, ScratchFolder, prepare_workdir
+from workers.subprocess._spawn import Child, Pipes, spawn
 
-__all__ = ["SubprocessWorker"]
+__all__ = ["PIPE_DRAIN_TIMEOUT_S", "REAP_TIMEOUT_S", "SubprocessWorker"]
 
 log = structlog.get_logger()
 
-#: Written while an evaluation's process group runs: "<pgid> <leader start time>"; before
-#: the start, `STARTING_RECORD`.
-GROUP_FILE = "process_group"
-STARTING_RECORD = "starting"
-STDOUT_FILE = "stdout.log"
-STDERR_FILE = "stderr.log"
 #: After SIGKILL a process dies at once unless stuck in the kernel (D state, NFS);
 #: we stop waiting for the reap after this long rather than hang shutdown.
 REAP_TIMEOUT_S = 5.0
@@ -101,169 +48,15 @@ REAP_TIMEOUT_S = 5.0
 PIPE_DRAIN_TIMEOUT_S = 2.0
 
 
-def check_executable(executable: str, env: Mapping[str, str], cwd: Path | None) -> None:
-    """`BrokenWorker` unless the program can run, looked up as the OS will for the
-    command: in `env`'s PATH, or relative to `cwd`. Also the config's start-up check."""
-    if os.sep in executable:
-        path = Path(executable)
-        if not path.is_absolute():
-            path = (cwd or Path.cwd()) / path
-        if not path.is_file():
-            raise BrokenWorker(f"command {executable!r} does not exist (looked for {str(path)!r})")
-        if not os.access(path, os.X_OK):
-            raise BrokenWorker(f"command {executable!r} is not executable (chmod +x?)")
-    elif shutil.which(executable, path=env.get("PATH", os.defpath)) is None:
-        raise BrokenWorker(f"command {executable!r} is not an executable on PATH")
-
-
-@dataclass(frozen=True)
-class _Files:
-    workdir: Path
-    stdout: IO[bytes]
-    stderr: IO[bytes]
-
-    def close(self) -> None:
-        self.stdout.close()
-        self.stderr.close()
-
-
-def _prepare_workdir(workdir: Path, assignments: Mapping[str, AssignmentValue]) -> _Files:
-    # Absolute: the command may run in another cwd, and gets these paths in its env.
-    workdir = workdir.absolute()
-    # The owner's alone, whatever the umask: outputs may hold data or secrets of the run.
-    workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_assignments(workdir / ASSIGNMENTS_FILE, assignments)
-    # Before the start: a run killed before the group is recorded leaves this for its
-    # restart, which then finds the group by its environment (`subprocess_orphans`).
-    (workdir / GROUP_FILE).write_text(f"{STARTING_RECORD}\n")
-    # A result left by an earlier attempt in the same folder must not pass for this one's.
-    (workdir / RESULT_FILE).unlink(missing_ok=True)
-    stdout = private_file(workdir / STDOUT_FILE)
-    try:
-        stderr = private_file(workdir / STDERR_FILE)
-    except BaseException:
-        stdout.close()
-        raise
-    return _Files(workdir, stdout, stderr)
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), to tell a reused pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 22; the command name (field 2) may hold spaces, so split after its ')'.
-    return stat.rpartition(")")[2].split()[19]
-
-
-def _record_group(workdir: Path, pgid: int) -> None:
-    """Leave the group's id in the evaluation folder until the group is gone, so a run
-    restarted after a kill -9 of the coordinator can kill what that run left behind."""
-    (workdir / GROUP_FILE).write_text(f"{pgid} {_start_time(pgid) or '-'}\n")
-
-
-class _Pipes:
-    """stdout and stderr pipes for a command: the write ends go to the child and are
-    closed here once it started, the read ends are non-blocking and closed on exit."""
-
-    def __init__(self) -> None:
-        self._fds: list[int] = []
-        try:
-            self.stdout_read, self.stdout_write = self._pipe()
-            self.stderr_read, self.stderr_write = self._pipe()
-        except OSError as exc:  # out of descriptors
-            self._close(*list(self._fds))
-            raise BrokenWorker(f"cannot make pipes for the command: {exc}") from exc
-
-    def _pipe(self) -> tuple[int, int]:
-        read, write = os.pipe()
-        self._fds += [read, write]
-        os.set_blocking(read, False)
-        return read, write
-
-    def close_write_ends(self) -> None:
-        self._close(self.stdout_write, self.stderr_write)
-
-    def _close(self, *fds: int) -> None:
-        for fd in fds:
-            if fd in self._fds:
-                self._fds.remove(fd)
-                os.close(fd)
-
-    def __enter__(self) -> _Pipes:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._close(*list(self._fds))
-
-
-def _outcome_from_folder(returncode: int, workdir: Path, max_output_bytes: int) -> Outcome:
+def _finish_in_folder(returncode: int, workdir: Path, max_output_bytes: int) -> Outcome:
     """Blocking (small reads of the folder's files): run in a thread. The group has
     exited, so its record goes too."""
-    (workdir / GROUP_FILE).unlink(missing_ok=True)
-    result_file = workdir / RESULT_FILE
-    return outcome_from_output(
-        returncode,
-        result_file=read_result(result_file, max_output_bytes),
-        stdout_tail=read_tail(workdir / STDOUT_FILE, max_output_bytes),
-        stderr_tail=read_tail(workdir / STDERR_FILE, STDERR_TAIL_BYTES)[0],
-        max_output_bytes=max_output_bytes,
-    )
-
-
-def kill_leftover_groups(root: Path) -> int:
-    """SIGKILL the process groups that evaluations under `root` left running (a
-    coordinator killed with -9 could not); returns how many were killed.
-
-    A recorded group counts only if its leader's start time still matches, so a pid
-    reused by an unrelated process is never touched. An evaluation whose record still
-    says it was starting had its group found by its environment (`subprocess_orphans`).
-    """
-    killed: set[int] = set()
-    starting: list[Path] = []
-    for record in root.glob(f"*/{GROUP_FILE}"):
-        try:
-            text = record.read_text().strip()
-        except OSError:
-            continue
-        if text == STARTING_RECORD:
-            starting.append(record.parent)
-        else:
-            try:
-                pgid_text, started = text.split()
-                pgid = int(pgid_text)
-            except ValueError:
-                continue
-            if (
-                started != "-"
-                and _start_time(pgid) == started
-                and _signal_group(pgid, signal.SIGKILL)
-            ):
-                killed.add(pgid)
-                log.warning(
-                    "leftover_process_group_killed", pgid=pgid, evaluation=record.parent.name
-                )
-        record.unlink(missing_ok=True)
-    for pgid in groups_naming(starting) - killed:
-        if _signal_group(pgid, signal.SIGKILL):
-            killed.add(pgid)
-            log.warning("leftover_process_group_killed", pgid=pgid, found_by="environment")
-    return len(killed)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> bool:
-    """Signal a process group; False if it has no process left."""
-    try:
-        os.killpg(pgid, sig)
-    # ESRCH: the group is gone. EPERM: only zombies are left (macOS reports that).
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+    forget_group(workdir)
+    return outcome_from_folder(returncode, workdir, max_output_bytes)
 
 
 class SubprocessWorker(ClosesOnExit):
-    """Runs `command` once per evaluation; see the module docstring for the contract.
+    """Runs `command` once per evaluation; see the package docstring for the contract.
 
     Raises `BrokenWorker` at construction when the executable cannot be found (unless
     it is itself a placeholder) or the template is malformed. `kill_grace_s` is how long
@@ -320,7 +113,7 @@ class SubprocessWorker(ClosesOnExit):
     async def evaluate(self, evaluation: Evaluation) -> Outcome:
         """Run the command once and turn its exit and output into an `Outcome`.
 
-        Cancelling kills the whole process group (see the module docstring). Raises
+        Cancelling kills the whole process group (see the package docstring). Raises
         `BrokenWorker` for a missing executable, an unknown placeholder, or when the
         worker is closed.
         """
@@ -340,9 +133,7 @@ class SubprocessWorker(ClosesOnExit):
     ) -> Outcome:
         """stdout and stderr to files in `workdir`, kept for the user."""
         try:
-            files = await anyio.to_thread.run_sync(
-                _prepare_workdir, workdir, evaluation.assignments
-            )
+            files = await anyio.to_thread.run_sync(prepare_workdir, workdir, evaluation.assignments)
         except OSError as exc:  # full disk, no permission: not the parameters' fault
             raise BrokenWorker(f"cannot prepare workdir {workdir}: {exc}") from exc
         workdir = files.workdir
@@ -358,7 +149,7 @@ class SubprocessWorker(ClosesOnExit):
         # which terminates the group, instead of leaving the command running.
         with anyio.CancelScope(shield=True):
             try:
-                await anyio.to_thread.run_sync(_record_group, workdir, process.pid)
+                await anyio.to_thread.run_sync(record_group, workdir, process.pid)
             except OSError as exc:
                 # Only a restart after a kill -9 of the run needs the record; the command
                 # itself must still be waited for (and killed on a timeout) below.
@@ -366,7 +157,7 @@ class SubprocessWorker(ClosesOnExit):
         returncode = await self._wait(process, evaluation.id)
         self._check_open(evaluation)
         return await anyio.to_thread.run_sync(
-            _outcome_from_folder, returncode, workdir, self._max_output_bytes
+            _finish_in_folder, returncode, workdir, self._max_output_bytes
         )
 
     async def _run_piped(self, argv: list[str], evaluation: Evaluation) -> Outcome:
@@ -378,7 +169,7 @@ class SubprocessWorker(ClosesOnExit):
             env = self._env_for(evaluation, assignments=assignments, result=result)
             stdout = StreamTail(self._max_output_bytes)
             stderr = StreamTail(STDERR_TAIL_BYTES)
-            with _Pipes() as pipes:
+            with Pipes() as pipes:
                 try:
                     process = await self._start(
                         argv, env, stdout=pipes.stdout_write, stderr=pipes.stderr_write
@@ -472,7 +263,7 @@ class SubprocessWorker(ClosesOnExit):
             self._running.discard(process)
         # Grandchildren left running in the background (`cmd &`, a forked server)
         # belong to this evaluation too.
-        _signal_group(pgid, signal.SIGKILL)
+        signal_group(pgid, signal.SIGKILL)
         log.debug("subprocess_exited", pid=pgid, returncode=returncode)
         return returncode
 
@@ -486,14 +277,7 @@ class SubprocessWorker(ClosesOnExit):
     def _env_for(
         self, evaluation: Evaluation, *, assignments: Path, result: Path
     ) -> dict[str, str]:
-        env = dict(self._base_env)
-        for name, value in evaluation.assignments.items():
-            env[param_env_name(name)] = str(value)
-        env["SIGOPT_SUGGESTION_ID"] = evaluation.id
-        env["SIGOPT_ASSIGNMENTS"] = json.dumps(dict(evaluation.assignments))
-        env["SIGOPT_ASSIGNMENTS_FILE"] = str(assignments)
-        env[RESULT_ENV] = str(result)
-        return env
+        return command_env(self._base_env, evaluation, assignments=assignments, result=result)
 
     async def _terminate(self, process: Child, *, suggestion_id: str) -> None:
         """SIGTERM the group, give it `kill_grace_s`, SIGKILL the group, reap.
@@ -502,7 +286,7 @@ class SubprocessWorker(ClosesOnExit):
         """
         pgid = process.pid
         with anyio.move_on_after(self._kill_grace_s + REAP_TIMEOUT_S) as bound:
-            if _signal_group(pgid, signal.SIGTERM):
+            if signal_group(pgid, signal.SIGTERM):
                 with anyio.move_on_after(self._kill_grace_s) as grace:
                     await process.wait()
                 if grace.cancelled_caught:
@@ -513,7 +297,7 @@ class SubprocessWorker(ClosesOnExit):
                         kill_grace_s=self._kill_grace_s,
                     )
             # Always, even if the leader exited: its children may still be running.
-            _signal_group(pgid, signal.SIGKILL)
+            signal_group(pgid, signal.SIGKILL)
             await process.wait()
         if bound.cancelled_caught:
             log.warning("subprocess_not_reaped", pid=pgid, suggestion_id=suggestion_id)

@@ -1,0 +1,85 @@
+"""The subprocess kind as the orchestrator sees it: its checks, how it is built, and its
+recovery after a crash (killing the process groups a dead run left behind)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from workers.base import InvalidSetting, Worker, WorkerKind, WorkerSettings
+from workers.errors import BrokenWorker
+from workers.subprocess._argv import check_executable
+from workers.subprocess._recovery import kill_leftover_groups
+from workers.subprocess._worker import SubprocessWorker
+
+__all__ = ["SUBPROCESS_KIND"]
+
+_PYTHON = re.compile(r"python[\d.]*(\.exe)?")
+
+
+def _check_settings(settings: WorkerSettings) -> None:
+    command = settings.command
+    if not command:
+        raise InvalidSetting(
+            "command",
+            "kind `subprocess` needs `command`, an argv list such as "
+            '["python", "train.py", "--lr", "{lr}"]',
+        )
+    if settings.function is not None:
+        raise InvalidSetting(
+            "function", "is for kinds `async` and `process`; kind `subprocess` runs `command`"
+        )
+    if settings.shell and len(command) != 1:
+        raise InvalidSetting(
+            "command",
+            f"with `shell: true`, `command` must be one string, got {len(command)} argv elements",
+        )
+    for i, arg in enumerate(command):
+        if not arg:
+            raise InvalidSetting(f"command[{i}]", "must not be empty")
+
+
+def _check_runnable(settings: WorkerSettings) -> None:
+    """The executable runs (as looked up with the environment the command will get,
+    not the orchestrator's alone), and `python script.py` names a script that exists."""
+    command = settings.command
+    if not command or settings.shell:
+        return
+    program = command[0]
+    try:
+        check_executable(program, {**os.environ, **settings.env}, settings.cwd)
+    except BrokenWorker as exc:
+        raise InvalidSetting("command[0]", str(exc)) from exc
+    # `python train.py ...`: a missing script would fail every evaluation; say so now.
+    if len(command) > 1 and _PYTHON.fullmatch(Path(program).name):
+        base = settings.cwd or Path.cwd()
+        script = command[1]
+        if script.endswith(".py") and "{" not in script and not (base / script).is_file():
+            raise InvalidSetting(
+                "command[1]",
+                f"script {script!r} does not exist (looked for {str(base / script)!r})",
+            )
+
+
+def _build(settings: WorkerSettings) -> Worker:
+    assert settings.command is not None  # `_check_settings` passed
+    return SubprocessWorker(
+        settings.command,
+        env=settings.env,
+        cwd=settings.cwd,
+        kill_grace_s=settings.kill_grace_s,
+        shell=settings.shell,
+    )
+
+
+SUBPROCESS_KIND = WorkerKind(
+    name="subprocess",
+    target_field="command",
+    check_settings=_check_settings,
+    check_runnable=_check_runnable,
+    build=_build,
+    # A command's output, result and process-group record go to its own folder.
+    needs_run_folder=True,
+    recover=kill_leftover_groups,
+)
