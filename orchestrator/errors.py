@@ -8,7 +8,9 @@ OrchestratorError
 │   │                                          429, 500 (unless disabled), 502/503/504
 │   │       .status (None without a response), .retry_after_s (429), .ambiguous
 │   └── ServiceRejected(status, message)       other 4xx/5xx: the service refused the request;
-│       │                                      carries the status and the service's `message`
+│       │     .code, .field                    carries the status, the service's `message`, and
+│       │                                      its stable `code` and `field` (None when the
+│       │                                      server sent none, as a foreign SigOpt server)
 │       └── BudgetExhausted                    409 to a `within_budget` suggest: observations
 │                                              plus open suggestions already fill the budget
 └── (re-exported from workers.errors) WorkerError ─── BrokenWorker
@@ -20,6 +22,8 @@ OrchestratorError
 already did before sending again. A refused connection or a 429 is never ambiguous. On the
 error that escapes `suggest` or `observe` after retries, `ambiguous` covers every attempt:
 True means the write may have landed.
+
+Callers branch on `status`, `code` and `field`, never on `message`, which is for people.
 """
 
 from __future__ import annotations
@@ -109,7 +113,11 @@ class TransientServiceError(ServiceError):
 
 
 class ServiceRejected(ServiceError):
-    """The service answered with an error that re-sending will not fix (4xx other than 429)."""
+    """The service answered with an error that re-sending will not fix (4xx other than 429).
+
+    `code` is the service's stable error code (e.g. "budget_reached", "already_observed")
+    and `field` the key path the error is about; both are None when the body carries none.
+    """
 
     def __init__(
         self,
@@ -118,17 +126,22 @@ class ServiceRejected(ServiceError):
         *,
         method: str | None = None,
         path: str | None = None,
+        code: str | None = None,
+        field: str | None = None,
     ) -> None:
         super().__init__(message, method=method, path=path)
         self.status = status
+        self.code = code
+        self.field = field
 
     def __str__(self) -> str:
         return f"{super().__str__()} (HTTP {self.status})"
 
     def __repr__(self) -> str:
         return (
-            f"ServiceRejected({self.status}, {self.message!r}, "
-            f"method={self.method!r}, path={self.path!r})"
+            f"{type(self).__name__}({self.status}, {self.message!r}, "
+            f"method={self.method!r}, path={self.path!r}, code={self.code!r}, "
+            f"field={self.field!r})"
         )
 
 

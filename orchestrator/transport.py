@@ -35,6 +35,7 @@ __all__ = [
     "RecordedRequest",
     "Transport",
     "TransportResponse",
+    "parse_body",
 ]
 
 #: How long closing the session may take during shutdown before we give up on it.
@@ -68,7 +69,8 @@ class Transport(Protocol):
     ) -> TransportResponse: ...
 
 
-def _parse_body(text: str) -> Any:
+def parse_body(text: str) -> Any:
+    """A response body as `TransportResponse.body` holds it (shared by every transport)."""
     if not text:
         return None
     try:
@@ -157,7 +159,7 @@ class AiohttpTransport:
             ) as resp:
                 text = await resp.text()
                 return TransportResponse(
-                    status=resp.status, body=_parse_body(text), headers=dict(resp.headers)
+                    status=resp.status, body=parse_body(text), headers=dict(resp.headers)
                 )
         except aiohttp.ConnectionTimeoutError as exc:
             # Checked before its ServerTimeoutError base: the request was never sent.

@@ -14,6 +14,7 @@ from orchestrator.cli import main
 from orchestrator.client import RetryPolicy
 from orchestrator.config import OrchestratorConfig, load_config, parse_config
 from orchestrator.errors import ConfigError
+from orchestrator.factory import build_worker
 from orchestrator.runner import retry_policy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -602,4 +603,38 @@ def test_retry_defaults_are_the_client_library_defaults(tmp_path: Path) -> None:
     path.write_text(VALID)
     config = load_config(path, check=False)
     assert retry_policy(config) == RetryPolicy()
-    assert RetryPolicy().max_total_s == 120.0  # documented in README's config example
+    assert RetryPolicy().max_total_s == 120.0  # documented in docs/configuration.md
+
+
+class TestWorkerKindOfTheConfig:
+    """The `workers` section hands its kind plain settings; the kind checks and builds."""
+
+    def test_settings_carry_the_section_and_the_kill_grace(self, tmp_path: Path) -> None:
+        """`worker_settings()` holds the section's values and `timeouts.kill_grace_s`."""
+        path = tmp_path / "config.yaml"
+        path.write_text(
+            workers_with(
+                "  kind: subprocess\n  count: 3\n  command: [python, -V]\n"
+                "  env: {SEED: '1'}\n  shell: false\n"
+            )
+            + "timeouts:\n  kill_grace_s: 0.5\n"
+        )
+        config = load_config(path, check=False)
+        settings = config.worker_settings()
+        assert (settings.count, list(settings.command or []), dict(settings.env)) == (
+            3,
+            ["python", "-V"],
+            {"SEED": "1"},
+        )
+        assert (settings.function, settings.shell, settings.kill_grace_s) == (None, False, 0.5)
+        assert config.workers.worker_kind().name == "subprocess"
+        assert config.workers.worker_kind().needs_run_folder
+
+    def test_a_worker_that_cannot_be_built_names_the_setting(self, tmp_path: Path) -> None:
+        """Unchecked (`check=False`), a missing executable surfaces when the worker is built,
+        as a ConfigError under `workers.command`."""
+        path = tmp_path / "config.yaml"
+        path.write_text(workers_with("  kind: subprocess\n  count: 1\n  command: [no-such-xq]\n"))
+        with pytest.raises(ConfigError, match="not an executable on PATH") as caught:
+            build_worker(load_config(path, check=False))
+        assert caught.value.key == "workers.command"

@@ -1,0 +1,233 @@
+"""The configuration's sections: pydantic models, one per YAML section, and the root
+`OrchestratorConfig`. Cross-field checks raise `Invalid` naming the offending key; the loader
+(`loading.py`) turns the first error into one `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from orchestrator.client import RetryPolicy
+from workers.base import InvalidSetting, WorkerKind, WorkerSettings
+from workers.kinds import KindName, worker_kind
+
+
+class Invalid(ValueError):
+    """A cross-field check failed; `field` is the offending key, relative to its section."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+#: Where the API token is read from unless `service.token_env` names another variable.
+DEFAULT_TOKEN_ENV = "SIGOPT_API_TOKEN"
+
+
+class ServiceSection(Section):
+    #: Base URL of a SigOpt-compatible service (without /v1). None: start the embedded one.
+    url: str | None = None
+    #: SQLite file of the embedded service; None: `<run dir>/service.db`.
+    db: Path | None = None
+    #: The environment variable holding the API token (read at start, never written).
+    token_env: str = DEFAULT_TOKEN_ENV
+
+    @model_validator(mode="after")
+    def _url_shape(self) -> ServiceSection:
+        if self.url is not None:
+            if not self.url.startswith(("http://", "https://")):
+                raise Invalid("url", f"must start with http:// or https://, got {self.url!r}")
+            if self.url.rstrip("/").endswith("/v1"):
+                raise Invalid(
+                    "url", f"must not end in /v1 (the client appends it), got {self.url!r}"
+                )
+        return self
+
+
+class ExperimentSection(Section):
+    """An existing experiment (`id`) or a definition in SigOpt's own shapes."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    id: str | None = None
+    name: str | None = None
+    parameters: list[dict[str, Any]] | None = None
+    metrics: list[Any] | None = None
+    observation_budget: int | None = Field(default=None, ge=1)
+    #: None: the worker count.
+    parallel_bandwidth: int | None = Field(default=None, ge=1)
+    metadata: dict[str, Any] | None = None
+    type: Literal["offline", "random", "grid"] = "offline"
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        # YAML reads `id: 123` as an int; the service's ids are strings of digits.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _id_or_definition(self) -> ExperimentSection:
+        definition_keys = sorted((self.model_fields_set | set(self.model_extra or {})) - {"id"})
+        if self.id is not None:
+            if definition_keys:
+                raise Invalid(
+                    "id",
+                    "give either `id` of an existing experiment or a definition, not both "
+                    f"(also given: {', '.join(definition_keys)})",
+                )
+            if not self.id.isdigit():
+                raise Invalid("id", f"must be a numeric experiment id, got {self.id!r}")
+            return self
+        if not definition_keys:
+            raise Invalid(
+                "",
+                "give either `id` of an existing experiment, or a definition "
+                "with `name`, `parameters` and `observation_budget`",
+            )
+        for key in ("name", "parameters"):
+            if getattr(self, key) is None:
+                raise Invalid(
+                    key,
+                    "required key is missing (a definition needs `name`, `parameters` "
+                    "and `observation_budget`)",
+                )
+        if self.observation_budget is None:
+            raise Invalid("observation_budget", "required key is missing: it is when the run stops")
+        return self
+
+    def definition(self, workers: int, run_id: str) -> dict[str, Any]:
+        """The body of `POST /experiments`, with the run's id in the metadata."""
+        body = self.model_dump(exclude_none=True, exclude={"id"})
+        body["parallel_bandwidth"] = self.parallel_bandwidth or workers
+        body["metadata"] = {**(self.metadata or {}), "orchestrator_run_id": run_id}
+        return body
+
+
+class WorkersSection(Section):
+    #: One of `workers.kinds.KINDS`; each kind checks the keys below it needs (`_kind_needs`).
+    kind: KindName
+    count: int = Field(ge=1, le=4096)
+    #: subprocess: an argv template, e.g. ["python", "train.py", "--lr", "{lr}"].
+    command: list[str] | None = None
+    #: async and process: "package.module:function".
+    function: str | None = None
+    #: Seconds per evaluation; past it the evaluation is killed and reported failed.
+    timeout: float | None = Field(default=None, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: Path | None = None
+    #: subprocess: run `command` (one string) through /bin/sh; values are shell-quoted.
+    shell: bool = False
+    #: How often an evaluation is re-run after an infrastructure fault (lost worker).
+    max_retries: int = Field(default=2, ge=0, le=100)
+
+    def worker_kind(self) -> WorkerKind:
+        """The descriptor of `kind`: what it needs, how it is checked and built."""
+        return worker_kind(self.kind)
+
+    def settings(self, *, kill_grace_s: float = 5.0) -> WorkerSettings:
+        """The plain values the kind reads (`OrchestratorConfig.worker_settings` adds the
+        configured kill grace)."""
+        return WorkerSettings(
+            count=self.count,
+            command=self.command,
+            function=self.function,
+            env=self.env,
+            cwd=self.cwd,
+            shell=self.shell,
+            kill_grace_s=kill_grace_s,
+        )
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> WorkersSection:
+        try:
+            self.worker_kind().check_settings(self.settings())
+        except InvalidSetting as exc:
+            raise Invalid(exc.field, str(exc)) from exc
+        return self
+
+
+class RetrySection(Section):
+    """`RetryPolicy`, whose defaults these are: a config and a library user get the same."""
+
+    max_attempts: int = Field(default=RetryPolicy.max_attempts, ge=1, le=100)
+    max_total_s: float = Field(default=RetryPolicy.max_total_s, gt=0)
+    initial_backoff_s: float = Field(default=RetryPolicy.initial_backoff_s, ge=0)
+    max_backoff_s: float = Field(default=RetryPolicy.max_backoff_s, ge=0)
+    retry_server_errors: bool = RetryPolicy.retry_server_errors
+
+
+class FailuresSection(Section):
+    """The breaker: the run ends when evaluations keep failing (a broken objective)."""
+
+    max_consecutive: int | None = Field(default=10, ge=1)
+    max_fraction: float | None = Field(default=0.5, gt=0, le=1)
+    #: `max_fraction` applies once this many evaluations have finished.
+    min_finished: int = Field(default=10, ge=1)
+
+
+class LoggingSection(Section):
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class TimeoutsSection(Section):
+    connect_s: float = Field(default=10.0, gt=0)
+    request_s: float = Field(default=60.0, gt=0)
+    #: After the first stop signal, how long running evaluations may finish.
+    drain_s: float = Field(default=300.0, ge=0)
+    #: Between SIGTERM and SIGKILL of an evaluation's process group.
+    kill_grace_s: float = Field(default=5.0, ge=0)
+
+
+class RunSection(Section):
+    #: Run name; None: the config file's stem. Restarting with the same name resumes.
+    name: str | None = None
+    #: Where run folders go (relative paths are relative to the working directory).
+    dir: Path = Path("runs")
+    #: What happens to suggestions whose evaluation was cancelled by a stop.
+    on_stop: Literal["leave_open", "delete"] = "leave_open"
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not re.fullmatch(r"[A-Za-z0-9._-]+", value) or value in (".", "..")
+        ):
+            raise ValueError(
+                f"must be letters, digits, '.', '_' or '-' (it names the run folder), got {value!r}"
+            )
+        return value
+
+
+class OrchestratorConfig(Section):
+    service: ServiceSection = Field(default_factory=ServiceSection)
+    experiment: ExperimentSection
+    workers: WorkersSection
+    retry: RetrySection = Field(default_factory=RetrySection)
+    failures: FailuresSection = Field(default_factory=FailuresSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+    timeouts: TimeoutsSection = Field(default_factory=TimeoutsSection)
+    run: RunSection = Field(default_factory=RunSection)
+    #: The file this came from (set by `load_config`), for messages and defaults.
+    source: Path | None = None
+
+    def run_name(self) -> str:
+        return self.run.name or (self.source.stem if self.source else "run")
+
+    def run_dir(self) -> Path:
+        return self.run.dir / self.run_name()
+
+    def service_db(self) -> Path:
+        return self.service.db or self.run_dir() / "service.db"
+
+    def worker_settings(self) -> WorkerSettings:
+        """What the worker kind is built from: the `workers` section and the kill grace."""
+        return self.workers.settings(kill_grace_s=self.timeouts.kill_grace_s)

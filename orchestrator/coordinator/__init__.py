@@ -1,0 +1,58 @@
+"""The loop: keep N suggestions open, evaluate each on a worker, report each outcome at once.
+
+```python
+coordinator = Coordinator(client, worker, experiment_id="12", settings=settings)
+summary = await coordinator.run(stop=stop_event, force=force_event)
+```
+One task group holds N slot tasks; each loops suggest → evaluate → observe until the
+budget or a stop says no. The budget is reserved *before* the `await` that asks for a
+suggestion (decide, then do I/O), so observations plus open suggestions never exceed
+`observation_budget`, whatever the interleaving.
+
+Outcomes and where they go:
+- `Completed` / `Failed` from the worker (a crash, NaN, non-zero exit, timeout) → one
+  observation, `failed: true` with the reason in metadata for the latter.
+- `BrokenWorker` (lost process, infrastructure) → the same suggestion is re-run up to
+  `max_retries` times, then deleted: it is no fault of the parameters.
+- A stop (`stop` then `drain_s`, or `force`) cancels evaluations; their suggestions are
+  left open for resume or deleted (`on_stop`), and never reported failed.
+- The failure breaker cancels everything running and deletes those suggestions, so the
+  run ends with nothing of its own open.
+
+The parts, one job each: `_coordinator.py` (the slot loop, composing the rest),
+`_ledger.py` (the budget: reserve / release / commit), `_evaluation.py` (one evaluation on
+the worker, cancellable), `_reporting.py` (the observation, sent alone or with the ask for
+the next suggestion, journaled on failure), `_resume.py` (adopt, journal replay, the
+end-of-run sweep), `_stats.py` (live counters), `_model.py` (settings and results).
+"""
+
+from __future__ import annotations
+
+from orchestrator.coordinator._coordinator import Coordinator
+from orchestrator.coordinator._ledger import BudgetLedger
+from orchestrator.coordinator._model import (
+    METADATA_STRING_MAX,
+    PREPARE_TIMEOUT_S,
+    RUN_ID_KEY,
+    CoordinatorSettings,
+    ExitReason,
+    FailurePolicy,
+    RunSummary,
+)
+from orchestrator.coordinator._reporting import failure_metadata, match_metrics
+from orchestrator.coordinator._stats import RunStats
+
+__all__ = [
+    "METADATA_STRING_MAX",
+    "PREPARE_TIMEOUT_S",
+    "RUN_ID_KEY",
+    "BudgetLedger",
+    "Coordinator",
+    "CoordinatorSettings",
+    "ExitReason",
+    "FailurePolicy",
+    "RunStats",
+    "RunSummary",
+    "failure_metadata",
+    "match_metrics",
+]

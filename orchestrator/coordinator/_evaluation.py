@@ -1,0 +1,112 @@
+"""Running one evaluation on the worker: its folder, its set-up, its deadline, and the
+cancel scope through which a stop or the breaker reaches it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import structlog
+
+from orchestrator.coordinator._model import PREPARE_TIMEOUT_S
+from orchestrator.coordinator._stats import RunStats
+from sigopt_service.models import Suggestion
+from workers.base import Evaluation, Failed, Outcome, Worker
+from workers.errors import BrokenWorker
+
+log = structlog.get_logger()
+
+
+class Stopped:
+    """An evaluation cancelled by a stop or the breaker (not an outcome)."""
+
+    def __repr__(self) -> str:
+        return "STOPPED"
+
+
+STOPPED = Stopped()
+
+
+class Evaluations:
+    """Runs evaluations on one worker and cancels every running one on demand.
+
+    `stats.running` counts what runs; `on_change` is called when it changes.
+    """
+
+    def __init__(
+        self,
+        worker: Worker,
+        stats: RunStats,
+        on_change: Callable[[], None],
+        *,
+        timeout_s: float | None,
+        run_dir: Path | None,
+    ) -> None:
+        self._worker = worker
+        self._stats = stats
+        self._on_change = on_change
+        self._timeout_s = timeout_s
+        self._run_dir = run_dir
+        self._scopes: set[anyio.CancelScope] = set()
+        self._root_made = False
+
+    def cancel_all(self) -> None:
+        for scope in self._scopes:
+            scope.cancel()
+
+    async def evaluate(
+        self, suggestion: Suggestion, attempt: int
+    ) -> Outcome | BrokenWorker | Stopped:
+        """The outcome (a deadline passed is `Failed("timeout")`), the `BrokenWorker` that
+        made the worker unusable, or `STOPPED` when `cancel_all` reached it."""
+        timeout = self._timeout_s
+        outcome: Outcome | BrokenWorker | None = None
+        # Registered before the first await, so a cancel that lands while the folder is
+        # being made still reaches this evaluation.
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
+        self._stats.running += 1
+        self._on_change()
+        try:
+            with scope:
+                evaluation = Evaluation(
+                    id=suggestion.id,
+                    assignments=suggestion.assignments,
+                    workdir=await self._workdir(suggestion, attempt),
+                    attempt=attempt,
+                )
+                try:
+                    await self._prepare_worker(evaluation)
+                    with anyio.fail_after(timeout):
+                        outcome = await self._worker.evaluate(evaluation)
+                except TimeoutError:
+                    outcome = Failed(reason="timeout", details={"timeout_s": timeout or 0})
+                except BrokenWorker as exc:
+                    outcome = exc
+                except Exception as exc:  # a bug in a worker is still no parameter failure
+                    log.exception("worker_error")
+                    outcome = BrokenWorker(f"{type(exc).__name__}: {exc}")
+        finally:
+            self._scopes.discard(scope)
+            self._stats.running -= 1
+        return STOPPED if outcome is None else outcome
+
+    async def _prepare_worker(self, evaluation: Evaluation) -> None:
+        """The worker's set-up, outside the evaluation's deadline but bounded on its own."""
+        try:
+            with anyio.fail_after(PREPARE_TIMEOUT_S):
+                await self._worker.prepare(evaluation)
+        except TimeoutError as exc:
+            raise BrokenWorker(f"worker not ready after {PREPARE_TIMEOUT_S:g} s") from exc
+
+    async def _workdir(self, suggestion: Suggestion, attempt: int) -> Path | None:
+        if self._run_dir is None:
+            return None
+        root = self._run_dir / "evaluations"
+        if not self._root_made:
+            # Once per run, explicitly 0o700 (`parents=True` in the worker would give it the
+            # umask's mode). The evaluation's own folder is the worker's to make.
+            await anyio.Path(root).mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._root_made = True
+        return root / f"{suggestion.id}-{attempt}"
