@@ -15,9 +15,10 @@ import statistics
 import time
 from typing import Any
 
-from sigopt_service.engine import Engine, Space, suggest_and_store
+from sigopt_service.engine import Engine, Space
 from sigopt_service.models import MetricEvaluation
 from sigopt_service.store import InMemoryStore, NewExperiment, NewObservation
+from sigopt_service.usecases import suggest_and_store
 
 ENGINES = ("random", "grid", "offline")
 SIZES = (100, 1000)

@@ -38,9 +38,10 @@ import optuna
 
 from benchmarks.common import markdown_table, quiet_logging
 from benchmarks.functions import FUNCTIONS, SUITE, TestFunction
-from sigopt_service.engine import Engine, suggest_and_store
+from sigopt_service.engine import Engine
 from sigopt_service.models import ExperimentType, MetricEvaluation, Suggestion
 from sigopt_service.store import InMemoryStore, NewExperiment, NewObservation
+from sigopt_service.usecases import suggest_and_store
 
 Objective = Callable[[Mapping[str, Any]], float | None]
 P = TypeVar("P")

@@ -220,9 +220,13 @@ class InProcessTransport:
         except Exception:
             # The real server answers 500 to an unhandled exception; so does this.
             log.exception("in_process_unhandled_error", method=request.method, path=request.path)
-            return web.json_response(
-                {"message": "An unexpected server error has occurred.", "status": 500}, status=500
-            )
+            body = {
+                "message": "An unexpected server error has occurred.",
+                "status": 500,
+                "field": None,
+                "code": "internal_error",
+            }
+            return web.json_response(body, status=500)
 
 
 def _body_of(response: web.StreamResponse) -> Any:

@@ -1,8 +1,8 @@
 """The spec's numeric limits on a request (sections 2 and 4), shared by the body models
 and validators (`sigopt_service.validation`), the OpenAPI document and the fuzzer.
 
-Limits of query strings and ids (`MAX_PAGE_LIMIT`, `MAX_ID`) live in `http/query.py`,
-those of the JSON text itself (`MAX_JSON_DEPTH`) in `http/json_body.py`.
+Limits of query strings (`MAX_PAGE_LIMIT`) live in `http/query.py`, those of the JSON text
+itself (`MAX_JSON_DEPTH`) in `http/json_body.py`.
 """
 
 from __future__ import annotations
@@ -22,3 +22,5 @@ MIN_BOUNDS_WIDTH = 1e-8
 #: Int parameters stay within what a JSON double carries exactly.
 MAX_INT_BOUND = 2**53
 MAX_BUDGET = 10**9
+#: Ids are SQLite integers; anything larger cannot name a row.
+MAX_ID = 2**63 - 1

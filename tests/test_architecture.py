@@ -32,6 +32,8 @@ SERVICE_LAYERS_FORBIDDEN = {
     "sigopt_service.engine": ("sigopt_service.http", "sigopt_service.usecases"),
     "sigopt_service.validation": ("sigopt_service.http", "sigopt_service.usecases"),
     "sigopt_service.usecases": ("sigopt_service.http",),
+    # Handlers reach the engine and the store's writes only through the use cases.
+    "sigopt_service.http": ("sigopt_service.engine",),
 }
 
 

@@ -88,10 +88,17 @@ def is_budget_refusal(body: Mapping[str, Any]) -> bool:
 
 
 def refuses_next_suggestion(exc: ServiceRejected) -> bool:
-    """Whether a 4xx says the server does not know the `next_suggestion` extension: it
-    names that field, or (a server that gives no error data) it is a bare 400."""
-    if exc.status != 400:
-        return False
-    if exc.field is not None or exc.code is not None:
-        return exc.field is not None and exc.field.split(".")[0].split("[")[0] == NEXT_SUGGESTION
-    return True
+    """Whether a 4xx says the server does not know the `next_suggestion` extension: a 400
+    whose `field` names it."""
+    return (
+        exc.status == 400
+        and exc.field is not None
+        and exc.field.split(".")[0].split("[")[0] == NEXT_SUGGESTION
+    )
+
+
+def is_bare_refusal(exc: ServiceRejected) -> bool:
+    """A 400 with no error data at all (`code`, `field`): a server that is not ours, such
+    as sigopt-server refusing the unknown key `next_suggestion`, or refusing the report
+    itself. Which of the two, only a plain `observe` of the same report tells."""
+    return exc.status == 400 and exc.field is None and exc.code is None

@@ -15,6 +15,7 @@ from orchestrator.client._bodies import (
     AskNext,
     Reported,
     combined_answer,
+    is_bare_refusal,
     observation_body,
     refuses_next_suggestion,
 )
@@ -305,6 +306,7 @@ class ServiceClient:
         path = f"/experiments/{experiment_id}/observations"
         key = uuid.uuid4().hex
         maybe_landed = False
+        bare_refusal = False
         if self._offers_next_suggestion:
             body = {
                 **observation_body(suggestion_id, values, failed, metadata),
@@ -320,6 +322,7 @@ class ServiceClient:
                 maybe_landed = exc.status >= 500
                 if refuses_next_suggestion(exc):
                     self._no_next_suggestion(experiment_id)
+                bare_refusal = is_bare_refusal(exc)
             else:
                 reported, offered = combined_answer(response, path, key, within_budget)
                 if not offered:
@@ -336,6 +339,9 @@ class ServiceClient:
             )
         except ServiceRejected as exc:
             return Reported(None, AskNext(key, maybe_landed), refused=exc)
+        if bare_refusal:
+            # The same report alone was stored: what the server refused was the extension.
+            self._no_next_suggestion(experiment_id)
         return Reported(observation, AskNext(key, maybe_landed))
 
     def _no_next_suggestion(self, experiment_id: str) -> None:

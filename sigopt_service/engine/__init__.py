@@ -6,7 +6,7 @@ The engine proposes assignments; whoever calls it stores them and reports back
 
 from __future__ import annotations
 
-from sigopt_service.engine.engine import Engine, Proposal, suggest_and_store
+from sigopt_service.engine.engine import Engine, Proposal
 from sigopt_service.engine.space import Space, grid_point, grid_size
 
 __all__ = ["Engine", "Proposal", "Space", "grid_point", "grid_size", "suggest_and_store"]

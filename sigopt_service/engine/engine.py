@@ -15,7 +15,7 @@ Call order, all from one thread (the service runs store and engine work on its s
     except BaseException:
         engine.discarded(proposal)                   # storing failed: forget the point
         raise
-    engine.accepted(proposal, suggestion)            # or `suggest_and_store(...)`, all three
+    engine.accepted(proposal, suggestion)            # `usecases.suggest_and_store` does all three
     observations = store.create_observations(...)    # the caller commits first,
     engine.observed(experiment, observations)        # then tells the optimizer
     engine.invalidate(experiment_id)                 # after anything non-monotonic
@@ -49,7 +49,6 @@ from sigopt_service.models import (
     Assignments,
     Experiment,
     ExperimentType,
-    Metadata,
     Observation,
     Suggestion,
 )
@@ -256,18 +255,3 @@ class Engine:
             use_gp=self._use_gp,
             gp_disabled=experiment_id in self._gp_disabled,
         )
-
-
-def suggest_and_store(
-    engine: Engine, store: BaseStore, experiment: Experiment, metadata: Metadata | None = None
-) -> Suggestion:
-    """Propose, store as an open suggestion, tell the engine: what tests and benchmarks
-    need in one call (the service's use-case layer does the same with its budget check)."""
-    proposal = engine.propose(experiment)
-    try:
-        suggestion = store.create_suggestion(int(experiment.id), proposal.assignments, metadata)
-    except BaseException:
-        engine.discarded(proposal)
-        raise
-    engine.accepted(proposal, suggestion)
-    return suggestion

@@ -13,7 +13,8 @@ from aiohttp import web
 
 from sigopt_service.errors import InvalidRequest, NotFound
 from sigopt_service.http.json_body import check_content_type, parse_json_body
-from sigopt_service.http.query import MAX_ID, decode_marker
+from sigopt_service.http.query import decode_marker
+from sigopt_service.limits import MAX_ID
 
 _ID_SEGMENT = re.compile(r"[0-9]{1,19}")
 PARSE_IN_THREAD_BYTES = 64 * 1024

@@ -10,27 +10,17 @@ import binascii
 import re
 
 from sigopt_service.errors import InvalidRequest
+from sigopt_service.limits import MAX_ID
+from sigopt_service.validation import parse_id as parse_record_id
 
 MAX_PAGE_LIMIT = 1000
-#: Ids are SQLite integers; anything larger cannot name a row.
-MAX_ID = 2**63 - 1
-
 #: What `int()` would accept beyond plain ASCII digits ("1_000", " 7", "٣") is refused.
 _INTEGER = re.compile(r"-?[0-9]{1,30}")
 
 
 def parse_id(raw: int | str, what: str) -> int:
-    if isinstance(raw, str) and not _INTEGER.fullmatch(raw):
-        raise InvalidRequest(f"Invalid {what} id: {raw!r:.60}", field=what, code="invalid_value")
-    try:
-        parsed = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidRequest(
-            f"Invalid {what} id: {raw!r:.60}", field=what, code="invalid_value"
-        ) from None
-    if isinstance(raw, bool) or not 0 < parsed <= MAX_ID:
-        raise InvalidRequest(f"Invalid {what} id: {raw!r:.60}", field=what, code="invalid_value")
-    return parsed
+    """A record id in a query parameter; the error names the parameter."""
+    return parse_record_id(raw, what, what)
 
 
 def parse_bool(raw: str | None, name: str, default: bool = False) -> bool:

@@ -9,7 +9,8 @@ and renders) and the engine and store, which it wires together.
 
 from __future__ import annotations
 
+from sigopt_service.usecases._core import suggest_and_store
 from sigopt_service.usecases._observations import Observed
 from sigopt_service.usecases.service import OptimizationService, open_store
 
-__all__ = ["Observed", "OptimizationService", "open_store"]
+__all__ = ["Observed", "OptimizationService", "open_store", "suggest_and_store"]

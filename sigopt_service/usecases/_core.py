@@ -15,7 +15,23 @@ from sigopt_service.config import ServiceConfig
 from sigopt_service.engine import Engine
 from sigopt_service.errors import Conflict, InvalidRequest
 from sigopt_service.models import Experiment, ExperimentState, Metadata, Observation, Suggestion
-from sigopt_service.store import CachingStore
+from sigopt_service.store import BaseStore, CachingStore
+
+
+def suggest_and_store(
+    engine: Engine, store: BaseStore, experiment: Experiment, metadata: Metadata | None = None
+) -> Suggestion:
+    """The engine proposes, the store stores, the engine hears which suggestion it is (or,
+    if storing failed, forgets the point it counted as pending). The one implementation:
+    the use cases call it through `Core.suggest`, tests and benchmarks directly."""
+    proposal = engine.propose(experiment)
+    try:
+        suggestion = store.create_suggestion(int(experiment.id), proposal.assignments, metadata)
+    except BaseException:
+        engine.discarded(proposal)
+        raise
+    engine.accepted(proposal, suggestion)
+    return suggestion
 
 
 @dataclass(frozen=True)
@@ -61,18 +77,7 @@ class Core:
             )
 
     def suggest(self, experiment: Experiment, metadata: Metadata | None) -> Suggestion:
-        """The engine proposes, the store stores, the engine hears which suggestion it is
-        (or, if storing failed, forgets the point it counted as pending)."""
-        proposal = self.engine.propose(experiment)
-        try:
-            suggestion = self.store.create_suggestion(
-                int(experiment.id), proposal.assignments, metadata
-            )
-        except BaseException:
-            self.engine.discarded(proposal)
-            raise
-        self.engine.accepted(proposal, suggestion)
-        return suggestion
+        return suggest_and_store(self.engine, self.store, experiment, metadata)
 
     def observations_stored(self, experiment: Experiment, created: Sequence[Observation]) -> None:
         """After new observations are committed: tell the optimizer."""

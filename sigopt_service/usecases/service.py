@@ -92,7 +92,8 @@ class OptimizationService:
         """Finish what is queued, close the store if it is ours (as the thread's last job,
         so it never races a write), stop the thread. Callers shield and bound it."""
         if self._owns_store:
-            await self._calls.call(self._inner.close)
+            # On the runner itself, not `call`: no checkpoint check on a closed store.
+            await self._calls.runner.call(self._inner.close)
         await self._calls.aclose()
 
     # -- experiments ---------------------------------------------------------------------

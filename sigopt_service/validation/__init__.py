@@ -11,7 +11,7 @@ never by message text. Query strings and the JSON text itself are the HTTP layer
 
 from __future__ import annotations
 
-from sigopt_service.validation._common import InvalidField, key_path
+from sigopt_service.validation._common import InvalidField, key_path, parse_id
 from sigopt_service.validation.assignments import validate_assignments
 from sigopt_service.validation.experiment import (
     ExperimentCreateBody,
@@ -60,6 +60,7 @@ __all__ = [
     "SuggestionUpdateBody",
     "ValueBody",
     "key_path",
+    "parse_id",
     "validate_assignments",
     "validate_experiment_create",
     "validate_experiment_update",

@@ -17,9 +17,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sigopt_service.errors import ErrorCode, InvalidRequest
+from sigopt_service.limits import MAX_ID
 
-#: Ids are SQLite integers; anything larger cannot name a row.
-_MAX_ID = 2**63 - 1
 #: What `int()` would accept beyond plain ASCII digits ("1_000", " 7", "٣") is refused.
 _INTEGER = re.compile(r"-?[0-9]{1,30}")
 
@@ -71,7 +70,8 @@ def finite(value: float, where: str) -> float:
 
 
 def parse_id(raw: int | str, what: str, field: str) -> int:
-    """A record id given in a body (`suggestion`): a positive integer or its digits."""
+    """A record id given in a body (`suggestion`) or a query (`id=`): a positive integer
+    or its plain ASCII digits, at most `MAX_ID`."""
     if isinstance(raw, str) and not _INTEGER.fullmatch(raw):
         raise InvalidField(f"Invalid {what} id: {raw!r:.60}", field=field, code="invalid_value")
     try:
@@ -80,7 +80,7 @@ def parse_id(raw: int | str, what: str, field: str) -> int:
         raise InvalidField(
             f"Invalid {what} id: {raw!r:.60}", field=field, code="invalid_value"
         ) from None
-    if isinstance(raw, bool) or not 0 < parsed <= _MAX_ID:
+    if isinstance(raw, bool) or not 0 < parsed <= MAX_ID:
         raise InvalidField(f"Invalid {what} id: {raw!r:.60}", field=field, code="invalid_value")
     return parsed
 

@@ -121,10 +121,35 @@ class TestNextSuggestionByField:
         assert service.carried == 2
 
     async def test_a_bare_400_turns_it_off(self) -> None:
-        """A server that gives no error data does not offer the extension (ours does both)."""
+        """A server that gives no error data, and stores the same report sent alone, does
+        not offer the extension (ours does both)."""
         service = CombinedService(TransportResponse(400, {"message": "Invalid", "status": 400}))
         await service.report_twice()
         assert service.carried == 1
+
+    async def test_a_bare_400_about_the_report_keeps_it(self) -> None:
+        """A bare 400 that the report alone also gets (its suggestion was deleted) was
+        about the report, not the extension: the next report still asks."""
+        bare = TransportResponse(400, {"message": "No suggestion: 1", "status": 400})
+        service = CombinedService(bare)
+        plain = service.handle
+
+        def handle(
+            method: str, path: str, params: Mapping[str, str] | None, json: Any
+        ) -> TransportResponse:
+            if method == "POST" and path.endswith("/observations") and json["suggestion"] == "1":
+                if "next_suggestion" in json:
+                    service.carried += 1
+                return bare
+            return plain(method, path, params, json)
+
+        service.transport = MockTransport(handle)
+        async with client_for(service.transport) as client:
+            first = await client.report_and_ask("7", "1", values=ONE, within_budget=True)
+            second = await client.report_and_ask("7", "2", values=ONE, within_budget=True)
+        assert first.observation is None and first.refused is not None
+        assert second.observation is not None
+        assert service.carried == 2
 
 
 class TestNextSuggestionRefused:

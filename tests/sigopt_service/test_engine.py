@@ -18,7 +18,7 @@ import sigopt_service.engine._model as model_module
 import sigopt_service.engine.engine as engine_module
 from benchmarks.functions import TestFunction, branin, hartmann6
 from benchmarks.quality import experiment_for, run_engine
-from sigopt_service.engine import Engine, suggest_and_store
+from sigopt_service.engine import Engine
 from sigopt_service.errors import InvalidRequest, StoreError
 from sigopt_service.models import (
     Experiment,
@@ -31,6 +31,7 @@ from sigopt_service.models import (
     Suggestion,
 )
 from sigopt_service.store import InMemoryStore, NewExperiment, NewObservation
+from sigopt_service.usecases import suggest_and_store
 
 
 def categories(*names: str) -> list[dict[str, Any]]:
