@@ -6,6 +6,8 @@ breaks one fails here with the offending module named.
 from __future__ import annotations
 
 import ast
+import fnmatch
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +100,12 @@ def _imports(name: str, path: Path) -> list[Import]:
 
 
 MODULES = _modules()
+#: Tests, benchmarks and examples are held to the same size, though not to the import rules.
+OTHER_MODULES = sorted(
+    str(path.relative_to(REPO))
+    for folder in ("tests", "benchmarks", "examples")
+    for path in (REPO / folder).rglob("*.py")
+)
 IMPORTS = [i for name, path in MODULES.items() for i in _imports(name, path)]
 
 
@@ -127,11 +135,28 @@ class TestArchitecture:
         assert {m.split(".")[0] for m in MODULES} == set(PACKAGES)
         assert len(IMPORTS) > 100
 
+    def test_only_the_three_packages_are_installed(self) -> None:
+        """`pip install .` puts no top-level `examples`, `benchmarks`, `tests` or `service`
+        on users' sys.path: pyproject's include patterns (fnmatch on dotted names, as
+        setuptools applies them) select exactly the three packages from the repo's."""
+        pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+        include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+        top_level = [p.name for p in REPO.iterdir() if (p / "__init__.py").is_file()]
+        assert {"examples", "benchmarks", "tests"} <= set(top_level)  # not vacuous
+        selected = {n for n in top_level if any(fnmatch.fnmatchcase(n, pat) for pat in include)}
+        assert selected == set(PACKAGES)
+
     @pytest.mark.parametrize("name", sorted(MODULES))
     def test_module_is_small(self, name: str) -> None:
         """No module past 400 lines: one job each."""
         lines = len(MODULES[name].read_text().splitlines())
         assert lines <= MAX_MODULE_LINES, f"{name} has {lines} lines"
+
+    @pytest.mark.parametrize("path", OTHER_MODULES)
+    def test_test_and_benchmark_module_is_small(self, path: str) -> None:
+        """No test, benchmark or example module past 400 lines either."""
+        lines = len((REPO / path).read_text().splitlines())
+        assert lines <= MAX_MODULE_LINES, f"{path} has {lines} lines"
 
     def test_imports_point_one_way(self) -> None:
         """workers and the service import neither each other nor the orchestrator."""

@@ -1,4 +1,4 @@
-"""The quick chaos soak and a small leak run (`benchmarks/soak.py`), every row asserted.
+"""The quick chaos soak and a small leak run (`benchmarks/soak/`), every row asserted.
 
 The full versions run in `make soak`; these are the same code at a smaller budget, with
 seeded faults and a seeded service, and chaos triggered by progress rather than by time.

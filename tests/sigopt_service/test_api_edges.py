@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from sigopt import Connection
 
-from tests.sigopt_service.test_api_errors import PARAMS, call
+from tests.sigopt_service.api_cases import PARAMS, call
 
 
 @pytest.fixture

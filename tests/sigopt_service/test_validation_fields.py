@@ -24,7 +24,7 @@ from sigopt_service.validation import (
     validate_suggestion_create,
 )
 from tests.orchestrator.test_config import BAD_CONFIGS
-from tests.sigopt_service.test_api_errors import EXPERIMENT_CREATE_CASES, PARAMS
+from tests.sigopt_service.api_cases import EXPERIMENT_CREATE_CASES, PARAMS
 
 VALIDATION_CODES = {"missing_key", "unknown_key", "invalid_value", "invalid_request"}
 #: The message forms that quote the very key the error is about.
