@@ -10,10 +10,12 @@ worker = AsyncFunctionWorker("examples.objectives:branin_async")   # or a callab
 outcome = await worker.evaluate(Evaluation(id="7", assignments={"x": 0.5}))
 ```
 
-A `"module:function"` target is imported with the current working directory first on
-`sys.path`, as `python -m` and uvicorn's `--app-dir` default do: the `orchestrator`
-console script's own `sys.path` does not hold it, and a config naming
-`mymodule:objective` means the `mymodule.py` beside the user, not an installed one.
+A `"module:function"` target is imported with the given search path (`import_path`: the
+orchestrator gives `workers.cwd`, then the config file's folder), then the current working
+directory, first on `sys.path`, as `python -m` and uvicorn's `--app-dir` default put the
+working directory: the `orchestrator` console script's own `sys.path` holds none of them,
+and a config naming `mymodule:objective` means the `mymodule.py` beside the config or the
+user, not an installed one. A module found in none of them is an error naming the folders.
 
 An `async def` objective runs on the event loop and is cancelled like any task. A plain
 `def` runs in a worker thread: Python cannot kill a thread, so on cancel or timeout the
@@ -24,13 +26,15 @@ CPU-bound or possibly hanging objectives belong in `ProcessPoolWorker` or
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import inspect
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -65,41 +69,53 @@ TRACEBACK_TAIL_CHARS = 2000
 MESSAGE_MAX_CHARS = 500
 
 
-def cwd_first_on_sys_path() -> None:
-    """Put the current working directory at the front of `sys.path` unless it is there.
+def search_path_first(search_path: Sequence[Path] = ()) -> list[str]:
+    """Put `search_path`, then the current working directory, at the front of `sys.path`,
+    in that order, unless they are there already; returns them (absolute, no repeats).
 
     A console script's `sys.path[0]` is its `bin` folder, not the working directory, so
     the user's own `mymodule.py` would not be found, or an installed module of the same
     name would win over it.
     """
-    try:
-        cwd = os.getcwd()
-    except OSError:  # the working directory was removed: nothing to put first
-        return
+    folders = [os.path.abspath(folder) for folder in search_path]
+    with contextlib.suppress(OSError):  # a removed working directory: nothing to add
+        folders.append(os.getcwd())
+    wanted = list(dict.fromkeys(folders))
     # "" stands for the working directory too (`python -c`, the REPL).
-    if not sys.path or os.path.abspath(sys.path[0]) != cwd:
-        sys.path.insert(0, cwd)
+    if [os.path.abspath(p) for p in sys.path[: len(wanted)]] != wanted:
+        rest = [p for p in sys.path if os.path.abspath(p) not in wanted]
+        sys.path[:] = [*wanted, *rest]
+    return wanted
 
 
-def import_target(target: str) -> Callable[..., Any]:
+def import_target(target: str, search_path: Sequence[Path] = ()) -> Callable[..., Any]:
     """Resolve `"package.module:function"` (or `module:Class.method`) to a callable,
-    imported with the current working directory first on `sys.path` (see the module
-    docstring).
+    imported with `search_path`, then the current working directory, first on `sys.path`
+    (see the module docstring).
 
     Raises `BrokenWorker` naming the target and why: a malformed target, a module that
-    fails to import (including errors raised while importing it), a missing attribute, or
-    something that is not callable.
+    fails to import (including errors raised while importing it; a module not found says
+    which folders were searched), a missing attribute, or something that is not callable.
     """
     module_name, sep, attr_path = target.partition(":")
     if not sep or not module_name or not attr_path:
         raise BrokenWorker(f"objective target {target!r} must look like 'package.module:function'")
-    cwd_first_on_sys_path()
+    folders = search_path_first(search_path)
+    # A module written a moment ago (`orchestrator init`, a test) is older than the
+    # finders' cached listing of its folder when both fall in the same mtime tick.
+    importlib.invalidate_caches()
     try:
         obj: Any = importlib.import_module(module_name)
     except Exception as exc:  # an import can raise anything; all of it means "unusable"
+        where = ""
+        missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+        # Only when the target's own module (or a parent package) is missing, not
+        # something the module imports: that is the user's environment, not the path.
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            where = f" (looked in {', '.join(folders)}, then the installed packages)"
         raise BrokenWorker(
             f"cannot import module {module_name!r} of objective target {target!r}: "
-            f"{type(exc).__name__}: {exc}"
+            f"{type(exc).__name__}: {exc}{where}"
         ) from exc
     for attr in attr_path.split("."):
         try:
@@ -137,15 +153,18 @@ def _is_async_callable(fn: Callable[..., Any]) -> bool:
 class AsyncFunctionWorker(ClosesOnExit):
     """Evaluates `fn(dict(assignments))` in this process; see the module docstring.
 
-    `target` is a callable or a `"package.module:function"` string, imported at once:
+    `target` is a callable or a `"package.module:function"` string, imported at once
+    (looked for in `search_path`, then the working directory, then the installed packages):
     a target that cannot be imported or is not callable raises `BrokenWorker` here, not
     at the first evaluation. Evaluations may run concurrently; the coordinator bounds
     how many. Sync objectives share anyio's default thread limiter.
     """
 
-    def __init__(self, target: str | Callable[..., Any]) -> None:
+    def __init__(
+        self, target: str | Callable[..., Any], *, search_path: Sequence[Path] = ()
+    ) -> None:
         if isinstance(target, str):
-            self._fn = import_target(target)
+            self._fn = import_target(target, search_path)
             self._name = target
         else:
             if not callable(target):
@@ -209,17 +228,18 @@ def check_function_settings(kind: str, settings: WorkerSettings) -> None:
 
 
 def check_function_importable(settings: WorkerSettings) -> None:
-    """The function imports (from the working directory too) and is callable."""
+    """The function imports (from `import_path` and the working directory too) and is
+    callable."""
     if settings.function:
         try:
-            import_target(settings.function)
+            import_target(settings.function, settings.import_path)
         except BrokenWorker as exc:
             raise InvalidSetting("function", str(exc)) from exc
 
 
 def _build(settings: WorkerSettings) -> Worker:
     assert settings.function is not None  # `check_function_settings` passed
-    return AsyncFunctionWorker(settings.function)
+    return AsyncFunctionWorker(settings.function, search_path=settings.import_path)
 
 
 ASYNC_KIND = WorkerKind(

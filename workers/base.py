@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
@@ -114,6 +114,10 @@ class WorkerSettings:
     cwd: Path | None = None
     shell: bool = False
     kill_grace_s: float = 5.0
+    #: async and process: the folders a `function`'s module is looked for in, first one
+    #: first, before the working directory and the installed packages (the orchestrator
+    #: gives `workers.cwd`, then the config file's folder).
+    import_path: tuple[Path, ...] = ()
 
 
 class InvalidSetting(ValueError):
@@ -123,6 +127,10 @@ class InvalidSetting(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+def no_parameter_checks(settings: WorkerSettings, parameters: Collection[str]) -> None:
+    """The parameter check of a kind whose settings name no parameter."""
 
 
 def nothing_to_recover(evaluations: Path) -> int:
@@ -136,8 +144,10 @@ class WorkerKind:
     instead of branching on the kind's name. `workers.kinds.KINDS` maps names to them.
 
     The orchestrator calls, in this order: `check_settings` (while validating the config
-    file), `check_runnable` (after it, before any service is contacted), `recover` (at the
-    start of each run, on the run's evaluations folder), then `build` once per run.
+    file), `check_parameters` (once the experiment's parameter names are known: from the
+    file's definition, or fetched for an existing experiment, before the run starts),
+    `check_runnable` (before any service is contacted), `recover` (at the start of each
+    run, on the run's evaluations folder), then `build` once per run.
     """
 
     #: The config's `workers.kind`.
@@ -153,6 +163,9 @@ class WorkerKind:
     check_runnable: Callable[[WorkerSettings], None]
     #: The one worker that serves `count` evaluations at once. Raises `BrokenWorker`.
     build: Callable[[WorkerSettings], Worker]
+    #: Checks of the settings against the experiment's parameter names (a command's
+    #: placeholders). Raises `InvalidSetting`.
+    check_parameters: Callable[[WorkerSettings, Collection[str]], None] = no_parameter_checks
     #: Whether each evaluation gets a folder of its own (`Evaluation.workdir`) in the
     #: run's folder, for the files it writes.
     needs_run_folder: bool = False

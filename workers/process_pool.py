@@ -7,7 +7,8 @@ outcome = await worker.evaluate(Evaluation(id="7", assignments={"x": 0.5}))
 
 Processes come from anyio's process pool (`anyio.to_process`), which starts a fresh
 interpreter per process, so the target is given by name and imported in the child, with
-the current working directory first on `sys.path` there as here (`import_target`). At
+the same search path (and then the current working directory) first on `sys.path` there
+as here (`import_target`). At
 most `max_workers` evaluations of this worker run at once; further calls wait for a free
 process. Cancelling `evaluate` (the caller's deadline, shutdown) kills the child with
 SIGKILL; the next evaluation starts a new one. A child that dies on its own (`os._exit`,
@@ -19,7 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import signal
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio.to_process
@@ -49,7 +53,9 @@ __all__ = ["PROCESS_KIND", "ProcessPoolWorker"]
 log = structlog.get_logger()
 
 
-def _call_target(target: str, assignments: dict[str, Any]) -> Outcome:
+def _call_target(
+    target: str, search_path: tuple[Path, ...], assignments: dict[str, Any]
+) -> Outcome:
     """Runs in the child: import the target, call it, and return an `Outcome`.
 
     The result is turned into an `Outcome` here, not in the parent, so only our own small
@@ -61,7 +67,7 @@ def _call_target(target: str, assignments: dict[str, Any]) -> Outcome:
     # default, SIGINT would turn into a KeyboardInterrupt "failure" of the parameters.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        fn = import_target(target)
+        fn = import_target(target, search_path)
     except BrokenWorker as exc:
         # Importable in the parent but not here (a changed file, a different sys.path):
         # still a broken worker, signalled back as data and re-raised in the parent.
@@ -75,25 +81,27 @@ def _call_target(target: str, assignments: dict[str, Any]) -> Outcome:
     return outcome_from_result(result)
 
 
-def _warm_up(target: str) -> None:
+def _warm_up(target: str, search_path: tuple[Path, ...]) -> None:
     """Runs in the child: import the target so the evaluation's call finds it loaded."""
     # A failing import is reported by `evaluate`, as a BrokenWorker with the reason.
     with contextlib.suppress(BrokenWorker):
-        import_target(target)
+        import_target(target, search_path)
 
 
 class ProcessPoolWorker(ClosesOnExit):
     """Evaluates a `"package.module:function"` objective in child processes.
 
     `target` is imported once here to fail early (`BrokenWorker` if it cannot be imported
-    or is not callable) and again in each child. `max_workers` (>= 1) bounds how many
-    of this worker's evaluations run at once.
+    or is not callable) and again in each child, both looking in `search_path` first.
+    `max_workers` (>= 1) bounds how many of this worker's evaluations run at once.
     """
 
-    def __init__(self, target: str, *, max_workers: int) -> None:
+    def __init__(self, target: str, *, max_workers: int, search_path: Sequence[Path] = ()) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be >= 1, got {max_workers}")
-        import_target(target)
+        # Absolute now: a child resolves a relative folder against its own working directory.
+        self._search_path = tuple(Path(os.path.abspath(folder)) for folder in search_path)
+        import_target(target, self._search_path)
         self._target = target
         self._max_workers = max_workers
         self._limiter = CapacityLimiter(max_workers)
@@ -114,7 +122,11 @@ class ProcessPoolWorker(ClosesOnExit):
             raise BrokenWorker(f"{self!r} is closed")
         try:
             await anyio.to_process.run_sync(
-                _warm_up, self._target, cancellable=True, limiter=self._limiter
+                _warm_up,
+                self._target,
+                self._search_path,
+                cancellable=True,
+                limiter=self._limiter,
             )
         except BrokenWorkerProcess as exc:
             raise BrokenWorker(f"worker process for {self._target!r} died starting") from exc
@@ -130,6 +142,7 @@ class ProcessPoolWorker(ClosesOnExit):
             outcome = await anyio.to_process.run_sync(
                 _call_target,
                 self._target,
+                self._search_path,
                 dict(evaluation.assignments),
                 cancellable=True,
                 limiter=self._limiter,
@@ -152,7 +165,9 @@ class ProcessPoolWorker(ClosesOnExit):
 
 def _build(settings: WorkerSettings) -> Worker:
     assert settings.function is not None  # `check_function_settings` passed
-    return ProcessPoolWorker(settings.function, max_workers=settings.count)
+    return ProcessPoolWorker(
+        settings.function, max_workers=settings.count, search_path=settings.import_path
+    )
 
 
 PROCESS_KIND = WorkerKind(

@@ -18,9 +18,12 @@ and create a suggestion on every POST, so a blind re-send of `observe` or `sugge
 ambiguous failure (the service may have acted) would duplicate it. Both therefore check
 what the service already did before sending again; see their docstrings.
 
+The base URL may end in `/`, or in `/v1` as the API's own address does: the client
+normalises it (`normalize_base_url`).
+
 Modules: `_client.py` (the calls), `_requests.py` (status mapping, parsing, paging),
 `_retry.py` (the policy and the retry loop), `_lookups.py` (what an ambiguous attempt did),
-`_bodies.py` (request bodies and what `report_and_ask` returns).
+`_bodies.py` (request bodies and what `report_and_ask` returns), `_url.py` (the base URL).
 
 Usage sketch:
 ```python
@@ -35,6 +38,7 @@ from __future__ import annotations
 from orchestrator.client._bodies import REQUEST_KEY, AskNext, Reported
 from orchestrator.client._client import ServiceClient
 from orchestrator.client._retry import RetryPolicy
+from orchestrator.client._url import normalize_base_url
 
 __all__ = [
     "REQUEST_KEY",
@@ -42,4 +46,5 @@ __all__ = [
     "Reported",
     "RetryPolicy",
     "ServiceClient",
+    "normalize_base_url",
 ]

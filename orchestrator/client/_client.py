@@ -22,6 +22,7 @@ from orchestrator.client._bodies import (
 from orchestrator.client._lookups import existing_observation, find_by_request_key
 from orchestrator.client._requests import Requests, parse
 from orchestrator.client._retry import DEFAULT_RETRY, RetryPolicy, retrying
+from orchestrator.client._url import normalize_base_url
 from orchestrator.errors import BudgetExhausted, ServiceRejected, TransientServiceError
 from orchestrator.transport import AiohttpTransport, Transport, TransportResponse
 from sigopt_service.models import (
@@ -55,12 +56,13 @@ class ServiceClient:
         request_timeout_s: float = 60.0,
         transport: Transport | None = None,
     ) -> None:
-        self.base_url = base_url
+        # `http://host/`, `http://host/v1` and `http://host` all name the same service.
+        self.base_url = normalize_base_url(base_url)
         # An injected transport belongs to the caller, who closes it.
         self._owned: AiohttpTransport | None = None
         if transport is None:
             self._owned = AiohttpTransport(
-                base_url,
+                self.base_url,
                 token=token,
                 connect_timeout_s=connect_timeout_s,
                 request_timeout_s=request_timeout_s,

@@ -8,13 +8,20 @@ its section of the config through its constructor. Every error is a `ConfigError
 message names the key and the file (`configs/x.yaml: workers.count: ...`).
 
 - `sections.py`: the models, one per YAML section, and the root `OrchestratorConfig`;
-- `loading.py`: read, validate, override, check (`load_config`, `parse_config`);
+- `loading.py`: read, validate, override, check (`load_config`, `parse_config`,
+  `check_parameters` for an existing experiment's parameters);
+- `_yaml.py`: the YAML loader (YAML 1.2 numbers: `1e-5` is a float);
 - `_messages.py`: the one error to report, with "did you mean" hints.
 """
 
 from __future__ import annotations
 
-from orchestrator.config.loading import check_runnable, load_config, parse_config
+from orchestrator.config.loading import (
+    check_parameters,
+    check_runnable,
+    load_config,
+    parse_config,
+)
 from orchestrator.config.sections import (
     DEFAULT_TOKEN_ENV,
     ExperimentSection,
@@ -43,6 +50,7 @@ __all__ = [
     "ServiceSection",
     "TimeoutsSection",
     "WorkersSection",
+    "check_parameters",
     "check_runnable",
     "load_config",
     "parse_config",

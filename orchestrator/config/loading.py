@@ -1,11 +1,12 @@
-"""Loading a config: read the YAML file, validate it, apply the command-line overrides, and
-check the experiment definition with the service's own validation, so a bad definition fails
-before anything is sent to any service."""
+"""Loading a config: read the YAML file (numbers as YAML 1.2 reads them: `1e-5` is a number,
+`_yaml.py`), validate it, apply the command-line overrides, and check the experiment
+definition with the service's own validation and the worker's settings against its
+parameters, so a bad definition fails before anything is sent to any service."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.config._messages import did_you_mean, first_error, key_of
+from orchestrator.config._yaml import ConfigLoader
 from orchestrator.config.sections import OrchestratorConfig
 from orchestrator.errors import ConfigError
 from sigopt_service.errors import InvalidRequest
@@ -38,7 +40,7 @@ def _load_yaml(path: Path) -> Any:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigError(f"cannot read: {reason}", file=path) from exc
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=ConfigLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -70,7 +72,20 @@ def parse_config(raw: Any, source: Path | None = None) -> OrchestratorConfig:
         key, msg = first_error(exc)
         raise ConfigError(msg, file=source, key=key) from exc
     _check_experiment_definition(config)
+    if config.experiment.parameters is not None:
+        names = [p.get("name") for p in config.experiment.parameters]
+        check_parameters(config, [name for name in names if isinstance(name, str)])
     return config
+
+
+def check_parameters(config: OrchestratorConfig, parameters: Collection[str]) -> None:
+    """The worker's settings against the experiment's parameter names (a command's
+    placeholders): from the file's definition at load time, or from the service for an
+    existing experiment (`experiment.id`), before the run starts. Raises `ConfigError`."""
+    try:
+        config.workers.worker_kind().check_parameters(config.worker_settings(), parameters)
+    except InvalidSetting as exc:
+        raise ConfigError(str(exc), file=config.source, key=key_of("workers", exc.field)) from exc
 
 
 _SERVICE_MODELS: dict[str, type[BaseModel]] = {

@@ -5,13 +5,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from orchestrator.client import RetryPolicy
+from orchestrator.client import RetryPolicy, normalize_base_url
 from workers.base import InvalidSetting, WorkerKind, WorkerSettings
 from workers.kinds import KindName, worker_kind
 
@@ -33,23 +35,22 @@ DEFAULT_TOKEN_ENV = "SIGOPT_API_TOKEN"
 
 
 class ServiceSection(Section):
-    #: Base URL of a SigOpt-compatible service (without /v1). None: start the embedded one.
+    #: Base URL of a SigOpt-compatible service; a trailing `/` or `/v1` is dropped (the
+    #: client appends /v1). None: start the embedded one.
     url: str | None = None
     #: SQLite file of the embedded service; None: `<run dir>/service.db`.
     db: Path | None = None
     #: The environment variable holding the API token (read at start, never written).
     token_env: str = DEFAULT_TOKEN_ENV
 
-    @model_validator(mode="after")
-    def _url_shape(self) -> ServiceSection:
-        if self.url is not None:
-            if not self.url.startswith(("http://", "https://")):
-                raise Invalid("url", f"must start with http:// or https://, got {self.url!r}")
-            if self.url.rstrip("/").endswith("/v1"):
-                raise Invalid(
-                    "url", f"must not end in /v1 (the client appends it), got {self.url!r}"
-                )
-        return self
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        if not url.startswith(("http://", "https://")):
+            raise Invalid("", f"must start with http:// or https://, got {url!r}")
+        return normalize_base_url(url)
 
 
 class ExperimentSection(Section):
@@ -92,6 +93,9 @@ class ExperimentSection(Section):
                 "give either `id` of an existing experiment, or a definition "
                 "with `name`, `parameters` and `observation_budget`",
             )
+        for key in ("name", "parameters", "observation_budget"):
+            if getattr(self, key) is None:
+                self._no_typo_of(key)
         for key in ("name", "parameters"):
             if getattr(self, key) is None:
                 raise Invalid(
@@ -102,6 +106,14 @@ class ExperimentSection(Section):
         if self.observation_budget is None:
             raise Invalid("observation_budget", "required key is missing: it is when the run stops")
         return self
+
+    def _no_typo_of(self, key: str) -> None:
+        """A missing required `key` is most often misspelled: name the near miss as the
+        unknown key it is, as the other sections do, rather than `key` as missing."""
+        extra = sorted(self.model_extra or {})
+        for typo in extra:
+            if difflib.get_close_matches(typo, [key], n=1, cutoff=0.6):
+                raise Invalid(typo, f"unknown key (did you mean `{key}`?)")
 
     def definition(self, workers: int, run_id: str) -> dict[str, Any]:
         """The body of `POST /experiments`, with the run's id in the metadata."""
@@ -115,7 +127,8 @@ class WorkersSection(Section):
     #: One of `workers.kinds.KINDS`; each kind checks the keys below it needs (`_kind_needs`).
     kind: KindName
     count: int = Field(ge=1, le=4096)
-    #: subprocess: an argv template, e.g. ["python", "train.py", "--lr", "{lr}"].
+    #: subprocess: an argv template, e.g. ["{python}", "train.py", "--lr", "{lr}"]; `{python}`
+    #: is the interpreter running the orchestrator.
     command: list[str] | None = None
     #: async and process: "package.module:function".
     function: str | None = None
@@ -228,6 +241,17 @@ class OrchestratorConfig(Section):
     def service_db(self) -> Path:
         return self.service.db or self.run_dir() / "service.db"
 
+    def import_path(self) -> tuple[Path, ...]:
+        """Where a `function`'s module is looked for before the working directory:
+        `workers.cwd`, then the config file's folder (absolute, so a worker that changes
+        directory finds them still)."""
+        folders = [self.workers.cwd, self.source.parent if self.source else None]
+        return tuple(dict.fromkeys(f.absolute() for f in folders if f is not None))
+
     def worker_settings(self) -> WorkerSettings:
-        """What the worker kind is built from: the `workers` section and the kill grace."""
-        return self.workers.settings(kill_grace_s=self.timeouts.kill_grace_s)
+        """What the worker kind is built from: the `workers` section, the kill grace and
+        the import path."""
+        return dataclasses.replace(
+            self.workers.settings(kill_grace_s=self.timeouts.kill_grace_s),
+            import_path=self.import_path(),
+        )

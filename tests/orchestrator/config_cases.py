@@ -323,10 +323,31 @@ BAD_CONFIGS: list[tuple[str, str | None, str | None, str]] = [
         "must start with http:// or https://",
     ),
     (
-        "url-ends-v1",
-        VALID + "service:\n  url: http://127.0.0.1:8080/v1\n",
-        "service.url",
-        "must not end in /v1",
+        "experiment-key-typo",
+        VALID.replace("observation_budget:", "observaton_budget:"),
+        "experiment.observaton_budget",
+        "unknown key (did you mean `observation_budget`?)",
+    ),
+    # --- checks an evaluation or the worker's build would otherwise make
+    (
+        "placeholder-typo",
+        EXPERIMENT.replace("name: x2", "name: depth")
+        + "workers:\n  kind: subprocess\n  count: 2\n  command: [echo, '{dept}']\n",
+        "workers.command[1]",
+        "placeholder {dept} names no parameter (did you mean `depth`?)",
+    ),
+    (
+        "placeholder-python-is-a-parameter",
+        EXPERIMENT.replace("name: x2", "name: python")
+        + "workers:\n  kind: subprocess\n  count: 2\n  command: ['{python}', -V]\n",
+        "workers.command[0]",
+        "placeholder {python} is ambiguous",
+    ),
+    (
+        "placeholder-empty",
+        workers_with("  kind: subprocess\n  count: 2\n  command: [echo, 'a{}']\n"),
+        "workers.command[1]",
+        "empty placeholder",
     ),
     (
         "max-fraction-over-1",

@@ -9,7 +9,10 @@ outcome = await worker.evaluate(Evaluation(id="7", assignments={"lr": 0.01, "opt
 The contract with the command (also in the README):
 
 - argv: each element of `command` is formatted on its own with `{name}` (a parameter),
-  `{name:.3g}` (with a format spec) or `{suggestion_id}`; `{{`/`}}` are literal braces.
+  `{name:.3g}` (with a format spec), `{suggestion_id}` or `{python}` (the interpreter
+  running the orchestrator, `sys.executable`); `{{`/`}}` are literal braces. A parameter
+  named `python` or `suggestion_id` in a command that uses that placeholder is refused
+  before the run starts (`check_placeholders`): which was meant is ambiguous.
   A value fills part of exactly one argv element and is never split or interpreted by a
   shell, so `"; rm -rf ~"` arrives as one harmless argument. With `shell=True`, `command`
   is one string run by `/bin/sh -c` and every value is `shlex.quote`d first (`_argv`).
@@ -48,7 +51,7 @@ that: its restart kills what it left (`kill_leftover_groups`, `_recovery`).
 
 from __future__ import annotations
 
-from workers.subprocess._argv import check_executable
+from workers.subprocess._argv import RESERVED, check_executable
 from workers.subprocess._kind import SUBPROCESS_KIND
 from workers.subprocess._output import RESULT_ENV, RESULT_FILE
 from workers.subprocess._recovery import GROUP_FILE, STARTING_RECORD, kill_leftover_groups
@@ -60,6 +63,7 @@ __all__ = [
     "ASSIGNMENTS_FILE",
     "GROUP_FILE",
     "PIPE_DRAIN_TIMEOUT_S",
+    "RESERVED",
     "RESULT_ENV",
     "RESULT_FILE",
     "STARTING_RECORD",

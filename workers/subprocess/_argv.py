@@ -3,17 +3,25 @@ environment, and the check that its executable can run at all.
 
 Each argv element is formatted on its own; a value fills part of exactly one element and is
 never split or interpreted by a shell (with `shell=True` every value is `shlex.quote`d).
+
+Besides the parameters, two placeholders are the orchestrator's own (`RESERVED`):
+`{suggestion_id}` and `{python}`, the interpreter running the orchestrator (`sys.executable`),
+so `["{python}", "train.py"]` runs with the packages the orchestrator was installed with,
+whatever `python` is first on PATH. A parameter may not be named like a reserved placeholder
+that the command uses: which one was meant is ambiguous, so `check_placeholders` refuses it.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
 import shlex
 import shutil
 import string
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,16 +31,29 @@ from workers.errors import BrokenWorker
 from workers.subprocess._output import RESULT_ENV
 
 __all__ = [
+    "RESERVED",
     "Template",
     "check_executable",
+    "check_placeholders",
     "command_env",
+    "fixed_values",
     "param_env_name",
     "parse_template",
     "render",
+    "resolve_fixed",
 ]
 
 _ENV_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9]")
 _FORMATTER = string.Formatter()
+
+#: The placeholders that are no parameter: the suggestion's id and the interpreter.
+RESERVED = ("suggestion_id", "python")
+
+
+def fixed_values() -> dict[str, str]:
+    """The values of the placeholders known before any evaluation (`{python}`; none in
+    an embedding program whose interpreter does not know its own path)."""
+    return {"python": sys.executable} if sys.executable else {}
 
 
 def param_env_name(name: str) -> str:
@@ -112,12 +133,36 @@ def parse_template(command: Sequence[str]) -> Template:
     return tuple(parsed)
 
 
+def _unknown_placeholder(name: str, known: Collection[str]) -> BrokenWorker:
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    hint = f" (did you mean `{close[0]}`?)" if close else ""
+    return BrokenWorker(
+        f"command placeholder {{{name}}} names no parameter{hint} "
+        f"(known: {', '.join(sorted(known))})"
+    )
+
+
+def check_placeholders(template: Template, parameters: Collection[str]) -> None:
+    """`BrokenWorker` (with the message an evaluation would raise) for a placeholder that
+    names no parameter and no reserved placeholder, or a parameter named like a reserved
+    placeholder the command uses. Made before the run starts, so no evaluation finds it."""
+    known = {*parameters, *RESERVED}
+    for parts in template:
+        for part in parts:
+            if isinstance(part, str):
+                continue
+            if part.name not in known:
+                raise _unknown_placeholder(part.name, known)
+            if part.name in RESERVED and part.name in parameters:
+                raise BrokenWorker(
+                    f"command placeholder {{{part.name}}} is ambiguous: it is the "
+                    f"orchestrator's own and also a parameter's name; rename the parameter"
+                )
+
+
 def _render_field(field: _Field, values: Mapping[str, AssignmentValue | str]) -> str:
     if field.name not in values:
-        known = ", ".join(sorted(values))
-        raise BrokenWorker(
-            f"command placeholder {{{field.name}}} names no parameter (known: {known})"
-        )
+        raise _unknown_placeholder(field.name, values)
     value: Any = values[field.name]
     if field.conversion is not None:
         value = _FORMATTER.convert_field(value, field.conversion)
@@ -144,3 +189,15 @@ def render(
                 rendered.append(shlex.quote(text) if shell else text)
         argv.append("".join(rendered))
     return ["/bin/sh", "-c", argv[0]] if shell else argv
+
+
+def resolve_fixed(element: str) -> str | None:
+    """`element` rendered when it holds no placeholder but fixed ones, for checks made
+    before any evaluation (`"{python}"` -> `/path/to/.venv/bin/python`); None when it
+    names a parameter (known only per evaluation). Raises `BrokenWorker` for a malformed
+    template."""
+    fixed = fixed_values()
+    parts = parse_template([element])[0]
+    if all(isinstance(part, str) or part.name in fixed for part in parts):
+        return render((parts,), fixed, shell=False)[0]
+    return None

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 from workers.base import InvalidSetting, Worker, WorkerKind, WorkerSettings
 from workers.errors import BrokenWorker
-from workers.subprocess._argv import check_executable
+from workers.subprocess._argv import (
+    check_executable,
+    check_placeholders,
+    parse_template,
+    resolve_fixed,
+)
 from workers.subprocess._recovery import kill_leftover_groups
 from workers.subprocess._worker import SubprocessWorker
 
@@ -24,7 +30,7 @@ def _check_settings(settings: WorkerSettings) -> None:
         raise InvalidSetting(
             "command",
             "kind `subprocess` needs `command`, an argv list such as "
-            '["python", "train.py", "--lr", "{lr}"]',
+            '["{python}", "train.py", "--lr", "{lr}"]',
         )
     if settings.function is not None:
         raise InvalidSetting(
@@ -38,6 +44,21 @@ def _check_settings(settings: WorkerSettings) -> None:
     for i, arg in enumerate(command):
         if not arg:
             raise InvalidSetting(f"command[{i}]", "must not be empty")
+        # A malformed template (`{}`, unbalanced braces) would break the worker's build.
+        try:
+            parse_template([arg])
+        except BrokenWorker as exc:
+            raise InvalidSetting(f"command[{i}]", str(exc)) from exc
+
+
+def _check_parameters(settings: WorkerSettings, parameters: Collection[str]) -> None:
+    """Every placeholder names a parameter or a reserved placeholder (`RESERVED`), and
+    none is ambiguous: what every evaluation would otherwise fail on."""
+    for i, arg in enumerate(settings.command or ()):
+        try:
+            check_placeholders(parse_template([arg]), parameters)
+        except BrokenWorker as exc:
+            raise InvalidSetting(f"command[{i}]", str(exc)) from exc
 
 
 def _check_runnable(settings: WorkerSettings) -> None:
@@ -46,7 +67,9 @@ def _check_runnable(settings: WorkerSettings) -> None:
     command = settings.command
     if not command or settings.shell:
         return
-    program = command[0]
+    program = resolve_fixed(command[0])
+    if program is None:  # a parameter names the program: known per evaluation only
+        return
     try:
         check_executable(program, {**os.environ, **settings.env}, settings.cwd)
     except BrokenWorker as exc:
@@ -79,6 +102,7 @@ SUBPROCESS_KIND = WorkerKind(
     check_settings=_check_settings,
     check_runnable=_check_runnable,
     build=_build,
+    check_parameters=_check_parameters,
     # A command's output, result and process-group record go to its own folder.
     needs_run_folder=True,
     recover=kill_leftover_groups,

@@ -24,7 +24,14 @@ import structlog
 
 from workers.base import AssignmentValue, ClosesOnExit, Evaluation, Outcome
 from workers.errors import BrokenWorker
-from workers.subprocess._argv import check_executable, command_env, parse_template, render
+from workers.subprocess._argv import (
+    check_executable,
+    command_env,
+    fixed_values,
+    parse_template,
+    render,
+    resolve_fixed,
+)
 from workers.subprocess._output import (
     RESULT_FILE,
     STDERR_TAIL_BYTES,
@@ -96,9 +103,11 @@ class SubprocessWorker(ClosesOnExit):
         self._closed = False
         # The private folder of evaluations without a workdir: made on first use.
         self._scratch = ScratchFolder()
-        executable = self._template[0]
-        if not shell and all(isinstance(part, str) for part in executable):
-            check_executable(self._command[0], self._base_env, cwd)
+        # `{python}` and the like: known now, filled into every evaluation's argv.
+        self._fixed = fixed_values()
+        executable = None if shell else resolve_fixed(self._command[0])
+        if executable is not None:
+            check_executable(executable, self._base_env, cwd)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -122,6 +131,7 @@ class SubprocessWorker(ClosesOnExit):
         values: dict[str, AssignmentValue | str] = {
             **evaluation.assignments,
             "suggestion_id": evaluation.id,
+            **self._fixed,
         }
         argv = render(self._template, values, shell=self._shell)
         if evaluation.workdir is not None:
