@@ -5,6 +5,13 @@ result = await run_job(config, stop=stop, force=force)   # what `orchestrator ru
 ```
 With no `service.url` the embedded service starts as a child process (`embedded.py`: port
 0, its SQLite file in the run folder) and stops when the job ends, or when this process dies.
+
+Running a config again in the same run folder continues its experiment. A changed `name`,
+`observation_budget`, `parallel_bandwidth` (or `workers.count`) or `metadata` updates the
+experiment (`PUT /experiments/{id}`, event `experiment_updated`): raising the budget of a
+finished run evaluates exactly the difference. A budget below the observations already
+stored is refused (exit 2), as is any change to the search space or the metrics: those need
+a new experiment, so a new `run.name`, and the message names the changed field.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import anyio
 import structlog
 
 from orchestrator.client import RetryPolicy, ServiceClient
-from orchestrator.config import OrchestratorConfig
+from orchestrator.config import OrchestratorConfig, check_parameters
 from orchestrator.coordinator import (
     Coordinator,
     CoordinatorSettings,
@@ -31,7 +38,16 @@ from orchestrator.embedded import embedded_service
 from orchestrator.errors import ConfigError
 from orchestrator.factory import build_worker
 from orchestrator.journal import ReportJournal
-from orchestrator.run_state import RunState, load_state, make_run_dir, new_state, save_state
+from orchestrator.run_state import (
+    RunState,
+    fixed_change,
+    legacy_definition,
+    load_state,
+    make_run_dir,
+    new_state,
+    save_state,
+    updates,
+)
 from sigopt_service.models import BestAssignments
 
 log = structlog.get_logger()
@@ -80,27 +96,76 @@ async def service_client(config: OrchestratorConfig) -> AsyncIterator[ServiceCli
 async def ensure_experiment(
     client: ServiceClient, config: OrchestratorConfig, state: RunState, run_dir: Path
 ) -> str:
-    """The experiment id: given, remembered from an earlier run of this folder, or created."""
+    """The experiment id: given, remembered from an earlier run of this folder (updated to
+    the config, see `continue_experiment`), or created."""
     if config.experiment.id is not None:
+        # The names a command's placeholders must match are the service's: check them
+        # before the run starts (a definition in the file was checked at load).
+        experiment = await client.get_experiment(config.experiment.id)
+        check_parameters(config, [parameter.name for parameter in experiment.parameters])
         return config.experiment.id
-    definition = config.experiment.definition(config.workers.count, state.run_id)
-    digest = RunState.hash_definition(
-        {k: v for k, v in definition.items() if k not in ("metadata", "parallel_bandwidth")}
-    )
     if state.experiment_id is not None:
-        if state.definition_hash not in (None, digest):
-            raise ConfigError(
-                f"the run folder {run_dir} belongs to experiment {state.experiment_id}, created "
-                "from a different definition: give a new `run.name` or remove the folder",
-                file=config.source,
-                key="experiment",
-            )
+        await continue_experiment(client, config, state.experiment_id, state, run_dir)
         return state.experiment_id
+    definition = config.experiment.definition(config.workers.count, state.run_id)
     experiment = await client.create_experiment(definition)
-    state.experiment_id, state.definition_hash = experiment.id, digest
+    state.remember(experiment.id, definition)
     await anyio.to_thread.run_sync(save_state, run_dir, state)
     log.info("experiment_created", experiment_id=experiment.id, name=experiment.name)
     return experiment.id
+
+
+async def continue_experiment(
+    client: ServiceClient,
+    config: OrchestratorConfig,
+    eid: str,
+    state: RunState,
+    run_dir: Path,
+) -> None:
+    """Bring this folder's experiment `eid` to the config: a changed name, budget, bandwidth
+    or metadata is an update (a raised budget extends a finished run); any other change
+    is a `ConfigError` naming the field. A budget below the observations already stored
+    is refused too: nothing is deleted, and the config would not say what the run did."""
+    definition = config.experiment.definition(config.workers.count, state.run_id)
+    experiment = await client.get_experiment(eid)
+    before = state.definition
+    if before is None:
+        before = legacy_definition(state, definition, experiment.model_dump(mode="json"))
+        if before is None:
+            raise ConfigError(
+                f"the run folder {run_dir} belongs to experiment {eid}, created from a "
+                "different definition: give a new `run.name` or remove the folder",
+                file=config.source,
+                key="experiment",
+            )
+    fixed = fixed_change(before, definition)
+    if fixed is not None:
+        raise ConfigError(
+            f"{fixed.detail}; {fixed.why()}: give a new `run.name`, or remove {run_dir}",
+            file=config.source,
+            key=fixed.key,
+        )
+    changes = updates(before, definition)
+    observed = experiment.progress.observation_count if experiment.progress else 0
+    budget = changes.get("observation_budget", observed)
+    if budget < observed:
+        raise ConfigError(
+            f"{budget} is below the {observed} observations experiment {eid} already has: "
+            f"give at least {observed}, a new `run.name`, or remove {run_dir}",
+            file=config.source,
+            key="experiment.observation_budget",
+        )
+    if changes:
+        await client.update_experiment(eid, changes)
+        log.info(
+            "experiment_updated",
+            experiment_id=eid,
+            fields=sorted(changes),
+            changes={k: [before.get(k), v] for k, v in changes.items()},
+        )
+    if changes or state.definition is None:
+        state.remember(eid, definition)
+        await anyio.to_thread.run_sync(save_state, run_dir, state)
 
 
 async def run_job(
