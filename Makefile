@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test bench bench-full soak lint serve venv clean
+.PHONY: run test test-tools bench bench-full soak lint serve venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,15 @@ run: $(STAMP)
 	rm -rf runs/quickstart
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/orchestrator run configs/quickstart.yaml
 
-test: $(STAMP)
+# System tools the tests drive for real: tmux shows the terminal a user sees (Ctrl-C and
+# resume). Installed from Debian's packages when missing (CI runs as root).
+test-tools:
+	@command -v tmux >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; \
+	  else echo "the tests need tmux: install it (e.g. sudo apt-get install tmux)"; exit 1; fi; }
+
+test: $(STAMP) test-tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

@@ -1,4 +1,5 @@
-"""Showing a run's progress: a live rich panel on a terminal, log lines otherwise."""
+"""Showing a run's progress: a live rich panel on a terminal, log lines otherwise; and the
+words for its failures, which the panel and the end-of-run summary share."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import structlog
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator.coordinator import RunStats
 
 log = structlog.get_logger()
+
+#: Lines of the last failure's stderr in the panel (the summary shows more).
+PANEL_STDERR_LINES = 3
 
 
 def _fmt_s(seconds: float | None) -> str:
@@ -29,32 +34,96 @@ def rate_and_eta(stats: RunStats, now: float) -> tuple[float, float | None]:
     return rate, (remaining / rate if rate > 0 else None)
 
 
+def reasons_text(stats: RunStats) -> str:
+    """This run's failures by reason, most frequent first: `no_metric 8, exit_code 2`."""
+    ranked = sorted(stats.failure_reasons.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{reason} {count}" for reason, count in ranked)
+
+
+def tail_lines(text: str, count: int) -> list[str]:
+    """The last `count` non-blank lines of `text`."""
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return lines[-count:]
+
+
+def resumed_text(stats: RunStats) -> str:
+    return f"{stats.adopted} adopted, {stats.replayed} replayed"
+
+
 def render(stats: RunStats, experiment_id: str, now: float) -> Table:
+    """The panel: the experiment's count apart from this run's, the last failure, and
+    `time left` (or what the run is doing instead once it stops: draining, cancelling)."""
     rate, eta = rate_and_eta(stats, now)
     table = Table(title=f"experiment {experiment_id}", show_header=False, expand=False)
     table.add_column(style="bold")
-    table.add_column()
-    table.add_row("observations", f"{stats.observed} / {stats.budget}")
-    table.add_row("completed", str(stats.completed))
-    table.add_row("failed", str(stats.failed))
+    table.add_column(overflow="fold")
+    table.add_row("experiment observations", f"{stats.observed} / {stats.budget}")
+    if stats.is_resumed:
+        table.add_row("this run: resumed", resumed_text(stats))
+    table.add_row("this run: completed", str(stats.completed))
+    failed = str(stats.failed)
+    if stats.failure_reasons:
+        failed += f" ({reasons_text(stats)})"
+    table.add_row("this run: failed", Text(failed, style="red" if stats.failed else ""))
     table.add_row("running (open)", str(stats.running))
     best = "-" if stats.best_value is None else f"{stats.best_value:.6g}"
     table.add_row("best value", best)
     if stats.best_assignments:
         table.add_row(
             "best assignments",
-            ", ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                for k, v in stats.best_assignments.items()
+            Text(
+                ", ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in stats.best_assignments.items()
+                )
             ),
         )
     table.add_row("rate", f"{rate:.2f} evaluations/s")
-    table.add_row("time left", _fmt_s(eta))
+    if stats.phase == "running":
+        table.add_row("time left", _fmt_s(eta))
+    else:
+        table.add_row("time left", Text(stats.phase, style="yellow"))
+    last = stats.last_failure
+    if last is not None:
+        # User text (messages, stderr, paths) goes in as Text: never read as rich markup.
+        table.add_row(
+            "last failure", Text(f"{last.reason}: {last.message} (suggestion {last.suggestion_id})")
+        )
+        lines = tail_lines(last.stderr_tail, PANEL_STDERR_LINES)
+        if lines:
+            table.add_row("  stderr (end)", Text("\n".join(lines)))
+        if last.folder is not None:
+            table.add_row("  folder", Text(str(last.folder)))
     return table
 
 
+def failure_report(stats: RunStats, stderr_lines: int = 10) -> list[Text]:
+    """The end-of-run account of this run's failures: counts by reason, then the last
+    failure's message, exit code, stderr tail and evaluation folder. Empty if none."""
+    last = stats.last_failure
+    if last is None:
+        return []
+    out = [Text(f"failures this run: {reasons_text(stats)}", style="red")]
+    out.append(Text(f"last failure (suggestion {last.suggestion_id}): {last.reason}"))
+    if last.message:
+        out.append(Text(f"  {last.message}"))
+    if last.exit_code is not None:
+        out.append(Text(f"  exit code {last.exit_code}"))
+    lines = tail_lines(last.stderr_tail, stderr_lines)
+    if lines:
+        out.append(Text(f"  stderr, last {len(lines)} line(s):"))
+        out.extend(Text(f"    {line}", style="dim") for line in lines)
+    if last.folder is not None:
+        out.append(Text(f"  evaluation folder: {last.folder}"))
+    return out
+
+
 class LiveProgress:
-    """A rich Live panel, refreshed by rich's own timer; `update` only stores the stats."""
+    """A rich Live panel, refreshed by rich's own timer; `update` only stores the stats.
+
+    While it is shown, rich redirects stdout and stderr through the console: anything
+    printed (log lines included) lands above the panel, never inside it.
+    """
 
     def __init__(self, console: Console) -> None:
         self._console = console
@@ -110,10 +179,12 @@ class LogProgress:
             budget=stats.budget,
             completed=stats.completed,
             failed=stats.failed,
+            failure_reasons=dict(stats.failure_reasons),
             running=stats.running,
+            phase=stats.phase,
             best_value=stats.best_value,
             rate_per_s=round(rate, 3),
-            eta_s=None if eta is None else round(eta, 1),
+            eta_s=None if eta is None or stats.phase != "running" else round(eta, 1),
         )
 
     def __enter__(self) -> LogProgress:

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import anyio
 import structlog
@@ -16,8 +17,8 @@ from rich.console import Console
 
 from orchestrator.cli._common import EXIT_CODES
 from orchestrator.config import OrchestratorConfig
-from orchestrator.coordinator import ExitReason
-from orchestrator.progress import LiveProgress, LogProgress
+from orchestrator.coordinator import ExitReason, RunStats
+from orchestrator.progress import LiveProgress, LogProgress, failure_report, resumed_text
 from orchestrator.runner import JobResult, run_job
 
 log = structlog.get_logger()
@@ -29,26 +30,34 @@ async def _watch_signals(
     job: anyio.CancelScope,
     grace_s: float,
     console: Console,
+    on_stop: str = "leave_open",
 ) -> None:
     """First signal: stop (drain). Second: cancel evaluations, and the whole job if it is
-    still busy `grace_s` later (a service that does not answer). Third: cancel at once."""
+    still busy `grace_s` later (a service that does not answer). Third: cancel at once.
+    Each says what it does on the console (above the live panel, when there is one)."""
+    fate = "are deleted" if on_stop == "delete" else "stay open for resume"
     async with anyio.create_task_group() as tg:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 name = signal.Signals(signum).name
                 if not stop.is_set():
-                    log.warning("stop_requested", signal=name)
+                    log.info("stop_requested", signal=name)
                     console.print(
                         f"[yellow]{name}: no new suggestions; running evaluations may "
                         "finish (signal again to cancel them)[/]"
                     )
                     stop.set()
                 elif not force.is_set():
-                    log.warning("cancel_requested", signal=name)
+                    log.info("cancel_requested", signal=name)
+                    console.print(
+                        f"[yellow]{name} again: cancelling running evaluations; their "
+                        f"suggestions {fate} (signal again to abort at once)[/]"
+                    )
                     force.set()
                     tg.start_soon(_cancel_after, job, grace_s)
                 else:
                     log.warning("abort_requested", signal=name)
+                    console.print(f"[red]{name} a third time: aborting[/]")
                     job.cancel()
 
 
@@ -63,35 +72,69 @@ async def run(config: OrchestratorConfig, args: argparse.Namespace, console: Con
     )
     stop, force = anyio.Event(), anyio.Event()
     result: JobResult | None = None
+    announced = False
+
+    def on_progress(stats: RunStats) -> None:
+        # The first call comes once the run has adopted and replayed what an earlier
+        # run of its folder left: say so once, above the panel.
+        nonlocal announced
+        if not announced and stats.is_resumed:
+            console.print(f"resumed: {resumed_text(stats)}")
+        announced = True
+        display.update(stats)
+
     async with anyio.create_task_group() as tg:
         with anyio.CancelScope() as job:
             # Evaluations get SIGTERM, kill_grace_s, then SIGKILL; past that, give up.
             grace_s = config.timeouts.kill_grace_s + 5.0
-            tg.start_soon(_watch_signals, stop, force, job, grace_s, console)
+            tg.start_soon(_watch_signals, stop, force, job, grace_s, console, config.run.on_stop)
             with display:
                 result = await run_job(
                     config,
                     fresh=args.fresh,
                     stop=stop,
                     force=force,
-                    on_progress=display.update,
+                    on_progress=on_progress,
                     on_start=display.started,
                 )
         tg.cancel_scope.cancel()
     if result is None:
         console.print("[yellow]run cancelled; restart the same command to resume[/]")
         return EXIT_CODES[ExitReason.STOPPED]
-    _print_result(result, console)
+    _print_result(result, console, args.config)
     return EXIT_CODES[result.summary.reason]
 
 
-def _print_result(result: JobResult, console: Console) -> None:
+def _print_failures(result: JobResult, console: Console, config_path: Path) -> None:
+    """Why evaluations failed: counts by reason, the last one's message, stderr and
+    folder, and where to see them all. The breaker's trip is explained even with none."""
+    s = result.summary
+    if s.reason is ExitReason.FAILURE_LIMIT:
+        console.print(
+            "[red]the failure breaker stopped the run[/] (its limits: `failures` in the config)"
+        )
+    for line in failure_report(s.stats):
+        # soft_wrap: a message, a stderr line or a path is never cut into pieces.
+        console.print(line, soft_wrap=True)
+    if s.stats.failed:
+        console.print(
+            f"all failed observations: orchestrator observations {s.experiment_id} --failed "
+            f"--config {config_path}",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
+
+
+def _print_result(result: JobResult, console: Console, config_path: Path) -> None:
     s = result.summary
     console.print(
         f"run ended: [bold]{s.reason.value}[/] after {s.elapsed_s:.1f}s: "
         f"{s.stats.observed}/{s.stats.budget} observations ({s.stats.completed} "
         f"completed, {s.stats.failed} failed this run)"
     )
+    if s.stats.failed or s.reason is ExitReason.FAILURE_LIMIT:
+        _print_failures(result, console, config_path)
     if s.left_open:
         console.print(f"left open for resume: {len(s.left_open)} suggestion(s)")
     if result.best:

@@ -23,7 +23,9 @@ The parts, one job each: `_coordinator.py` (the slot loop, composing the rest),
 `_ledger.py` (the budget: reserve / release / commit), `_evaluation.py` (one evaluation on
 the worker, cancellable), `_reporting.py` (the observation, sent alone or with the ask for
 the next suggestion, journaled on failure), `_resume.py` (adopt, journal replay, the
-end-of-run sweep), `_stats.py` (live counters), `_model.py` (settings and results).
+end-of-run sweep), `_stats.py` (live counters, failures by reason, the last failure),
+`_outcome_file.py` (each evaluation folder's `outcome.json`), `_model.py` (settings and
+results).
 """
 
 from __future__ import annotations
@@ -39,20 +41,25 @@ from orchestrator.coordinator._model import (
     FailurePolicy,
     RunSummary,
 )
+from orchestrator.coordinator._outcome_file import OUTCOME_FILE, outcome_record
 from orchestrator.coordinator._reporting import failure_metadata, match_metrics
-from orchestrator.coordinator._stats import RunStats
+from orchestrator.coordinator._stats import FailureNote, Phase, RunStats
 
 __all__ = [
     "METADATA_STRING_MAX",
+    "OUTCOME_FILE",
     "PREPARE_TIMEOUT_S",
     "RUN_ID_KEY",
     "BudgetLedger",
     "Coordinator",
     "CoordinatorSettings",
     "ExitReason",
+    "FailureNote",
     "FailurePolicy",
+    "Phase",
     "RunStats",
     "RunSummary",
     "failure_metadata",
     "match_metrics",
+    "outcome_record",
 ]

@@ -20,6 +20,7 @@ from orchestrator.coordinator._model import (
     ExitReason,
     RunSummary,
 )
+from orchestrator.coordinator._outcome_file import outcome_record, write_outcome
 from orchestrator.coordinator._reporting import (
     Finished,
     Metadata,
@@ -143,6 +144,7 @@ class Coordinator:
             budget=self.stats.budget,
             observed=observed,
             adopted=len(self._resume.adopted),
+            replayed=self.stats.replayed,
             foreign_open=foreign,
             workers=self._settings.workers,
         )
@@ -153,14 +155,19 @@ class Coordinator:
         if not self._stopping:
             self._stop(ExitReason.STOPPED)
         log.info("drain_started", running=self.stats.running, drain_s=self._settings.drain_s)
+        self._progress()
         with anyio.move_on_after(self._settings.drain_s):
             await force.wait()
         log.info("evaluations_cancelled", running=self.stats.running)
+        self.stats.phase = "cancelling"
         self._evaluations.cancel_all()
+        self._progress()
 
     def _stop(self, reason: ExitReason) -> None:
         self._stopping = True
         self._reason = reason
+        # A stop drains; the breaker and a broken worker cancel what runs at once.
+        self.stats.phase = "draining" if reason is ExitReason.STOPPED else "cancelling"
 
     # -- one slot ---------------------------------------------------------------------
     def _next_job(self) -> Job:
@@ -187,6 +194,7 @@ class Coordinator:
                     # suggestion: the service never holds more than N open suggestions of
                     # this run, and the next one already knows this outcome.
                     job = await self._report(slot, suggestion, finished)
+                    await self._record(suggestion, finished)
                 if isinstance(job, Suggestion):
                     # Made with (or right after) the report. An adopted one passes
                     # through: `_next_job` hands those out only while not stopping.
@@ -239,7 +247,8 @@ class Coordinator:
                 await self._abandon(suggestion)
                 return None
             if not isinstance(result, BrokenWorker):
-                return Finished(result, attempt, duration)
+                folder = self._evaluations.folder(suggestion, attempt)
+                return Finished(self._matched(result), attempt, duration, folder)
             self.stats.infrastructure_errors += 1
             log.warning("worker_broken", attempt=attempt, error=str(result)[:300])
             if attempt <= self._settings.max_retries and not self._stopping:
@@ -272,22 +281,20 @@ class Coordinator:
     async def _report(self, slot: int, suggestion: Suggestion, finished: Finished) -> Job:
         """Report the outcome; the slot's next job (see `_next_job`), which is the next
         suggestion itself when it came in the same request."""
-        assert self._experiment is not None
-        names = [m.name for m in self._experiment.metrics]
-        outcome = match_metrics(finished.outcome, names)
+        outcome = finished.outcome
         report = make_report(suggestion, outcome, finished, self._base_metadata(slot))
         # Decided before the await, as `_next_job` does: "new" reserves the next slot. Only
         # a new suggestion can come with the report (an adopted one is already open).
         asks = not (self._stopping or self._resume.adopted or self._will_trip(outcome))
         if not asks or self._next_job() is None:
-            self._settle(await self._reporter.send(report), suggestion, outcome)
+            self._settle(await self._reporter.send(report), suggestion, finished)
             return self._next_job()
         try:
             reported = await self._reporter.send_and_ask(report, self._base_metadata(slot))
         except BaseException:
             self.ledger.release()  # the reserved slot was not used
             raise
-        self._settle(reported.observation is not None, suggestion, outcome)
+        self._settle(reported.observation is not None, suggestion, finished)
         following = reported.next
         if isinstance(following, Suggestion):
             return following
@@ -303,15 +310,34 @@ class Coordinator:
             slot, request_key=following.request_key, maybe_created=following.maybe_created
         )
 
-    def _settle(self, stored: bool, suggestion: Suggestion, outcome: Outcome) -> None:
+    def _matched(self, outcome: Outcome) -> Outcome:
+        """The outcome with its values named after the experiment's metrics."""
+        assert self._experiment is not None
+        return match_metrics(outcome, [m.name for m in self._experiment.metrics])
+
+    async def _record(self, suggestion: Suggestion, finished: Finished) -> None:
+        """`outcome.json` in the evaluation's folder, after the report (never delays it)."""
+        if finished.folder is not None:
+            record = outcome_record(
+                suggestion.id, finished.attempt, finished.outcome, finished.duration_s
+            )
+            await write_outcome(finished.folder, record)
+
+    def _settle(self, stored: bool, suggestion: Suggestion, finished: Finished) -> None:
         if not stored:
             self.ledger.release()  # nothing was stored: the budget slot is free again
             return
         self.ledger.commit()
         assert self._experiment is not None
-        count_stored(self.stats, suggestion, outcome, self._experiment)
+        outcome = finished.outcome
+        count_stored(self.stats, suggestion, outcome, self._experiment, finished.folder)
         if isinstance(outcome, Failed):
-            log.info("evaluation_failed", reason=outcome.reason)
+            log.info(
+                "evaluation_failed",
+                reason=outcome.reason,
+                message=outcome.details.get("message"),
+                folder=None if finished.folder is None else str(finished.folder),
+            )
         self._progress()
         stats = self.stats
         if not self._stopping and self._settings.failures.is_tripped(

@@ -100,13 +100,18 @@ class Evaluations:
         except TimeoutError as exc:
             raise BrokenWorker(f"worker not ready after {PREPARE_TIMEOUT_S:g} s") from exc
 
-    async def _workdir(self, suggestion: Suggestion, attempt: int) -> Path | None:
+    def folder(self, suggestion: Suggestion, attempt: int) -> Path | None:
+        """The evaluation's folder, `run_dir/evaluations/<suggestion>-<attempt>` (None when
+        the kind keeps no folders)."""
         if self._run_dir is None:
             return None
-        root = self._run_dir / "evaluations"
-        if not self._root_made:
+        return self._run_dir / "evaluations" / f"{suggestion.id}-{attempt}"
+
+    async def _workdir(self, suggestion: Suggestion, attempt: int) -> Path | None:
+        folder = self.folder(suggestion, attempt)
+        if folder is not None and not self._root_made:
             # Once per run, explicitly 0o700 (`parents=True` in the worker would give it the
             # umask's mode). The evaluation's own folder is the worker's to make.
-            await anyio.Path(root).mkdir(parents=True, exist_ok=True, mode=0o700)
+            await anyio.Path(folder.parent).mkdir(parents=True, exist_ok=True, mode=0o700)
             self._root_made = True
-        return root / f"{suggestion.id}-{attempt}"
+        return folder

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 import structlog
@@ -30,6 +31,8 @@ class Finished:
     outcome: Outcome
     attempt: int
     duration_s: float
+    #: The evaluation's folder (None when the kind keeps none).
+    folder: Path | None = None
 
 
 @dataclass(frozen=True)

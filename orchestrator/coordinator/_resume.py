@@ -78,6 +78,7 @@ class Resume:
         unsent = sorted(await self._replay_journal(mine), key=lambda s: int(s.id))
         replayed = len(mine) - len(unsent)
         self._stats.observed_at_start += replayed
+        self._stats.replayed = replayed
         # Never adopt past the budget: a suggest that reached the service after the client
         # gave up on it leaves one more open suggestion than the run had reserved.
         room = max(0, budget - (observed + replayed) - foreign)

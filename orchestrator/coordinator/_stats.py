@@ -2,15 +2,55 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 
 from sigopt_service.models import Experiment, Objective, Suggestion
 from workers.base import Completed, Failed, Outcome
 
+#: What the run is doing: evaluating; draining after a stop (no new suggestions, running
+#: evaluations may finish); cancelling what still runs (second signal, drain over, breaker).
+Phase = Literal["running", "draining", "cancelling"]
+
+
+@dataclass(frozen=True)
+class FailureNote:
+    """One failed evaluation, as the display shows it: why, what the worker said, where
+    its files are (`folder` is None for kinds that keep no evaluation folder)."""
+
+    suggestion_id: str
+    reason: str
+    message: str
+    #: The end of the command's stderr (or of the objective's traceback), "" when none.
+    stderr_tail: str
+    folder: Path | None
+    exit_code: int | None = None
+
+    @classmethod
+    def of(cls, suggestion_id: str, outcome: Failed, folder: Path | None) -> FailureNote:
+        details = outcome.details
+        tail = details.get("stderr_tail", details.get("traceback", ""))
+        code = details.get("exit_code")
+        return cls(
+            suggestion_id=suggestion_id,
+            reason=outcome.reason,
+            message=str(details.get("message", "")),
+            stderr_tail=str(tail),
+            folder=folder,
+            exit_code=code if isinstance(code, int) else None,
+        )
+
 
 @dataclass
 class RunStats:
-    """Live counters of this run; the progress display reads them."""
+    """Live counters of this run; the progress display reads them.
+
+    `observed` counts the experiment's observations (earlier runs' included); `completed`,
+    `failed` and `failure_reasons` count this run's. `adopted` and `replayed` say what
+    the run took over from an earlier run of its folder: open suggestions it evaluates,
+    and results the earlier run computed but could not send (reported from the journal).
+    """
 
     budget: int = 0
     observed_at_start: int = 0
@@ -18,12 +58,17 @@ class RunStats:
     failed: int = 0
     infrastructure_errors: int = 0
     adopted: int = 0
+    replayed: int = 0
     rejected: int = 0
     running: int = 0
     consecutive_failures: int = 0
     best_value: float | None = None
     best_assignments: dict[str, int | float | str] | None = None
     started_at: float = 0.0
+    phase: Phase = "running"
+    #: This run's failed evaluations by `failure_reason`, in the order first seen.
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    last_failure: FailureNote | None = None
 
     @property
     def finished(self) -> int:
@@ -33,6 +78,10 @@ class RunStats:
     def observed(self) -> int:
         return self.observed_at_start + self.finished
 
+    @property
+    def is_resumed(self) -> bool:
+        return self.adopted > 0 or self.replayed > 0
+
     def __repr__(self) -> str:
         return (
             f"RunStats(observed={self.observed}/{self.budget}, completed={self.completed}, "
@@ -41,12 +90,19 @@ class RunStats:
 
 
 def count_stored(
-    stats: RunStats, suggestion: Suggestion, outcome: Outcome, experiment: Experiment
+    stats: RunStats,
+    suggestion: Suggestion,
+    outcome: Outcome,
+    experiment: Experiment,
+    folder: Path | None = None,
 ) -> None:
-    """Count an outcome the service stored: completed or failed, streak, best value."""
+    """Count an outcome the service stored: completed or failed (with its reason and, as
+    the last failure, its note), streak, best value. `folder`: the evaluation's folder."""
     if isinstance(outcome, Failed):
         stats.failed += 1
         stats.consecutive_failures += 1
+        stats.failure_reasons[outcome.reason] = stats.failure_reasons.get(outcome.reason, 0) + 1
+        stats.last_failure = FailureNote.of(suggestion.id, outcome, folder)
         return
     stats.completed += 1
     stats.consecutive_failures = 0
