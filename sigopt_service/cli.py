@@ -60,14 +60,23 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: a second one is refused with 409)",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of the optimizer")
-    parser.add_argument("--log-format", choices=["json", "console", "auto"], default="auto")
+    parser.add_argument(
+        "--log-format",
+        choices=["json", "console", "auto"],
+        default="auto",
+        help="log lines as JSON, or for people (auto: console on a terminal, else JSON)",
+    )
     parser.add_argument(
         "--exit-with-stdin",
         action="store_true",
         help="stop when standard input closes (how `orchestrator run` ties "
         "its embedded service to its own life)",
     )
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        help="the least severe log events written: debug, info, warning, error",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> ServiceConfig:

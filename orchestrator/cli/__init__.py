@@ -2,20 +2,26 @@
 
     orchestrator run CONFIG [--workers N] [--api-url URL] [--experiment-id ID] [--fresh]
     orchestrator serve [--host H] [--port P] [--db PATH] [--token T]...
-    orchestrator status|best|suggestions EXPERIMENT [--api-url URL | --config CONFIG]
+    orchestrator status|best|suggestions [EXPERIMENT] [--api-url URL | --config CONFIG] [--json]
+    orchestrator observations [EXPERIMENT] [--failed] [--limit N] [--api-url URL | --config CONFIG]
+    orchestrator init [DIRECTORY] [--kind subprocess|async|process] [--force]
 
 Exit codes: 0 the budget was reached; 1 a service or unexpected error; 2 a bad config or
 usage; 3 the failure breaker ended the run; 4 the worker is broken; 130 stopped by a signal.
-One module per command (`_run.py`, `_query.py`), the grammar in `_parser.py`.
+One module per command (`_run.py`, `_query.py`, `_observations.py`, `_init.py`), the
+grammar in `_parser.py`. Output goes through `make_console`: wrapped and coloured on a
+terminal, neither off one (`NO_COLOR` / `FORCE_COLOR` decide colour).
 """
 
 from __future__ import annotations
 
 import sys
 
-from rich.console import Console
+from rich.markup import escape
 
-from orchestrator.cli._common import EXIT_CONFIG, guarded
+from orchestrator.cli._common import EXIT_CONFIG, guarded, make_console
+from orchestrator.cli._init import init
+from orchestrator.cli._observations import observations
 from orchestrator.cli._parser import build_parser
 from orchestrator.cli._query import query
 from orchestrator.cli._run import exit_despite_stuck_threads, run
@@ -29,9 +35,11 @@ __all__ = ["build_parser", "main"]
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console(stderr=False)
+    console = make_console()
     if args.command == "serve":
         return run_serve(args)
+    if args.command == "init":
+        return init(args, console)
     if args.command == "run":
         try:
             config = load_config(
@@ -41,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                 experiment_id=args.experiment_id,
             )
         except ConfigError as exc:
-            console.print(f"[red]config error:[/] {exc}")
+            console.print(f"[red]config error:[/] {escape(str(exc))}")
             return EXIT_CONFIG
         if args.log_format is None and console.is_terminal:
             # The live panel owns the terminal: only warnings and errors interrupt it.
@@ -55,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             return exit_despite_stuck_threads(code)
         return code
     configure_logging("auto", "warning")
+    if args.command == "observations":
+        return guarded(lambda: observations(args, console), console)
     return guarded(lambda: query(args, console), console)
 
 

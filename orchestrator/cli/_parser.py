@@ -1,11 +1,25 @@
-"""The command line's grammar: `run`, `serve`, `status`, `best`, `suggestions`."""
+"""The command line's grammar: `run`, `serve`, `status`, `best`, `suggestions`,
+`observations`, `init`."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from orchestrator.templates import KINDS as INIT_KINDS
 from sigopt_service.cli import add_serve_arguments
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a tuning job from a YAML config")
-    run.add_argument("config", type=Path)
+    run.add_argument("config", type=Path, help="the job's YAML config file")
     run.add_argument("--workers", type=int, default=None, help="override workers.count")
     run.add_argument("--api-url", default=None, help="override service.url")
     run.add_argument("--experiment-id", default=None, help="use this existing experiment")
@@ -31,25 +45,78 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="structured log lines instead of the live display",
     )
-    run.add_argument("--log-level", default=None)
+    run.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default=None,
+        help="the least severe log events shown (default: the config's logging.level; "
+        "warning under the live display)",
+    )
 
     serve = sub.add_parser("serve", help="run the SigOpt-compatible service standalone")
     add_serve_arguments(serve)
 
     for name, text in (
-        ("status", "an experiment's progress"),
+        ("status", "an experiment's progress, best value and failure count"),
         ("best", "an experiment's best assignments"),
         ("suggestions", "an experiment's open suggestions"),
+        ("observations", "an experiment's observations, newest first, and why any failed"),
     ):
-        cmd = sub.add_parser(name, help=f"show {text}")
-        cmd.add_argument("experiment")
-        cmd.add_argument("--api-url", default=None)
-        cmd.add_argument(
-            "--config",
-            type=Path,
-            default=None,
-            help="take the service from this config (starts the embedded one "
-            "on its database if it has no url)",
-        )
-        cmd.add_argument("--json", action="store_true", help="print JSON")
+        cmd = sub.add_parser(name, help=f"show {text}", description=f"Show {text}.")
+        _add_query_arguments(cmd)
+        if name == "observations":
+            cmd.add_argument("--failed", action="store_true", help="only the failed observations")
+            cmd.add_argument(
+                "--limit",
+                type=_positive_int,
+                default=None,
+                metavar="N",
+                help="at most the N newest (the summary line still counts them all)",
+            )
+
+    init = sub.add_parser(
+        "init",
+        help="write a commented starter config and a matching objective",
+        description="Write a commented config and an objective that runs as written.",
+    )
+    init.add_argument(
+        "directory",
+        type=Path,
+        nargs="?",
+        default=Path("."),
+        help="the folder to write them into (default: the current one)",
+    )
+    init.add_argument(
+        "--kind",
+        choices=INIT_KINDS,
+        default="subprocess",
+        help="subprocess: a train.py run as a command (default); async: an async Python "
+        "function; process: a Python function in a process pool",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite files that exist")
     return parser
+
+
+def _add_query_arguments(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "experiment",
+        nargs="?",
+        default=None,
+        metavar="EXPERIMENT",
+        help="the experiment id (default with --config: the experiment its run folder "
+        "drives, from state.json)",
+    )
+    cmd.add_argument(
+        "--api-url",
+        default=None,
+        help="the service's URL (its token from $SIGOPT_API_TOKEN)",
+    )
+    cmd.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="take the service and the experiment from this config (starts the "
+        "embedded service on its database if it has no url)",
+    )
+    cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")

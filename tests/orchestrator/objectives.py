@@ -58,3 +58,13 @@ async def wrong_metric(assignments: dict[str, Any]) -> dict[str, float]:
 
 def pid_and_x(assignments: dict[str, Any]) -> float:
     return float(os.getpid() % 7) + float(assignments["x"])
+
+
+def by_kind_scored(assignments: dict[str, Any]) -> dict[str, float]:
+    """`by_kind`, its value named `score`."""
+    return {"score": by_kind(assignments)}
+
+
+async def always_fails_at_length(assignments: dict[str, Any]) -> float:
+    """Fails with a message far wider than 80 columns."""
+    raise ValueError("the objective failed, " * 8)
