@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
-# A fresh quickstart each time (its run folder is its resume state); the venv's bin comes
-# first on PATH so the config's `python` is the one with scikit-learn.
+# A fresh quickstart each time (its run folder is its resume state). The config's
+# `{python}` is the interpreter running the orchestrator, this venv's (with scikit-learn),
+# and the embedded service starts on it too: nothing looks `python` up on PATH.
 run: $(STAMP)
 	rm -rf runs/quickstart
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/orchestrator run configs/quickstart.yaml
+	$(BIN)/orchestrator run configs/quickstart.yaml
 
 # System tools the tests drive for real: tmux shows the terminal a user sees (Ctrl-C and
 # resume). Installed from Debian's packages when missing (CI runs as root).

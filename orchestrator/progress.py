@@ -3,7 +3,9 @@ words for its failures, which the panel and the end-of-run summary share."""
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Mapping
 from types import TracebackType
 
 import structlog
@@ -12,12 +14,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.coordinator import RunStats
+from orchestrator.coordinator import FailureNote, RunStats
 
 log = structlog.get_logger()
 
-#: Lines of the last failure's stderr in the panel (the summary shows more).
-PANEL_STDERR_LINES = 3
+#: Lines of the last failure's stdout, stderr or traceback in the panel (the summary
+#: shows more).
+PANEL_TAIL_LINES = 3
 
 
 def _fmt_s(seconds: float | None) -> str:
@@ -34,10 +37,38 @@ def rate_and_eta(stats: RunStats, now: float) -> tuple[float, float | None]:
     return rate, (remaining / rate if rate > 0 else None)
 
 
+#: Between a count and what it counts (`8 TIMES no_metric`): never read as an exit code.
+TIMES = "\N{MULTIPLICATION SIGN}"
+
+
 def reasons_text(stats: RunStats) -> str:
-    """This run's failures by reason, most frequent first: `no_metric 8, exit_code 2`."""
+    """This run's failures by reason, most frequent first: `8 TIMES no_metric, 2 TIMES
+    exit_code` (the count first, so the reason `exit_code` never reads as an exit code)."""
     ranked = sorted(stats.failure_reasons.items(), key=lambda kv: -kv[1])
-    return ", ".join(f"{reason} {count}" for reason, count in ranked)
+    return ", ".join(f"{count} {TIMES} {reason}" for reason, count in ranked)
+
+
+def says_exit_code(message: str, code: int) -> bool:
+    """Whether `message` already gives exit code `code` (`command exited with code 1`,
+    `command exited 0 but ...`), so the exit code needs no line of its own."""
+    return re.search(rf"\bexit\w*\b\D{{0,20}}\b{code}\b", message) is not None
+
+
+def outputs(note: FailureNote) -> list[tuple[str, str]]:
+    """The failure's captured text, each with its label: what the command wrote to
+    stdout and stderr, or the objective's Python traceback; empty ones left out."""
+    found = [
+        ("stdout", note.stdout_tail),
+        ("stderr", note.stderr_tail),
+        ("traceback", note.traceback),
+    ]
+    return [(label, text) for label, text in found if text.strip()]
+
+
+def assignments_text(assignments: Mapping[str, int | float | str]) -> str:
+    return ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in assignments.items()
+    )
 
 
 def tail_lines(text: str, count: int) -> list[str]:
@@ -66,18 +97,11 @@ def render(stats: RunStats, experiment_id: str, now: float) -> Table:
         failed += f" ({reasons_text(stats)})"
     table.add_row("this run: failed", Text(failed, style="red" if stats.failed else ""))
     table.add_row("running (open)", str(stats.running))
+    # The experiment's best (earlier runs' included), not only this run's.
     best = "-" if stats.best_value is None else f"{stats.best_value:.6g}"
-    table.add_row("best value", best)
+    table.add_row("experiment best", best)
     if stats.best_assignments:
-        table.add_row(
-            "best assignments",
-            Text(
-                ", ".join(
-                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in stats.best_assignments.items()
-                )
-            ),
-        )
+        table.add_row("  assignments", Text(assignments_text(stats.best_assignments)))
     table.add_row("rate", f"{rate:.2f} evaluations/s")
     if stats.phase == "running":
         table.add_row("time left", _fmt_s(eta))
@@ -89,17 +113,17 @@ def render(stats: RunStats, experiment_id: str, now: float) -> Table:
         table.add_row(
             "last failure", Text(f"{last.reason}: {last.message} (suggestion {last.suggestion_id})")
         )
-        lines = tail_lines(last.stderr_tail, PANEL_STDERR_LINES)
-        if lines:
-            table.add_row("  stderr (end)", Text("\n".join(lines)))
+        for label, text in outputs(last):
+            table.add_row(f"  {label} (end)", Text("\n".join(tail_lines(text, PANEL_TAIL_LINES))))
         if last.folder is not None:
             table.add_row("  folder", Text(str(last.folder)))
     return table
 
 
-def failure_report(stats: RunStats, stderr_lines: int = 10) -> list[Text]:
+def failure_report(stats: RunStats, lines_each: int = 10) -> list[Text]:
     """The end-of-run account of this run's failures: counts by reason, then the last
-    failure's message, exit code, stderr tail and evaluation folder. Empty if none."""
+    failure's message, exit code (unless the message gives it), the ends of its stdout,
+    stderr or traceback, and its evaluation folder. Empty if none."""
     last = stats.last_failure
     if last is None:
         return []
@@ -107,11 +131,11 @@ def failure_report(stats: RunStats, stderr_lines: int = 10) -> list[Text]:
     out.append(Text(f"last failure (suggestion {last.suggestion_id}): {last.reason}"))
     if last.message:
         out.append(Text(f"  {last.message}"))
-    if last.exit_code is not None:
+    if last.exit_code is not None and not says_exit_code(last.message, last.exit_code):
         out.append(Text(f"  exit code {last.exit_code}"))
-    lines = tail_lines(last.stderr_tail, stderr_lines)
-    if lines:
-        out.append(Text(f"  stderr, last {len(lines)} line(s):"))
+    for label, text in outputs(last):
+        lines = tail_lines(text, lines_each)
+        out.append(Text(f"  {label}, last {len(lines)} line(s):"))
         out.extend(Text(f"    {line}", style="dim") for line in lines)
     if last.folder is not None:
         out.append(Text(f"  evaluation folder: {last.folder}"))

@@ -9,6 +9,10 @@ A changed definition either updates the experiment (`UPDATABLE`: a raised budget
 finished run) or is refused (`fixed_change` names the first changed field of the rest: the
 search space, the metrics). State files written before the definition was kept hold only
 `definition_hash`; `legacy_definition` rebuilds a definition to compare from it.
+
+`service` records where the experiment lives: the service's URL, or `EMBEDDED` for the
+run folder's own embedded service, so that a later run or query of the folder finds it
+without being told again (`runner.recorded_service`). Older state files lack it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = "state.json"
+#: `RunState.service` of an experiment on the embedded service (the run has no URL).
+EMBEDDED = "embedded"
 
 #: What `PUT /experiments/{id}` changes on an experiment that has observations: a config
 #: that changed only these continues its experiment.
@@ -42,6 +48,9 @@ class RunState:
     definition_hash: str | None = None
     #: The definition the experiment was created (or last updated) from, as JSON.
     definition: dict[str, Any] | None = None
+    #: The service the experiment lives on: its base URL, or `EMBEDDED`; None in state
+    #: files written before this was recorded.
+    service: str | None = None
 
     @staticmethod
     def hash_definition(definition: Mapping[str, Any]) -> str:
@@ -155,13 +164,16 @@ def _is_named(items: list[Any]) -> bool:
 def _named_change(
     old: list[dict[str, Any]], new: list[dict[str, Any]], key: str, note: str
 ) -> tuple[str, str] | None:
-    """Items matched by name: one added, removed or changed; `note` says which item."""
+    """Items matched by name: one added, removed or changed; `note` says which item. A
+    renamed item is both: `metric loss removed, loss2 added`."""
     kind = _ITEM_KINDS.get(key.rsplit(".", 1)[-1], "item")
     before = {item["name"]: item for item in old}
+    removed = [name for name in before if name not in {item["name"] for item in new}]
     for i, item in enumerate(new):
         name = item["name"]
         if name not in before:
-            return f"{key}[{i}]", f"{kind} {name} added{note}"
+            gone = f"{removed[0]} removed, " if removed else ""
+            return f"{key}[{i}]", f"{kind} {gone}{name} added{note}"
         found = _first_change(before.pop(name), item, f"{key}[{i}]", f" ({kind} {name}){note}")
         if found is not None:
             return found
@@ -189,7 +201,7 @@ def load_state(run_dir: Path) -> RunState | None:
     if not path.exists():
         return None
     data = json.loads(path.read_text())
-    keys = ("run_id", "experiment_id", "definition_hash", "definition")
+    keys = ("run_id", "experiment_id", "definition_hash", "definition", "service")
     return RunState(**{k: data.get(k) for k in keys})
 
 

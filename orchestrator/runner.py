@@ -6,12 +6,14 @@ result = await run_job(config, stop=stop, force=force)   # what `orchestrator ru
 With no `service.url` the embedded service starts as a child process (`embedded.py`: port
 0, its SQLite file in the run folder) and stops when the job ends, or when this process dies.
 
-Running a config again in the same run folder continues its experiment. A changed `name`,
-`observation_budget`, `parallel_bandwidth` (or `workers.count`) or `metadata` updates the
-experiment (`PUT /experiments/{id}`, event `experiment_updated`): raising the budget of a
-finished run evaluates exactly the difference. A budget below the observations already
-stored is refused (exit 2), as is any change to the search space or the metrics: those need
-a new experiment, so a new `run.name`, and the message names the changed field.
+Running a config again in the same run folder continues its experiment, on the service the
+folder recorded when the config names none (`recorded_service`; another one is exit 2).
+A changed `name`, `observation_budget`, `parallel_bandwidth` (or `workers.count`) or
+`metadata` updates the experiment (`PUT /experiments/{id}`, event `experiment_updated`):
+raising the budget of a finished run evaluates exactly the difference. A budget below the
+observations already stored is refused (exit 2), as is any change to the search space or
+the metrics: those need a new experiment, so a new `run.name`, and the message names the
+changed field.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import structlog
@@ -39,6 +42,7 @@ from orchestrator.errors import ConfigError
 from orchestrator.factory import build_worker
 from orchestrator.journal import ReportJournal
 from orchestrator.run_state import (
+    EMBEDDED,
     RunState,
     fixed_change,
     legacy_definition,
@@ -51,6 +55,10 @@ from orchestrator.run_state import (
 from sigopt_service.models import BestAssignments
 
 log = structlog.get_logger()
+
+#: Told when a run updates its experiment: the experiment id, and each changed field's
+#: (old, new) value.
+OnUpdate = Callable[[str, dict[str, tuple[Any, Any]]], None]
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,34 @@ def retry_policy(config: OrchestratorConfig) -> RetryPolicy:
 
 def token_of(config: OrchestratorConfig) -> str | None:
     return os.environ.get(config.service.token_env) or None
+
+
+def recorded_service(config: OrchestratorConfig, state: RunState | None) -> OrchestratorConfig:
+    """`config` with the service its run folder's experiment lives on (`state.json`'s
+    `service`) when it names none, so a run made with `--api-url` is found again without
+    it. A config naming another service is a `ConfigError` (key `service.url`), raised
+    before any embedded service starts. A config of an existing experiment
+    (`experiment.id`), or a state file without the record, is taken as it is."""
+    if config.experiment.id is not None or state is None or state.experiment_id is None:
+        return config
+    recorded, named = state.service, config.service.url
+    if recorded is None or recorded == (named or EMBEDDED):
+        return config
+    run_dir = config.run_dir()
+    if named is None:
+        log.info("service_from_run_folder", url=recorded, run_dir=str(run_dir))
+        service = config.service.model_copy(update={"url": recorded})
+        return config.model_copy(update={"service": service})
+    if recorded == EMBEDDED:
+        where, fix = "its embedded service", "drop --api-url and `service.url`"
+    else:
+        where, fix = recorded, f"pass --api-url {recorded}"
+    raise ConfigError(
+        f"experiment {state.experiment_id} of the run folder {run_dir} lives on {where}, "
+        f"not on {named}: {fix} (a new `run.name` starts a new experiment there)",
+        file=config.source,
+        key="service.url",
+    )
 
 
 @asynccontextmanager
@@ -94,7 +130,12 @@ async def service_client(config: OrchestratorConfig) -> AsyncIterator[ServiceCli
 
 
 async def ensure_experiment(
-    client: ServiceClient, config: OrchestratorConfig, state: RunState, run_dir: Path
+    client: ServiceClient,
+    config: OrchestratorConfig,
+    state: RunState,
+    run_dir: Path,
+    *,
+    on_update: OnUpdate | None = None,
 ) -> str:
     """The experiment id: given, remembered from an earlier run of this folder (updated to
     the config, see `continue_experiment`), or created."""
@@ -105,11 +146,18 @@ async def ensure_experiment(
         check_parameters(config, [parameter.name for parameter in experiment.parameters])
         return config.experiment.id
     if state.experiment_id is not None:
-        await continue_experiment(client, config, state.experiment_id, state, run_dir)
+        await continue_experiment(
+            client, config, state.experiment_id, state, run_dir, on_update=on_update
+        )
+        if state.service is None:
+            # A state file from before the record: the experiment was found on this one.
+            state.service = config.service.url or EMBEDDED
+            await anyio.to_thread.run_sync(save_state, run_dir, state)
         return state.experiment_id
     definition = config.experiment.definition(config.workers.count, state.run_id)
     experiment = await client.create_experiment(definition)
     state.remember(experiment.id, definition)
+    state.service = config.service.url or EMBEDDED
     await anyio.to_thread.run_sync(save_state, run_dir, state)
     log.info("experiment_created", experiment_id=experiment.id, name=experiment.name)
     return experiment.id
@@ -121,11 +169,14 @@ async def continue_experiment(
     eid: str,
     state: RunState,
     run_dir: Path,
+    *,
+    on_update: OnUpdate | None = None,
 ) -> None:
     """Bring this folder's experiment `eid` to the config: a changed name, budget, bandwidth
-    or metadata is an update (a raised budget extends a finished run); any other change
-    is a `ConfigError` naming the field. A budget below the observations already stored
-    is refused too: nothing is deleted, and the config would not say what the run did."""
+    or metadata is an update (a raised budget extends a finished run; `on_update` is told
+    the experiment and each changed field's old and new value); any other change is a
+    `ConfigError` naming the field. A budget below the observations already stored is
+    refused too: nothing is deleted, and the config would not say what the run did."""
     definition = config.experiment.definition(config.workers.count, state.run_id)
     experiment = await client.get_experiment(eid)
     before = state.definition
@@ -157,12 +208,15 @@ async def continue_experiment(
         )
     if changes:
         await client.update_experiment(eid, changes)
+        changed = {k: (before.get(k), v) for k, v in changes.items()}
         log.info(
             "experiment_updated",
             experiment_id=eid,
             fields=sorted(changes),
-            changes={k: [before.get(k), v] for k, v in changes.items()},
+            changes={k: list(pair) for k, pair in changed.items()},
         )
+        if on_update is not None:
+            on_update(eid, changed)
     if changes or state.definition is None:
         state.remember(eid, definition)
         await anyio.to_thread.run_sync(save_state, run_dir, state)
@@ -176,10 +230,13 @@ async def run_job(
     force: anyio.Event | None = None,
     on_progress: Callable[[RunStats], None] | None = None,
     on_start: Callable[[str, str], None] | None = None,
+    on_update: OnUpdate | None = None,
 ) -> JobResult:
     run_dir = config.run_dir()
     await anyio.to_thread.run_sync(make_run_dir, run_dir)
     state = await anyio.to_thread.run_sync(load_state, run_dir)
+    # Before any service starts: the experiment's own, or exit 2 naming both.
+    config = recorded_service(config, state)
     if state is None:
         state = new_state()
         await anyio.to_thread.run_sync(save_state, run_dir, state)
@@ -190,7 +247,9 @@ async def run_job(
     journal = ReportJournal(run_dir / "reports.jsonl")
     try:
         async with service_client(config) as client:
-            experiment_id = await ensure_experiment(client, config, state, run_dir)
+            experiment_id = await ensure_experiment(
+                client, config, state, run_dir, on_update=on_update
+            )
             if on_start is not None:
                 on_start(experiment_id, client.base_url)
             settings = CoordinatorSettings(

@@ -20,7 +20,7 @@ from orchestrator.config import DEFAULT_TOKEN_ENV, OrchestratorConfig, load_conf
 from orchestrator.coordinator import ExitReason
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.run_state import load_state
-from orchestrator.runner import service_client
+from orchestrator.runner import recorded_service, service_client
 from sigopt_service.logs import colour_wanted
 
 EXIT_CODES = {
@@ -99,10 +99,15 @@ def guarded(fn: Callable[[], Awaitable[int]], console: Console) -> int:
 
 def query_config(args: argparse.Namespace) -> OrchestratorConfig | None:
     """The config of `--config F`, if given (not checked as for a run: only the service
-    and the run folder are read from it)."""
+    and the run folder are read from it). Asked about its run folder's experiment, its
+    service is the one that experiment lives on (`recorded_service`)."""
     if args.config is None:
         return None
-    return load_config(args.config, api_url=args.api_url, check=False)
+    config = load_config(args.config, api_url=args.api_url, check=False)
+    state = load_state(config.run_dir())
+    if state is not None and args.experiment not in (None, state.experiment_id):
+        return config  # another experiment: the service is the one named, or embedded
+    return recorded_service(config, state)
 
 
 def experiment_of(args: argparse.Namespace, config: OrchestratorConfig | None) -> str:

@@ -18,7 +18,11 @@ from rich.table import Table
 
 from orchestrator.cli._common import experiment_of, print_table, query_client, query_config
 from orchestrator.client import ServiceClient
+from orchestrator.coordinator import RUN_ID_KEY
 from sigopt_service.models import BestAssignments, Experiment, MetricEvaluation
+
+#: The metadata keys of an open suggestion that say who holds it, as table columns.
+SUGGESTION_OWNER = (RUN_ID_KEY, "host", "worker_slot")
 
 
 async def query(args: argparse.Namespace, console: Console) -> int:
@@ -95,10 +99,18 @@ async def _suggestions(
     )
     table = Table(title=f"open suggestions of experiment {eid}")
     table.add_column("id")
+    # Who holds it: the run that asked for it (its metadata), on which host and slot.
+    for column in SUGGESTION_OWNER:
+        table.add_column(column.replace("_", " "))
     for name in params:
         table.add_column(name, justify="right")
     for s in opened:
-        table.add_row(s.id, *(fmt(s.assignments.get(p)) for p in params))
+        owner = s.metadata or {}
+        table.add_row(
+            s.id,
+            *(fmt(owner.get(key)) for key in SUGGESTION_OWNER),
+            *(fmt(s.assignments.get(p)) for p in params),
+        )
     print_table(console, table)
     return 0
 

@@ -1,4 +1,11 @@
-"""`orchestrator run`: the job under a two-stage signal handler, its display, its summary."""
+"""`orchestrator run`: the job under a two-stage signal handler, its display, its summary.
+
+The console (stdout) carries the lines for the user in both display modes: with the live
+panel they print above it; with `--log-format` (or off a terminal) the log events go to
+stderr, so a line on stdout mixes no formats. Among them: the experiment's update when
+the config changed its budget, name, bandwidth or metadata (the `experiment_updated`
+event says the same in the logs), and the end-of-run summary.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import structlog
@@ -96,6 +104,9 @@ async def run(config: OrchestratorConfig, args: argparse.Namespace, console: Con
                     force=force,
                     on_progress=on_progress,
                     on_start=display.started,
+                    on_update=lambda eid, changed: console.print(
+                        updated_text(eid, changed), soft_wrap=True, markup=False
+                    ),
                 )
         tg.cancel_scope.cancel()
     if result is None:
@@ -103,6 +114,15 @@ async def run(config: OrchestratorConfig, args: argparse.Namespace, console: Con
         return EXIT_CODES[ExitReason.STOPPED]
     _print_result(result, console, args.config)
     return EXIT_CODES[result.summary.reason]
+
+
+def updated_text(experiment_id: str, changed: dict[str, tuple[Any, Any]]) -> str:
+    """`experiment 1 updated: observation_budget 34 -> 36, name "a" -> "b"`."""
+    fields = ", ".join(
+        f"{key} {json.dumps(old, default=str)} -> {json.dumps(new, default=str)}"
+        for key, (old, new) in sorted(changed.items())
+    )
+    return f"experiment {experiment_id} updated: {fields}"
 
 
 def _print_failures(result: JobResult, console: Console, config_path: Path) -> None:

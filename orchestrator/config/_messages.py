@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -69,3 +70,45 @@ def first_error(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> tup
     if kind == "value_error":
         return key, msg
     return key, f"{msg}, got {got(value)}"
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models a field's annotation can hold: `list[str | MetricBody] | None` -> MetricBody."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
+
+
+def _unknown_key_at(
+    model: type[BaseModel], loc: Sequence[int | str]
+) -> tuple[list[int | str], list[str]]:
+    """An unknown key's location under `model` as the user wrote it (pydantic's union
+    branch tags such as `MetricBody` left out), and the keys its mapping accepts."""
+    models, path = [model], []
+    for part in loc[:-1]:
+        if isinstance(part, str):
+            owner = next((m for m in models if part in m.model_fields), None)
+            if owner is not None:
+                models = _models_in(owner.model_fields[part].annotation)
+            elif any(m.__name__ == part for m in models):
+                # A union's branch: pydantic names it, the file does not.
+                models = [m for m in models if m.__name__ == part]
+                continue
+        path.append(part)
+    choices = [name for m in models for name in m.model_fields if name not in ("object", "source")]
+    return [*path, loc[-1]], choices
+
+
+def first_unknown_key(
+    exc: ValidationError, model: type[BaseModel], prefix: tuple[int | str, ...] = ()
+) -> tuple[str, str] | None:
+    """The first unknown key `exc` found at any depth of `model` (a parameter's, its
+    bounds', a metric's), as (key, "unknown key (did you mean ...)"); None if there is none.
+
+    Picked by pydantic's error type, not its message: a misspelled key also makes the key it
+    stands for "missing", and the service reports the first error, often that one."""
+    for err in exc.errors():
+        if err["type"] == "extra_forbidden" and err["loc"]:
+            path, choices = _unknown_key_at(model, err["loc"])
+            return key_of(*prefix, *path), "unknown key" + did_you_mean(str(path[-1]), choices)
+    return None

@@ -5,25 +5,22 @@ parameters, so a bad definition fails before anything is sent to any service."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from orchestrator.config._messages import did_you_mean, first_error, key_of
+from orchestrator.config._messages import first_error, first_unknown_key, key_of
 from orchestrator.config._yaml import ConfigLoader
 from orchestrator.config.sections import OrchestratorConfig
 from orchestrator.errors import ConfigError
 from sigopt_service.errors import InvalidRequest
 from sigopt_service.validation import (
-    BoundsBody,
     ExperimentCreateBody,
     InvalidField,
     MetricBody,
-    ParameterBody,
     validate_experiment_create,
 )
 from workers.base import InvalidSetting
@@ -88,20 +85,6 @@ def check_parameters(config: OrchestratorConfig, parameters: Collection[str]) ->
         raise ConfigError(str(exc), file=config.source, key=key_of("workers", exc.field)) from exc
 
 
-_SERVICE_MODELS: dict[str, type[BaseModel]] = {
-    "": ExperimentCreateBody,
-    "parameters": ParameterBody,
-    "bounds": BoundsBody,
-    "metrics": MetricBody,
-}
-
-
-def _service_fields(parent: str) -> list[str]:
-    last = re.sub(r"\[\d+\]$", "", parent.rsplit(".", 1)[-1])
-    model = _SERVICE_MODELS.get(last)
-    return [name for name in model.model_fields if name != "object"] if model else []
-
-
 def _experiment_error(exc: InvalidRequest) -> tuple[str, str]:
     """The service's error as (key under `experiment`, message), mapped by its `field`:
     the service's key path is the config's own (`parameters[2].bounds`: the config lists
@@ -109,11 +92,7 @@ def _experiment_error(exc: InvalidRequest) -> tuple[str, str]:
     reason = exc.reason if isinstance(exc, InvalidField) else exc.message
     if exc.field is None:
         return "experiment", reason
-    key = key_of("experiment", exc.field)
-    if exc.code == "unknown_key":
-        parent, _, name = exc.field.rpartition(".")
-        return key, reason + did_you_mean(name, _service_fields(parent))
-    return key, reason
+    return key_of("experiment", exc.field), reason
 
 
 def _check_experiment_definition(config: OrchestratorConfig) -> None:
@@ -121,6 +100,15 @@ def _check_experiment_definition(config: OrchestratorConfig) -> None:
     experiment = config.experiment
     if experiment.id is not None:
         return
+    body = experiment.definition(config.workers.count, "check")
+    # A misspelled key first, at any depth: it also makes the key it stands for missing,
+    # and the service reports only its first error, often that one.
+    try:
+        ExperimentCreateBody.model_validate(body)
+    except ValidationError as exc:
+        typo = first_unknown_key(exc, ExperimentCreateBody, ("experiment",))
+        if typo is not None:
+            raise ConfigError(typo[1], file=config.source, key=typo[0]) from exc
     # The service reads a metric as `str | MetricBody` and reports the `str` branch's error
     # for a bad mapping; check mappings on their own for a message naming the bad field.
     for i, metric in enumerate(experiment.metrics or []):
@@ -129,10 +117,7 @@ def _check_experiment_definition(config: OrchestratorConfig) -> None:
                 MetricBody.model_validate(metric, strict=True)
             except ValidationError as exc:
                 key, msg = first_error(exc, ("experiment", "metrics", i))
-                if msg == "unknown key":
-                    msg += did_you_mean(key.rsplit(".", 1)[-1], _service_fields("metrics"))
                 raise ConfigError(msg, file=config.source, key=key) from exc
-    body = experiment.definition(config.workers.count, "check")
     try:
         validate_experiment_create(body)
     except InvalidRequest as exc:

@@ -29,7 +29,7 @@ from orchestrator.coordinator._reporting import (
     match_metrics,
 )
 from orchestrator.coordinator._resume import Resume
-from orchestrator.coordinator._stats import RunStats, count_stored
+from orchestrator.coordinator._stats import RunStats, count_stored, seed_best
 from orchestrator.errors import BudgetExhausted, ConfigError
 from orchestrator.journal import ReportJournal
 from sigopt_service.models import Experiment, Suggestion
@@ -137,6 +137,7 @@ class Coordinator:
         observed = experiment.progress.observation_count if experiment.progress else 0
         self.stats.budget = experiment.observation_budget
         self.stats.observed_at_start = observed
+        seed_best(self.stats, experiment)
         foreign = await self._resume.adopt(experiment, fresh=self._settings.fresh)
         log.info(
             "run_started",

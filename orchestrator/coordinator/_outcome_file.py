@@ -4,12 +4,15 @@ failure's story.
 
 ```json
 {"suggestion_id": "12", "attempt": 1, "status": "failed", "reason": "no_metric",
- "message": "command exited 0 but wrote no result.json ...", "exit_code": null,
+ "message": "command exited 0 but wrote no result.json ...", "exit_code": 0,
  "duration_s": 0.41, "values": [], "details": {}}
 ```
 `status` is `completed` or `failed`; `reason` and `message` are null when it completed;
-`exit_code` is the command's when the worker reported one; `values` are the metric
-values as reported; `details` the failure's other details (stderr stays in `stderr.log`).
+`exit_code` is the exit status of the command when the worker reported one (a command
+that exited: non-zero for `exit_code`, 0 for a failure decided on its output, such as
+`no_metric`), null otherwise (killed by a signal, timed out, a kind that runs no command);
+`values` are the metric values as reported; `details` the failure's other details (stdout
+and stderr stay in `stdout.log` and `stderr.log`).
 The coordinator writes it once the outcome is known, after the report (writing it never
 delays or loses a report: a failure to write it is logged and the run goes on).
 """
@@ -29,8 +32,9 @@ from workers.base import Completed, Outcome
 log = structlog.get_logger()
 
 OUTCOME_FILE = "outcome.json"
-#: Details shown elsewhere: the message has its own key, stderr is in `stderr.log`.
-_NOT_IN_DETAILS = ("message", "stderr_tail", "exit_code")
+#: Details shown elsewhere: the message and exit code have their own keys, the output
+#: is in `stdout.log` and `stderr.log`.
+_NOT_IN_DETAILS = ("message", "stdout_tail", "stderr_tail", "exit_code")
 
 
 def outcome_record(

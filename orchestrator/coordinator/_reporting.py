@@ -171,8 +171,9 @@ def failure_metadata(outcome: Failed) -> Metadata:
     for key, value in list(outcome.details.items())[:20]:
         name = f"failure_{key}"[:100]
         if isinstance(value, str):
-            # The end of a traceback or of stderr says the most.
-            out[name] = value[-METADATA_STRING_MAX:]
+            # The end of a traceback or of stderr says the most. A command's output may
+            # hold NUL characters, which the service refuses in any string.
+            out[name] = value.replace("\x00", "\ufffd")[-METADATA_STRING_MAX:]
         elif isinstance(value, float) and not math.isfinite(value):
             out[name] = str(value)
         else:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from sigopt_service.models import Experiment, Objective, Suggestion
-from workers.base import Completed, Failed, Outcome
+from sigopt_service.models import Experiment, MetricEvaluation, Objective, Suggestion
+from workers.base import Completed, Failed, MetricValue, Outcome
 
 #: What the run is doing: evaluating; draining after a stop (no new suggestions, running
 #: evaluations may finish); cancelling what still runs (second signal, drain over, breaker).
@@ -22,23 +23,28 @@ class FailureNote:
     suggestion_id: str
     reason: str
     message: str
-    #: The end of the command's stderr (or of the objective's traceback), "" when none.
+    #: The end of the command's stderr, "" when none.
     stderr_tail: str
     folder: Path | None
     exit_code: int | None = None
+    #: The end of the command's stdout, "" when none.
+    stdout_tail: str = ""
+    #: The end of the objective's Python traceback (async and process kinds), "" when none.
+    traceback: str = ""
 
     @classmethod
     def of(cls, suggestion_id: str, outcome: Failed, folder: Path | None) -> FailureNote:
         details = outcome.details
-        tail = details.get("stderr_tail", details.get("traceback", ""))
         code = details.get("exit_code")
         return cls(
             suggestion_id=suggestion_id,
             reason=outcome.reason,
             message=str(details.get("message", "")),
-            stderr_tail=str(tail),
+            stderr_tail=str(details.get("stderr_tail", "")),
             folder=folder,
-            exit_code=code if isinstance(code, int) else None,
+            exit_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+            stdout_tail=str(details.get("stdout_tail", "")),
+            traceback=str(details.get("traceback", "")),
         )
 
 
@@ -50,6 +56,9 @@ class RunStats:
     `failed` and `failure_reasons` count this run's. `adopted` and `replayed` say what
     the run took over from an earlier run of its folder: open suggestions it evaluates,
     and results the earlier run computed but could not send (reported from the journal).
+    `best_value` and `best_assignments` are the experiment's best (one optimized metric
+    only): seeded at the start from its `progress.best_observation` (`seed_best`), then
+    kept up to date as this run finds better ones.
     """
 
     budget: int = 0
@@ -109,18 +118,38 @@ def count_stored(
     _track_best(stats, suggestion, outcome, experiment)
 
 
+def seed_best(stats: RunStats, experiment: Experiment) -> None:
+    """Start from the experiment's best so far (earlier runs' included), as the service
+    reports it in `progress.best_observation` (one optimized metric only)."""
+    best = experiment.progress.best_observation if experiment.progress else None
+    if best is not None:
+        _offer_best(stats, best.values, best.assignments, experiment)
+
+
 def _track_best(
     stats: RunStats, suggestion: Suggestion, outcome: Completed, experiment: Experiment
 ) -> None:
+    _offer_best(stats, outcome.values, suggestion.assignments, experiment)
+
+
+def _offer_best(
+    stats: RunStats,
+    values: Sequence[MetricValue | MetricEvaluation],
+    assignments: Mapping[str, int | float | str],
+    experiment: Experiment,
+) -> None:
+    """Keep `values` as the best if its optimized metric beats the best so far."""
     optimized = experiment.optimized_metrics()
     if len(optimized) != 1:
         return
     metric = optimized[0]
-    value = next((v.value for v in outcome.values if v.name == metric.name), None)
+    value = next((v.value for v in values if v.name == metric.name), None)
+    if value is None and len(values) == 1 and len(experiment.metrics) == 1:
+        value = values[0].value  # the one metric, unnamed
     if value is None:
         return
     sign = 1.0 if metric.objective is Objective.MAXIMIZE else -1.0
     best = stats.best_value
     if best is None or sign * value > sign * best:
         stats.best_value = value
-        stats.best_assignments = dict(suggestion.assignments)
+        stats.best_assignments = dict(assignments)

@@ -210,6 +210,10 @@ def objective_flipped(config: dict[str, Any]) -> None:
     config["experiment"]["metrics"][0]["objective"] = "minimize"
 
 
+def metric_renamed(config: dict[str, Any]) -> None:
+    config["experiment"]["metrics"][0]["name"] = "score2"
+
+
 def type_changed(config: dict[str, Any]) -> None:
     config["experiment"]["type"] = "offline"
 
@@ -242,8 +246,13 @@ class TestFixedPartChanged:
                 "config error: experiment.type: changed from 'random' to 'offline'; the "
                 "experiment's search space is fixed",
             ),
+            (
+                metric_renamed,
+                "config error: experiment.metrics[0]: metric score removed, score2 added; "
+                "the experiment's metrics are fixed",
+            ),
         ],
-        ids=["bound", "parameter-added", "metric-objective", "type"],
+        ids=["bound", "parameter-added", "metric-objective", "type", "metric-renamed"],
     )
     def test_exit_2_names_the_field(
         self, run_folder: Path, tmp_path: Path, change: Any, expected: str

@@ -19,7 +19,7 @@ from orchestrator.coordinator import (
     FailureNote,
     RunStats,
 )
-from orchestrator.progress import failure_report, render
+from orchestrator.progress import TIMES, failure_report, render
 from tests.orchestrator.coordinator_helpers import new_experiment
 from workers.base import Evaluation, Failed, Outcome
 
@@ -64,7 +64,7 @@ class TestPanel:
 
     def test_failures_by_reason_and_the_last_one(self) -> None:
         text = _text(_failing_stats())
-        assert "10 (exit_code 8, no_metric 2)" in text
+        assert f"10 (8 {TIMES} exit_code, 2 {TIMES} no_metric)" in text
         assert "exit_code: command exited with code 1 (suggestion 12)" in text
         # The last three stderr lines, markup shown as written.
         assert "No module named 'sklearn'" in text and "[red]not markup[/red]" in text
@@ -89,12 +89,12 @@ class TestFailureReport:
     """The end-of-run account: counts, message, exit code, stderr tail, folder."""
 
     def test_lines(self) -> None:
-        lines = [t.plain for t in failure_report(_failing_stats(), stderr_lines=2)]
+        lines = [t.plain for t in failure_report(_failing_stats(), lines_each=2)]
+        # No `exit code 1` line: the message says it already.
         assert lines == [
-            "failures this run: exit_code 8, no_metric 2",
+            f"failures this run: 8 {TIMES} exit_code, 2 {TIMES} no_metric",
             "last failure (suggestion 12): exit_code",
             "  command exited with code 1",
-            "  exit code 1",
             "  stderr, last 2 line(s):",
             "    [red]not markup[/red]",
             "    ModuleNotFoundError: No module named 'sklearn'",

@@ -66,6 +66,17 @@ class TestFixedChange:
         assert found is not None
         assert (found.key, found.detail) == ("experiment.parameters", "parameter opt removed")
 
+    def test_parameter_renamed_is_both(self) -> None:
+        """A rename is a removal and an addition: the message names both."""
+        params = [dict(p) for p in DEFINITION["parameters"]]
+        params[1]["name"] = "optimizer"
+        found = fixed_change(DEFINITION, changed(parameters=params))
+        assert found is not None
+        assert (found.key, found.detail) == (
+            "experiment.parameters[1]",
+            "parameter opt removed, optimizer added",
+        )
+
     def test_conditionals_added(self) -> None:
         conditionals = [{"name": "deep", "values": ["yes", "no"]}]
         found = fixed_change(DEFINITION, changed(conditionals=conditionals))

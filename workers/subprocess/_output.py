@@ -42,9 +42,10 @@ STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 #: The variable that gives the command the path of its result file.
 RESULT_ENV = "SIGOPT_RESULT_FILE"
-STDERR_TAIL_CHARS = 2000
-#: Bytes of stderr kept: enough for `STDERR_TAIL_CHARS` characters of UTF-8.
-STDERR_TAIL_BYTES = STDERR_TAIL_CHARS * 4
+#: Characters of stdout and of stderr a failure's details keep (their ends).
+TAIL_CHARS = 2000
+#: Bytes of stderr kept: enough for `TAIL_CHARS` characters of UTF-8.
+STDERR_TAIL_BYTES = TAIL_CHARS * 4
 READ_CHUNK_BYTES = 64 * 1024
 
 
@@ -155,13 +156,21 @@ def outcome_from_output(
 ) -> Outcome:
     """The outcome of a finished command; `result_file` is None when it wrote none.
 
-    Failures carry the end of stderr as `details["stderr_tail"]` when there was any.
+    Failures carry the ends of stdout and stderr as `details["stdout_tail"]` and
+    `details["stderr_tail"]` when there was any, and the exit status as
+    `details["exit_code"]` when the command exited (0 for `no_metric`, `invalid_result`,
+    `objective_failed`); one killed by a signal has `signal` instead.
     """
     outcome = _outcome(returncode, result_file, stdout_tail, max_output_bytes)
-    if isinstance(outcome, Failed) and stderr_tail:
-        text = stderr_tail.decode("utf-8", errors="replace")[-STDERR_TAIL_CHARS:]
-        return Failed(reason=outcome.reason, details={**outcome.details, "stderr_tail": text})
-    return outcome
+    if not isinstance(outcome, Failed):
+        return outcome
+    details = dict(outcome.details)
+    if returncode >= 0:
+        details.setdefault("exit_code", returncode)
+    for key, (tail, _) in (("stdout_tail", stdout_tail), ("stderr_tail", (stderr_tail, False))):
+        if tail.strip():
+            details[key] = tail.decode("utf-8", errors="replace")[-TAIL_CHARS:]
+    return Failed(reason=outcome.reason, details=details)
 
 
 def _outcome(
