@@ -82,6 +82,8 @@ class Parameter(WireModel):
     default_value: AssignmentValue | None = None
     precision: int | None = None
     conditions: dict[str, list[str]] = Field(default_factory=dict)
+    #: As the client sent it (`{"name": "normal", "mean": .., "scale": ..}`), or None.
+    prior: dict[str, Any] | None = None
 
     def category_names(self) -> list[str]:
         return [c.name for c in self.categorical_values or []]
@@ -162,7 +164,7 @@ class Experiment(WireModel):
     parameters: list[Parameter]
     metrics: list[Metric]
     observation_budget: int | None = None
-    parallel_bandwidth: int | None = 1
+    parallel_bandwidth: int | None = None  # null unless set, as SigOpt answers
     num_solutions: int | None = 1
     conditionals: list[dict[str, Any]] = Field(default_factory=list)
     linear_constraints: list[dict[str, Any]] = Field(default_factory=list)

@@ -15,6 +15,9 @@ Three phases against the real service (SQLite file, loopback, its own thread):
    +-1e300, widths of 1e-8, log scales, 2^53 ints, 50-character unicode categories,
    grids), then suggests, observes (extreme values, failures, batches), updates, deletes
    and pages at random. Every step must answer 200 or a documented 4xx, never a 5xx.
+   **hollow values** (`hollow.py`): each valid write body with every string made empty
+   or whitespace-only and every list made null, empty or given a null item; each variant
+   once, deterministic. No 5xx, and every 400 names its field.
 3. **store check**: every experiment still loads with its suggestions, observations and
    best assignments, and SQLite's `integrity_check` and `foreign_key_check` pass.
 
@@ -35,6 +38,7 @@ import requests
 import structlog
 from anyio.from_thread import start_blocking_portal
 
+from benchmarks.fuzz.hollow import fuzz_hollow, hollow_variants
 from benchmarks.fuzz.lifecycle import experiments, fuzz_lifecycle
 from benchmarks.fuzz.operations import SEED_PARAMETERS, Seeded, fuzz_operations, seed_data
 from benchmarks.fuzz.report import EXAMPLES_PER_CHECK, MAX_RESPONSE_S, FuzzReport
@@ -50,8 +54,10 @@ __all__ = [
     "Seeded",
     "check_store",
     "experiments",
+    "fuzz_hollow",
     "fuzz_lifecycle",
     "fuzz_operations",
+    "hollow_variants",
     "main",
     "run_fuzz",
     "seed_data",
@@ -79,6 +85,7 @@ def run_fuzz(*, cases: int, lifecycle: int, seed: int, workdir: Path | None = No
         with threaded_service(db) as url:
             seeded = seed_data(requests.Session(), url)
             fuzz_operations(url, seeded, report, cases=cases, seed=seed)
+            fuzz_hollow(url, report)
             fuzz_lifecycle(url, report, examples=lifecycle, seed=seed)
             check_store(url, db, report)
     report.elapsed_s = time.monotonic() - started

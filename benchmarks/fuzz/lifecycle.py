@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -17,7 +18,7 @@ _names = st.text(
     alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
     min_size=1,
     max_size=MAX_CATEGORY_NAME_LENGTH,
-)
+).filter(str.strip)  # a whitespace-only name is refused (issue 18): valid bodies only here
 _values = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from([0.0, -0.0, 1e-308, 5e-324, -1.7976931348623157e308, 1.7976931348623157e308]),
@@ -56,7 +57,7 @@ def _parameter(draw: st.DrawFn, name: str, grid: bool) -> dict[str, Any]:
             if kind == "int"
             else st.floats(min_value=-1e300, max_value=1e300)
         )
-        grid_values = draw(st.lists(points, min_size=1, max_size=6, unique=True))
+        grid_values = draw(st.lists(points, min_size=2, max_size=6, unique=True))
         return {"name": name, "type": kind, "grid": grid_values}
     if kind == "int":
         low = draw(st.integers(-MAX_INT_BOUND, MAX_INT_BOUND - 1))
@@ -75,12 +76,16 @@ def experiments(draw: st.DrawFn) -> dict[str, Any]:
     ]
     if draw(st.booleans()):
         metrics.append({"name": "m2", "strategy": draw(st.sampled_from(["optimize", "store"]))})
+    parameters = [draw(_parameter(n, kind == "grid")) for n in names]
+    budget = draw(st.integers(1, 40))
+    if kind == "grid":  # SigOpt: a grid's budget is its size (an equal explicit one is fine)
+        budget = math.prod(len(p.get("grid") or p["categorical_values"]) for p in parameters)
     return {
         "name": draw(_names),
         "type": kind,
-        "parameters": [draw(_parameter(n, kind == "grid")) for n in names],
+        "parameters": parameters,
         "metrics": metrics,
-        "observation_budget": draw(st.integers(1, 40)),
+        "observation_budget": budget,
         "parallel_bandwidth": draw(st.integers(1, 8)),
         "metadata": draw(
             st.dictionaries(

@@ -132,7 +132,8 @@ def fuzz_operations(url: str, seeded: Seeded, report: FuzzReport, *, cases: int,
                 for check in checks:
                     try:
                         case.validate_response(response, checks=[check])
-                    except Exception as exc:  # a FailureGroup names the check and a curl
+                    # A FailureGroup (a BaseExceptionGroup) names the check and a curl.
+                    except (Exception, BaseExceptionGroup) as exc:
                         report.fail(check.__name__, str(exc))
 
             one_case()

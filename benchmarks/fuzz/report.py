@@ -19,6 +19,7 @@ EXAMPLES_PER_CHECK = 3
 class FuzzReport:
     cases: int = 0
     lifecycle_requests: int = 0
+    hollow_requests: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     #: check name -> how many times it failed, and a few examples (with a curl command).
     failures: Counter[str] = field(default_factory=Counter)
@@ -42,6 +43,7 @@ class FuzzReport:
             "| metric | value |",
             "|---|---|",
             f"| schemathesis cases | {self.cases} |",
+            f"| hollow-value requests | {self.hollow_requests} |",
             f"| lifecycle requests | {self.lifecycle_requests} |",
             f"| 5xx answers | {server_errors} |",
             f"| statuses | {dict(sorted(self.statuses.items()))} |",

@@ -34,7 +34,12 @@ def check_store(url: str, db: Path, report: FuzzReport) -> None:
         get(f"/experiments/{eid}")
         get(f"/experiments/{eid}/best_assignments")
         get(f"/experiments/{eid}/stopping_criteria")
-        for what in ("suggestions?deleted=true", "observations?deleted=true"):
+        for what in (
+            "suggestions?deleted=false",
+            "suggestions?deleted=true",  # the deleted ones only, as in SigOpt
+            "observations?deleted=false",
+            "observations?deleted=true",
+        ):
             listing = get(f"/experiments/{eid}/{what}&limit=1000")
             if listing is not None and listing["count"] < len(listing["data"]):
                 report.store_problems.append(f"{eid}/{what}: count below the page's length")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from sigopt_service.http.query import MAX_PAGE_LIMIT
+from sigopt_service.http.query import MAX_PAGE_LIMIT, MAX_SEARCH_LENGTH
 from sigopt_service.limits import MAX_BATCH_OBSERVATIONS
 from sigopt_service.models import (
     BestAssignments,
@@ -27,6 +27,7 @@ from sigopt_service.models import (
     Paging,
     Suggestion,
 )
+from sigopt_service.store import EXPERIMENT_SORTS
 from sigopt_service.validation import (
     ExperimentCreateBody,
     ExperimentUpdateBody,
@@ -42,6 +43,7 @@ _EXPERIMENT = "/v1/experiments/{experiment_id}"
 # (method, path template) -> request body model
 _REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/v1/experiments"): ExperimentCreateBody,
+    ("POST", "/v1/clients/{client_id}/experiments"): ExperimentCreateBody,
     ("PUT", _EXPERIMENT): ExperimentUpdateBody,
     ("POST", f"{_EXPERIMENT}/suggestions"): SuggestionCreateBody,
     ("PUT", f"{_EXPERIMENT}/suggestions/{{suggestion_id}}"): SuggestionUpdateBody,
@@ -65,11 +67,23 @@ _ID = {"type": "string", "pattern": "^[0-9]{1,19}$"}
 _IDS = {"type": "string", "pattern": "^[0-9]{1,19}(,[0-9]{1,19})*$", "maxLength": 2000}
 _PAGED = [("limit", _LIMIT), ("before", _MARKER)]
 
+_TIMESTAMP = {"type": "string", "pattern": "^[0-9]{1,15}$"}
+_EXPERIMENT_LIST: list[tuple[str, dict[str, Any]]] = [
+    *_PAGED,
+    ("state", {"type": "string", "enum": ["active", "deleted", "all"]}),
+    ("sort", {"type": "string", "enum": list(EXPERIMENT_SORTS)}),
+    ("ascending", _BOOL),
+    ("search", {"type": "string", "maxLength": MAX_SEARCH_LENGTH}),
+    ("period_start", _TIMESTAMP),
+    ("period_end", _TIMESTAMP),
+    ("development", _BOOL),
+    ("include_ai", _BOOL),
+    ("user", _ID),
+]
+
 _QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {
-    ("GET", "/v1/experiments"): [
-        *_PAGED,
-        ("state", {"type": "string", "enum": ["active", "deleted", "all"]}),
-    ],
+    ("GET", "/v1/experiments"): _EXPERIMENT_LIST,
+    ("GET", "/v1/clients/{client_id}/experiments"): _EXPERIMENT_LIST,
     ("GET", f"{_EXPERIMENT}/suggestions"): [
         *_PAGED,
         ("state", {"type": "string", "enum": ["open"]}),
@@ -92,6 +106,8 @@ _QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {
 _OK: dict[tuple[str, str], dict[str, Any] | str] = {
     ("POST", "/v1/experiments"): "experiment",
     ("GET", "/v1/experiments"): "pagination:experiment",
+    ("POST", "/v1/clients/{client_id}/experiments"): "experiment",
+    ("GET", "/v1/clients/{client_id}/experiments"): "pagination:experiment",
     ("GET", _EXPERIMENT): "experiment",
     ("PUT", _EXPERIMENT): "experiment",
     ("POST", f"{_EXPERIMENT}/suggestions"): "suggestion",
@@ -134,7 +150,7 @@ _BATCH_BODY: dict[str, Any] = {
 
 _ERRORS = {
     "400": "Invalid request: `field` names the key path, `code` says what is wrong",
-    "404": "Unknown id (also a non-numeric id or an id of another experiment)",
+    "404": "Unknown id (also a non-numeric id, an id of another experiment, a client but 1)",
     "409": "A transition the store forbids (second observation, budget reached)",
     "413": "Request body larger than the limit",
     "415": "Body not sent as UTF-8 JSON",

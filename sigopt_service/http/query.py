@@ -14,6 +14,8 @@ from sigopt_service.limits import MAX_ID
 from sigopt_service.validation import parse_id as parse_record_id
 
 MAX_PAGE_LIMIT = 1000
+#: Integers in a query (timestamps, user ids) beyond this are refused: SQLite holds 64 bits.
+MAX_QUERY_INT = 2**53
 #: What `int()` would accept beyond plain ASCII digits ("1_000", " 7", "٣") is refused.
 _INTEGER = re.compile(r"-?[0-9]{1,30}")
 
@@ -105,3 +107,36 @@ def parse_id_list(raw: str | None, name: str) -> list[int] | None:
                 code="invalid_value",
             ) from None
     return ids
+
+
+def parse_int(raw: str | None, name: str) -> int | None:
+    """An optional integer query value (`period_start`, `user`)."""
+    if raw is None:
+        return None
+    if not _INTEGER.fullmatch(raw):
+        raise InvalidRequest(
+            f"Invalid value for `{name}`: {raw!r:.60} is not an integer",
+            field=name,
+            code="invalid_value",
+        )
+    value = int(raw)
+    if abs(value) > MAX_QUERY_INT:
+        raise InvalidRequest(
+            f"Invalid value for `{name}`: {value} is out of range", field=name, code="invalid_value"
+        )
+    return value
+
+
+#: The longest experiment-name search accepted (the OpenAPI document says the same).
+MAX_SEARCH_LENGTH = 200
+
+
+def parse_search(raw: str | None) -> str | None:
+    """The experiments list's `search`: a name substring, at most `MAX_SEARCH_LENGTH`."""
+    if raw is not None and len(raw) > MAX_SEARCH_LENGTH:
+        raise InvalidRequest(
+            f"Invalid value for `search`: longer than {MAX_SEARCH_LENGTH} characters",
+            field="search",
+            code="invalid_value",
+        )
+    return raw

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from sigopt_service.http.clients import create_client_experiment, list_client_experiments
 from sigopt_service.http.context import config_of
 from sigopt_service.http.experiments import (
     best_assignments,
@@ -136,6 +137,18 @@ ROUTES: list[Route] = [
         "/v1/experiments/{experiment_id}/stopping_criteria",
         stopping_criteria,
         "Stopping criteria",
+    ),
+    (
+        "POST",
+        "/v1/clients/{client_id}/experiments",
+        create_client_experiment,
+        "Create an experiment of the client (the one implicit client, id 1)",
+    ),
+    (
+        "GET",
+        "/v1/clients/{client_id}/experiments",
+        list_client_experiments,
+        "List the client's experiments (the one implicit client, id 1)",
     ),
     ("GET", "/v1/openapi.json", openapi, "This API's OpenAPI document"),
 ]

@@ -12,6 +12,7 @@ The stores raise only `StoreError`s (`sigopt_service.errors`); HTTP is not their
 
 from __future__ import annotations
 
+from sigopt_service.store._listing import EXPERIMENT_SORTS, ExperimentListing, ExperimentSort
 from sigopt_service.store.base import (
     EXPERIMENT_UPDATABLE,
     OBSERVATION_UPDATABLE,
@@ -28,10 +29,13 @@ from sigopt_service.store.thread import StoreThread, StoreThreadStopped
 
 __all__ = [
     "EXPERIMENT_CACHE_SIZE",
+    "EXPERIMENT_SORTS",
     "EXPERIMENT_UPDATABLE",
     "OBSERVATION_UPDATABLE",
     "BaseStore",
     "CachingStore",
+    "ExperimentListing",
+    "ExperimentSort",
     "ExperimentStateFilter",
     "InMemoryStore",
     "NewExperiment",

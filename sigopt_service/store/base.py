@@ -62,6 +62,7 @@ from sigopt_service.models import (
     Parameter,
     Suggestion,
 )
+from sigopt_service.store._listing import NEWEST_FIRST, ExperimentListing
 
 T = TypeVar("T")
 
@@ -142,7 +143,10 @@ class BaseStore(abc.ABC):
         state: ExperimentStateFilter = "active",
         limit: int = 100,
         cursor: int | None = None,
-    ) -> Page[Experiment]: ...
+        listing: ExperimentListing = NEWEST_FIRST,
+    ) -> Page[Experiment]:
+        """One page of the experiments in `state` that `listing` matches, in its order;
+        `count` is over all pages. A `cursor` is the previous page's last id."""
 
     @abc.abstractmethod
     def update_experiment(self, experiment_id: int, changes: Mapping[str, Any]) -> Experiment:
@@ -166,6 +170,7 @@ class BaseStore(abc.ABC):
         *,
         open_only: bool = False,
         include_deleted: bool = False,
+        deleted_only: bool = False,
         ids: Sequence[int] | None = None,
         limit: int = 100,
         cursor: int | None = None,
@@ -212,6 +217,7 @@ class BaseStore(abc.ABC):
         *,
         ascending: bool = False,
         include_deleted: bool = False,
+        deleted_only: bool = False,
         limit: int = 100,
         cursor: int | None = None,
     ) -> Page[Observation]: ...

@@ -28,6 +28,7 @@ from sigopt_service.models import (
     Parameter,
     Suggestion,
 )
+from sigopt_service.store._listing import NEWEST_FIRST, ExperimentListing
 from sigopt_service.store.base import (
     BaseStore,
     ExperimentStateFilter,
@@ -80,6 +81,8 @@ def _owned_parameter(parameter: Parameter) -> Parameter:
     if parameter.grid is not None:
         fields["grid"] = list(parameter.grid)
     fields["conditions"] = {k: list(v) for k, v in parameter.conditions.items()}
+    if parameter.prior is not None:
+        fields["prior"] = _plain_copy(parameter.prior)
     return copied
 
 
@@ -312,8 +315,9 @@ class CachingStore(BaseStore):
         state: ExperimentStateFilter = "active",
         limit: int = 100,
         cursor: int | None = None,
+        listing: ExperimentListing = NEWEST_FIRST,
     ) -> Page[Experiment]:
-        return self.inner.list_experiments(state=state, limit=limit, cursor=cursor)
+        return self.inner.list_experiments(state=state, limit=limit, cursor=cursor, listing=listing)
 
     def get_suggestion(self, experiment_id: int, suggestion_id: int) -> Suggestion:
         return self.inner.get_suggestion(experiment_id, suggestion_id)
@@ -324,6 +328,7 @@ class CachingStore(BaseStore):
         *,
         open_only: bool = False,
         include_deleted: bool = False,
+        deleted_only: bool = False,
         ids: Sequence[int] | None = None,
         limit: int = 100,
         cursor: int | None = None,
@@ -332,6 +337,7 @@ class CachingStore(BaseStore):
             experiment_id,
             open_only=open_only,
             include_deleted=include_deleted,
+            deleted_only=deleted_only,
             ids=ids,
             limit=limit,
             cursor=cursor,
@@ -349,6 +355,7 @@ class CachingStore(BaseStore):
         *,
         ascending: bool = False,
         include_deleted: bool = False,
+        deleted_only: bool = False,
         limit: int = 100,
         cursor: int | None = None,
     ) -> Page[Observation]:
@@ -356,6 +363,7 @@ class CachingStore(BaseStore):
             experiment_id,
             ascending=ascending,
             include_deleted=include_deleted,
+            deleted_only=deleted_only,
             limit=limit,
             cursor=cursor,
         )

@@ -15,6 +15,7 @@ from sigopt_service.models import (
     Suggestion,
     SuggestionState,
 )
+from sigopt_service.store._listing import NEWEST_FIRST, ExperimentListing
 from sigopt_service.store.base import (
     EXPERIMENT_UPDATABLE,
     OBSERVATION_UPDATABLE,
@@ -117,15 +118,16 @@ class InMemoryStore(BaseStore):
         state: ExperimentStateFilter = "active",
         limit: int = 100,
         cursor: int | None = None,
+        listing: ExperimentListing = NEWEST_FIRST,
     ) -> Page[Experiment]:
-        ids = [
-            i
-            for i, e in self._experiments.items()
-            if state == "all" or e.state is ExperimentState(state)
+        chosen = [
+            e
+            for e in self._experiments.values()
+            if (state == "all" or e.state is ExperimentState(state)) and listing.matches(e)
         ]
-        page = _page(ids, ascending=False, limit=limit, cursor=cursor)
-        items = [self._experiments[i].model_copy(deep=True) for i in page.items]
-        return Page(items=items, count=page.count, has_more=page.has_more)
+        at = None if cursor is None else self._experiments.get(cursor)
+        items, has_more = listing.page(chosen, cursor, at, limit)
+        return Page([e.model_copy(deep=True) for e in items], len(chosen), has_more)
 
     def update_experiment(self, experiment_id: int, changes: Mapping[str, Any]) -> Experiment:
         current = self._experiment(experiment_id)
@@ -163,6 +165,7 @@ class InMemoryStore(BaseStore):
         *,
         open_only: bool = False,
         include_deleted: bool = False,
+        deleted_only: bool = False,
         ids: Sequence[int] | None = None,
         limit: int = 100,
         cursor: int | None = None,
@@ -172,9 +175,7 @@ class InMemoryStore(BaseStore):
         selected = []
         for i in self._suggestion_ids[experiment_id]:
             suggestion = self._suggestions[i]
-            if open_only and not self._is_open(suggestion):
-                continue
-            if suggestion.deleted and not include_deleted:
+            if not self._listed(i, suggestion, open_only, include_deleted, deleted_only):
                 continue
             if wanted is not None and i not in wanted:
                 continue
@@ -182,6 +183,21 @@ class InMemoryStore(BaseStore):
         page = _page(selected, ascending=False, limit=limit, cursor=cursor)
         items = [self._suggestion_snapshot(self._suggestions[i]) for i in page.items]
         return Page(items=items, count=page.count, has_more=page.has_more)
+
+    def _listed(
+        self,
+        suggestion_id: int,
+        suggestion: Suggestion,
+        open_only: bool,
+        include_deleted: bool,
+        deleted_only: bool,
+    ) -> bool:
+        """Whether `list_suggestions` shows the suggestion under these filters."""
+        if deleted_only:
+            return suggestion.deleted and not (open_only and suggestion_id in self._closed)
+        if open_only and not self._is_open(suggestion):
+            return False
+        return include_deleted or not suggestion.deleted
 
     def update_suggestion(
         self, experiment_id: int, suggestion_id: int, metadata: Metadata | None
@@ -274,6 +290,7 @@ class InMemoryStore(BaseStore):
         *,
         ascending: bool = False,
         include_deleted: bool = False,
+        deleted_only: bool = False,
         limit: int = 100,
         cursor: int | None = None,
     ) -> Page[Observation]:
@@ -281,7 +298,11 @@ class InMemoryStore(BaseStore):
         selected = [
             i
             for i in self._observation_ids[experiment_id]
-            if include_deleted or not self._observations[i].deleted
+            if (
+                self._observations[i].deleted
+                if deleted_only
+                else include_deleted or not self._observations[i].deleted
+            )
         ]
         page = _page(selected, ascending=ascending, limit=limit, cursor=cursor)
         items = [self._observations[i].model_copy(deep=True) for i in page.items]

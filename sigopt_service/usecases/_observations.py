@@ -94,15 +94,18 @@ def listing(
     cursor: int | None,
 ) -> Page[Observation]:
     core.experiment(eid)
+    # SigOpt's `deleted=true` lists the deleted observations only (observations/detail.py).
     return core.store.list_observations(
-        eid, ascending=ascending, include_deleted=include_deleted, limit=limit, cursor=cursor
+        eid, ascending=ascending, deleted_only=include_deleted, limit=limit, cursor=cursor
     )
 
 
 def update(core: Core, eid: int, oid: int, body: dict[str, Any]) -> Observation:
     experiment = core.experiment(eid)
     current = core.store.get_observation(eid, oid)
-    changes = validate_observation_update(experiment, current.failed, bool(current.values), body)
+    changes = validate_observation_update(
+        experiment, current.failed, bool(current.values), body, current.values
+    )
     updated = core.store.update_observation(eid, oid, changes) if changes else current
     core.history_changed(eid)
     return updated

@@ -42,10 +42,11 @@ def listing(
     cursor: int | None,
 ) -> Page[Suggestion]:
     core.experiment(eid)
+    # SigOpt's `deleted=true` lists the deleted suggestions only (suggestions/detail.py).
     return core.store.list_suggestions(
         eid,
         open_only=open_only,
-        include_deleted=include_deleted,
+        deleted_only=include_deleted,
         ids=ids,
         limit=limit,
         cursor=cursor,
@@ -61,8 +62,10 @@ def live(core: Core, eid: int, sid: int) -> Suggestion:
 
 
 def update(core: Core, eid: int, sid: int, body: dict[str, Any]) -> Suggestion:
-    metadata = validate_suggestion_update(body)
-    live(core, eid, sid)
+    sets_metadata, metadata = validate_suggestion_update(body)
+    current = live(core, eid, sid)
+    if not sets_metadata:  # a key left out keeps its value: nothing to write
+        return current
     return core.store.update_suggestion(eid, sid, metadata)
 
 

@@ -23,7 +23,9 @@ from typing import Any
 # Module imports, not `from sigopt_service.usecases import ...`: that would run the
 # package's __init__, which imports this module.
 import sigopt_service.usecases._experiments as _experiments
+import sigopt_service.usecases._listing as _listing
 import sigopt_service.usecases._observations as _observations
+import sigopt_service.usecases._stopping as _stopping
 import sigopt_service.usecases._suggestions as _suggestions
 from sigopt_service.config import ServiceConfig
 from sigopt_service.engine import Engine
@@ -32,6 +34,7 @@ from sigopt_service.models import Experiment, Observation, Suggestion
 from sigopt_service.store import (
     BaseStore,
     CachingStore,
+    ExperimentListing,
     ExperimentStateFilter,
     InMemoryStore,
     Page,
@@ -102,10 +105,15 @@ class OptimizationService:
         return await self._calls.call(_experiments.create, self._core, new)
 
     async def list_experiments(
-        self, state: ExperimentStateFilter, limit: int, cursor: int | None
+        self,
+        state: ExperimentStateFilter,
+        listing: ExperimentListing,
+        limit: int,
+        cursor: int | None,
     ) -> tuple[list[Experiment], Page[Experiment]]:
-        """The page's experiments (with `progress`) and the page itself (count, has_more)."""
-        return await self._calls.call(_experiments.listing, self._core, state, limit, cursor)
+        """The page's experiments (with `progress`) and the page itself (count, has_more),
+        in `listing`'s order and filtered by it."""
+        return await self._calls.call(_listing.listing, self._core, state, listing, limit, cursor)
 
     async def get_experiment(self, eid: int) -> Experiment:
         return await self._calls.call(_experiments.fetch, self._core, eid)
@@ -121,7 +129,8 @@ class OptimizationService:
         return await self._calls.call(_experiments.best, self._core, eid)
 
     async def stopping_reasons(self, eid: int) -> list[str]:
-        return await self._calls.call(_experiments.should_stop, self._core, eid)
+        """SigOpt's stopping reasons (`possible_stagnation`, `observation_budget_reached`)."""
+        return await self._calls.call(_stopping.reasons, self._core, eid)
 
     # -- suggestions ---------------------------------------------------------------------
     async def suggest(

@@ -9,12 +9,13 @@ what is wrong without repeating the path (the message, for people, does).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, ParamSpec, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from sigopt_service.errors import ErrorCode, InvalidRequest
 from sigopt_service.limits import MAX_ID
@@ -85,6 +86,16 @@ def parse_id(raw: int | str, what: str, field: str) -> int:
     return parsed
 
 
+def _not_blank(name: str) -> str:
+    if not name.strip():
+        raise ValueError("names cannot be empty")  # SigOpt strips names, then refuses ""
+    return name
+
+
+#: A name (experiment, parameter, metric): not empty, not only whitespace.
+NameStr = Annotated[str, AfterValidator(_not_blank)]
+
+
 # -- the strict pydantic models ---------------------------------------------------------
 class Body(BaseModel):
     """Base of the request body models: unknown keys and loose types are errors."""
@@ -101,6 +112,7 @@ _UNION_TAGS = {
     "MetricBody",
     "CategoricalBody",
     "function-after[_strip(), str]",
+    "function-after[_not_blank(), str]",
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -142,3 +154,36 @@ def validate(model: type[M], data: Any, prefix: str = "") -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise _from_pydantic(exc, prefix) from exc
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
+    """`fn`, a validator of a whole request body, raising nothing but `InvalidRequest`.
+
+    The body models check what they can; the hand-written rules then build wire models
+    (`Parameter`, `Metric`, `Bounds`), whose own checks a malformed value the rules missed
+    would trip as a `ValidationError` (or a `ValueError` / `TypeError` from a conversion):
+    a 500 for what is a bad request. This is the one boundary where those become an
+    `InvalidField`, so no other exception can leave validation of a body.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except InvalidRequest:
+            raise
+        except ValidationError as exc:
+            raise _from_pydantic(exc) from exc
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise InvalidField(
+                f"Invalid request body: {exc}",
+                field=None,
+                code="invalid_request",
+                reason=str(exc),
+            ) from exc
+
+    return wrapper

@@ -62,8 +62,15 @@ class ObservationUpdateBody(Body):
 
 
 def _values(
-    experiment: Experiment, items: Sequence[ValueBody], where: str
+    experiment: Experiment,
+    items: Sequence[ValueBody],
+    where: str,
+    previous: Sequence[MetricEvaluation] = (),
 ) -> list[MetricEvaluation]:
+    """The values of `items`; on update, `previous` holds the stored ones: an item that
+    leaves `value_stddev` out keeps its metric's stored one, an explicit null clears it
+    (sigopt-server's observation/data.py)."""
+    kept = {v.name: v.value_stddev for v in previous}
     metric_names = [m.name for m in experiment.metrics]
     if len(items) != len(metric_names):
         raise invalid_value(
@@ -75,7 +82,7 @@ def _values(
     out: list[MetricEvaluation] = []
     seen: set[str | None] = set()
     for k, item in enumerate(items):
-        name = item.name
+        name = item.name or None  # "" is an unnamed value, as sigopt-server reads it
         if name is None and len(metric_names) == 1:
             name = metric_names[0]
         if name not in metric_names:
@@ -88,11 +95,12 @@ def _values(
             )
         seen.add(name)
         value = finite(item.value, f"{where}[{k}].value")
-        stddev = (
-            None
-            if item.value_stddev is None
-            else finite(item.value_stddev, f"{where}[{k}].value_stddev")
-        )
+        if "value_stddev" not in item.model_fields_set:
+            stddev = kept.get(name)
+        elif item.value_stddev is None:
+            stddev = None
+        else:
+            stddev = finite(item.value_stddev, f"{where}[{k}].value_stddev")
         out.append(MetricEvaluation(name=name, value=value, value_stddev=stddev))
     return sorted(out, key=lambda v: v.name or "")
 
@@ -103,6 +111,7 @@ def _values_of(
     value: float | None,
     stddev: float | None,
     prefix: str,
+    previous: Sequence[MetricEvaluation] = (),
 ) -> list[MetricEvaluation] | None:
     """The metric values given as `value` (one metric) or `values`; `prefix` is where the
     observation sits in the body ("" at the top)."""
@@ -119,12 +128,13 @@ def _values_of(
                 field=f"{prefix}value",
                 code="invalid_value",
             )
-        values = [ValueBody(value=value, value_stddev=stddev)]
+        one = {"value": value} if stddev is None else {"value": value, "value_stddev": stddev}
+        values = [ValueBody.model_validate(one)]
     elif stddev is not None:
         raise InvalidField(
             "`value_stddev` needs a `value`", field=f"{prefix}value", code="missing_key"
         )
-    return None if values is None else _values(experiment, values, f"{prefix}values")
+    return None if values is None else _values(experiment, values, f"{prefix}values", previous)
 
 
 def validate_observation_create(
@@ -154,6 +164,13 @@ def _new_observation(experiment: Experiment, parsed: ObservationBody, where: str
             f"{where}Must provide exactly one of `suggestion`, `assignments`",
             field=f"{where}{'suggestion' if neither else 'assignments'}",
             code="missing_key" if neither else "invalid_request",
+        )
+    if parsed.task is not None:
+        # sigopt-server: no task outside multitask experiments, and none of those here.
+        raise InvalidField(
+            f"{where}Only multitask experiments should have a task present.",
+            field=f"{where}task",
+            code="invalid_request",
         )
     values = _values_of(experiment, parsed.values, parsed.value, parsed.value_stddev, where)
     if parsed.failed:
@@ -230,15 +247,24 @@ def validate_observation_batch(
 
 
 def validate_observation_update(
-    experiment: Experiment, current_failed: bool, current_has_values: bool, body: Mapping[str, Any]
+    experiment: Experiment,
+    current_failed: bool,
+    current_has_values: bool,
+    body: Mapping[str, Any],
+    previous: Sequence[MetricEvaluation] = (),
 ) -> dict[str, Any]:
+    """The changes of `PUT .../observations/{id}`: a key left out keeps its value;
+    `previous` are the stored values (their `value_stddev` is kept unless sent)."""
     parsed = validate(ObservationUpdateBody, body)
     changes: dict[str, Any] = {}
     if "values" in body or "value" in body:
-        values = _values_of(experiment, parsed.values, parsed.value, parsed.value_stddev, "")
+        values = _values_of(
+            experiment, parsed.values, parsed.value, parsed.value_stddev, "", previous
+        )
         changes["values"] = values or []
-    if "failed" in body and parsed.failed is not None:
-        changes["failed"] = parsed.failed
+    if "failed" in body:
+        # `failed: null` is "not failed", as sigopt-server stores it (coalesce to false).
+        changes["failed"] = bool(parsed.failed)
     failed = changes.get("failed", current_failed)
     has_values = bool(changes["values"]) if "values" in changes else current_has_values
     if failed and has_values:

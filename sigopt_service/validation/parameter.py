@@ -1,5 +1,6 @@
 """One parameter of an experiment: its body model and SigOpt's rules for bounds,
-categories, grids and transformations."""
+categories, grids, transformations and default values (sigopt-server's
+`zigopt/parameters/from_json.py`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,14 @@ from sigopt_service.models import (
     Parameter,
     ParameterType,
 )
-from sigopt_service.validation._common import Body, InvalidField, finite, invalid_value
+from sigopt_service.validation._common import (
+    Body,
+    InvalidField,
+    NameStr,
+    finite,
+    invalid_value,
+)
+from sigopt_service.validation.assignments import assignment_value
 
 
 class BoundsBody(Body):
@@ -38,7 +46,7 @@ class CategoricalBody(Body):
 
 
 class ParameterBody(Body):
-    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    name: NameStr = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     type: Literal["double", "int", "categorical"]
     bounds: BoundsBody | None = None
     categorical_values: list[str | CategoricalBody] | None = Field(
@@ -115,11 +123,18 @@ def _grid(
         if log and v <= 0:
             raise invalid_value(at, "log grid values must be > 0")
         values.append(int(v) if ptype is ParameterType.INT else float(v))
-    if len(values) < 1:
-        raise invalid_value(f"{where}.grid", "must not be empty")
+    prefix = f"`grid` provided for parameter {body.name} is invalid. "
     if len(set(values)) != len(values):
         raise InvalidField(
-            f"Duplicate values in `{where}.grid`", field=f"{where}.grid", code="invalid_value"
+            prefix + "Cannot have duplicate values in grid.",
+            field=f"{where}.grid",
+            code="invalid_value",
+        )
+    if len(values) < 2:  # a one-value grid is no search (SigOpt: 2 or more values)
+        raise InvalidField(
+            prefix + "Must have 2 or more values in grid",
+            field=f"{where}.grid",
+            code="invalid_value",
         )
     return sorted(values, key=float)
 
@@ -163,7 +178,14 @@ def parameter(body: ParameterBody, i: int) -> Parameter:
                 f"{where}.transformation",
             )
         if body.grid is not None:
+            if body.bounds is not None:
+                raise _not_allowed(
+                    "Parameters with grid cannot have bounds on parameters. "
+                    "They are inferred from the supplied grid.",
+                    f"{where}.bounds",
+                )
             grid = _grid(body, ptype, where, bool(transformation))
+            bounds = Bounds(min=float(grid[0]), max=float(grid[-1]))  # as SigOpt shows them
         else:
             bounds = _bounds(body, ptype, where, bool(transformation))
     if body.prior is not None and ptype is not ParameterType.DOUBLE:
@@ -173,7 +195,7 @@ def parameter(body: ParameterBody, i: int) -> Parameter:
     conditions = {
         k: ([v] if isinstance(v, str) else list(v)) for k, v in (body.conditions or {}).items()
     }
-    return Parameter(
+    built = Parameter(
         name=body.name,
         type=ptype,
         bounds=bounds,
@@ -183,4 +205,32 @@ def parameter(body: ParameterBody, i: int) -> Parameter:
         default_value=body.default_value,
         precision=body.precision,
         conditions=conditions,
+        prior=body.prior,  # stored and returned as sent
+    )
+    if built.default_value is not None:
+        check_default(built, f"{where}.default_value")
+    return built
+
+
+def check_default(p: Parameter, where: str) -> None:
+    """A `default_value` the parameter can take: one of its categories or grid values, a
+    number within its bounds (positive for a log transformation), in the wording of
+    sigopt-server's experiment update; we check it on create too, so none is ever stored."""
+    if p.type is ParameterType.CATEGORICAL and p.default_value not in p.category_names():
+        raise _bad_default(p, where, "must be a valid categorical value.")
+    value = assignment_value(p, p.default_value, where)  # its type, log > 0
+    if p.grid is not None:
+        if value not in p.grid:
+            raise _bad_default(p, where, "must be a valid grid value.")
+        return
+    if p.bounds is not None and not p.bounds.min <= float(value) <= p.bounds.max:
+        raise _bad_default(p, where, f"must be between {p.bounds.min} and {p.bounds.max}")
+
+
+def _bad_default(p: Parameter, where: str, detail: str) -> InvalidField:
+    return InvalidField(
+        f"`default_value` for parameter {p.name} is invalid - {detail}",
+        field=where,
+        code="invalid_value",
+        reason=detail,
     )

@@ -301,19 +301,19 @@ BAD_CONFIGS: list[tuple[str, str | None, str | None, str]] = [
         "constraint-no-threshold",
         with_metrics("  metrics: [{name: a}, {name: b, strategy: constraint}]\n"),
         "experiment.metrics[1].threshold",
-        "must have a `threshold`",
+        "must have the threshold field defined",  # SigOpt's wording (issue 18)
     ),
     (
         "only-stored-metrics",
         with_metrics("  metrics: [{name: a, strategy: store}]\n"),
         "experiment.metrics",
-        "at least one metric with strategy `optimize`",
+        "must have optimized or constraint metrics",  # SigOpt's wording (issue 18)
     ),
     (
         "unnamed-metric-of-several",
         with_metrics("  metrics: [{name: a}, {objective: minimize}]\n"),
         "experiment.metrics",
-        "must have a `name`",
+        "do not support unnamed metrics",  # SigOpt's wording (issue 18)
     ),
     # --- other sections
     (

@@ -135,10 +135,13 @@ class TestFailureBreaker:
             failures=FailurePolicy(max_consecutive=3, max_fraction=None),
         )
         assert summary.reason is ExitReason.FAILURE_LIMIT and summary.stats.failed == 3
-        made = await client._call(
+        made = await client._call("GET", f"/experiments/{eid}/suggestions", params={"limit": "0"})
+        assert made.body["count"] == 3
+        # `deleted=true` lists the deleted ones only, as SigOpt's server does (issue 18).
+        deleted = await client._call(
             "GET", f"/experiments/{eid}/suggestions", params={"deleted": "true", "limit": "0"}
         )
-        assert made.body["count"] == 3
+        assert deleted.body["count"] == 0
 
 
 class FlakyWorker:

@@ -125,7 +125,7 @@ EXPERIMENT_CREATE_CASES = [
     ),
     (
         {"name": "e", "parameters": PARAMS, "metrics": [{"name": "m", "threshold": 1.0}]},
-        "threshold",
+        "Thresholds are only supported",
     ),
     (
         {
@@ -134,9 +134,9 @@ EXPERIMENT_CREATE_CASES = [
             "metrics": [{"name": "m"}, {"name": "s", "strategy": "store", "threshold": 1}],
             "observation_budget": 5,
         },
-        "threshold",
+        "Thresholds cannot be specified on stored metrics",
     ),
-    ({"name": "e", "parameters": PARAMS, "metrics": ["a", "b"]}, "`observation_budget`"),
+    ({"name": "e", "parameters": PARAMS, "metrics": ["a", "b"]}, "observation_budget is required"),
     (
         {"name": "e", "parameters": PARAMS, "metrics": ["a", "b", "c"], "observation_budget": 9},
         "at most 2 optimized",

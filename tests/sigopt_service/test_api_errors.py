@@ -41,7 +41,7 @@ class TestExperimentValidation:
         status, err = await call(http, "PUT", exp, {"nope": 1})
         assert status == 400 and "`nope`" in err["message"]
         status, err = await call(http, "PUT", exp, {"parameters": [{"name": "zz"}]})
-        assert status == 400 and "zz" in err["message"]
+        assert status == 400 and "New parameters must have default values" in err["message"]
 
 
 class TestNotFound:

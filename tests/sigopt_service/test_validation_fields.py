@@ -148,7 +148,7 @@ class TestExperimentCreateFields:
                 },
                 "metrics[1].threshold",
                 "missing_key",
-                "Constraint metric m must have a `threshold`",
+                "Constraint metrics must have the threshold field defined",
             ),
             (
                 {"name": "e", "parameters": PARAMS, "metrics": ["a", "b"]},
@@ -327,15 +327,15 @@ class TestOtherResources:
             ),
             (
                 lambda: validate_experiment_update(experiment, {"parameters": [{"name": "zz"}]}),
-                "parameters[0].name",
-                "invalid_value",
+                "parameters[0].default_value",  # a new parameter needs one (issue 18)
+                "missing_key",
             ),
             (
                 lambda: validate_experiment_update(
                     experiment, {"metrics": [{"name": "a", "x": 1}]}
                 ),
                 "metrics[0].x",
-                "invalid_value",
+                "unknown_key",  # SigOpt's metric keys only (issue 18)
             ),
             (
                 lambda: validate_experiment_update(

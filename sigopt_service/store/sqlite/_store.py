@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from sigopt_service.errors import DatabaseError
 from sigopt_service.models import Assignments, Experiment, Metadata, Observation, Suggestion
+from sigopt_service.store._listing import NEWEST_FIRST, ExperimentListing
 from sigopt_service.store.base import (
     EXPERIMENT_UPDATABLE,
     OBSERVATION_UPDATABLE,
@@ -50,8 +51,8 @@ from sigopt_service.store.base import (
     plain_changes,
 )
 from sigopt_service.store.sqlite._connection import SYNCHRONOUS, connect, transaction
+from sigopt_service.store.sqlite._listing import experiment_page_in_tx
 from sigopt_service.store.sqlite._rows import (
-    EXPERIMENT_COLUMNS,
     IS_CLOSED,
     IS_OPEN,
     OBSERVATION_COLUMNS,
@@ -177,18 +178,11 @@ class SqliteStore(BaseStore):
         state: ExperimentStateFilter = "active",
         limit: int = 100,
         cursor: int | None = None,
+        listing: ExperimentListing = NEWEST_FIRST,
     ) -> Page[Experiment]:
-        where, params = ("1 = 1", ()) if state == "all" else ("state = ?", (state,))
         with self._transaction(write=False) as conn:
-            rows, count, has_more = page_in_tx(
-                conn,
-                select=EXPERIMENT_COLUMNS,
-                table="experiments",
-                where=where,
-                params=params,
-                ascending=False,
-                limit=limit,
-                cursor=cursor,
+            rows, count, has_more = experiment_page_in_tx(
+                conn, state=state, listing=listing, limit=limit, cursor=cursor
             )
         return Page([experiment_from_row(r) for r in rows], count, has_more)
 
@@ -236,13 +230,16 @@ class SqliteStore(BaseStore):
         *,
         open_only: bool = False,
         include_deleted: bool = False,
+        deleted_only: bool = False,
         ids: Sequence[int] | None = None,
         limit: int = 100,
         cursor: int | None = None,
     ) -> Page[Suggestion]:
         conditions = ["experiment_id = ?"]
         params: list[Any] = [experiment_id]
-        if open_only:
+        if deleted_only:
+            conditions.append("deleted = 1 AND closed = 0" if open_only else "deleted = 1")
+        elif open_only:
             conditions.append(IS_OPEN)
         elif not include_deleted:
             conditions.append("deleted = 0")
@@ -332,10 +329,13 @@ class SqliteStore(BaseStore):
         *,
         ascending: bool = False,
         include_deleted: bool = False,
+        deleted_only: bool = False,
         limit: int = 100,
         cursor: int | None = None,
     ) -> Page[Observation]:
-        where = "experiment_id = ?" if include_deleted else "experiment_id = ? AND deleted = 0"
+        where = "experiment_id = ?" + (
+            " AND deleted = 1" if deleted_only else "" if include_deleted else " AND deleted = 0"
+        )
         with self._transaction(write=False) as conn:
             require_experiment_in_tx(conn, experiment_id)
             rows, count, has_more = page_in_tx(

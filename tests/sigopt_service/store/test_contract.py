@@ -304,6 +304,16 @@ class TestStoreContract(DerivedViewsContract):
             page = store.list_observations(eid, include_deleted=True)
             assert page.count == 3
             assert [o.deleted for o in page.items] == [False, True, False]
+            only = store.list_observations(eid, deleted_only=True)
+            assert [int(o.id) for o in only.items] == [ids[1]] and only.count == 1
+
+        def test_deleted_only_suggestions(self, store: BaseStore, eid: int) -> None:
+            """`deleted_only` (SigOpt's `deleted=true`) lists the deleted ones only."""
+            _, s2 = (int(store.create_suggestion(eid, {"x": 0.1}).id) for _ in range(2))
+            store.delete_suggestion(eid, s2)
+            only = store.list_suggestions(eid, deleted_only=True)
+            assert [int(s.id) for s in only.items] == [s2] and only.count == 1
+            assert store.list_suggestions(eid, open_only=True, deleted_only=True).count == 1
 
     class TestUpdates:
         """Updates replace the given fields and keep the rest."""
