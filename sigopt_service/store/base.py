@@ -23,8 +23,17 @@ either), checked by one contract suite in `tests/sigopt_service/store/test_contr
 - `create_observations(..., dry_run=True)` checks everything a real call would and stores
   nothing (the batch endpoint's `dry_run`).
 - Suggestion state is derived, never stored: a suggestion is `closed` iff some observation
-  (deleted or not) references it. Deleting that observation does not reopen it. Deleted
+  (deleted or not) references it. Deleting that observation does not reopen it; moving it
+  away does, when no other observation references the suggestion (see below). Deleted
   suggestions are never in `open_suggestions` nor in `open_only` lists.
+- `update_observation` may move an observation (sigopt-server's observation update):
+  `{"suggestion": S}` makes it reference suggestion S of the same experiment and copies
+  S's assignments (S unknown, of another experiment or deleted: `UnknownSuggestion`; S
+  referenced by another observation: `AlreadyObserved` unless `allow_duplicates`; S
+  already its own suggestion: nothing to check). `{"assignments": {...}}` replaces the
+  assignments and drops the suggestion reference. Both keys at once is a `ValueError`.
+  The suggestion it left follows from what references it: open again iff no other
+  observation references it (and it is not deleted). All in one transaction.
 - Deletes of experiments, suggestions and observations are soft: rows stay, flagged.
 - Database failures raise `DatabaseError`, chained to the driver's exception.
 - Every error a store raises on purpose is a `StoreError` (`sigopt_service.errors`); none
@@ -81,8 +90,9 @@ EXPERIMENT_UPDATABLE = frozenset(
         "project",
     }
 )
-#: Keys `update_observation` accepts.
-OBSERVATION_UPDATABLE = frozenset({"values", "failed", "metadata"})
+#: Keys `update_observation` accepts; `suggestion` (an id) and `assignments` move the
+#: observation (one of them at most, see the contract).
+OBSERVATION_UPDATABLE = frozenset({"values", "failed", "metadata", "suggestion", "assignments"})
 
 
 class NewExperiment(BaseModel):
@@ -224,9 +234,16 @@ class BaseStore(abc.ABC):
 
     @abc.abstractmethod
     def update_observation(
-        self, experiment_id: int, observation_id: int, changes: Mapping[str, Any]
+        self,
+        experiment_id: int,
+        observation_id: int,
+        changes: Mapping[str, Any],
+        *,
+        allow_duplicates: bool = False,
     ) -> Observation:
-        """Replace the given fields (keys in `OBSERVATION_UPDATABLE`)."""
+        """Replace the given fields (keys in `OBSERVATION_UPDATABLE`); `suggestion` or
+        `assignments` move the observation as the contract says (`allow_duplicates` as in
+        `create_observations`)."""
 
     @abc.abstractmethod
     def delete_observation(self, experiment_id: int, observation_id: int) -> None: ...
@@ -292,6 +309,16 @@ def check_observed_once(
     named.add(suggestion_id)
     if closed:
         raise AlreadyObserved(suggestion_id, experiment_id, in_batch=False)
+
+
+def check_observation_changes(changes: Mapping[str, Any]) -> None:
+    """`check_update_keys` for `update_observation`, which also refuses a move onto a
+    suggestion that sets assignments too: the caller's bug, hence ValueError."""
+    check_update_keys(changes, OBSERVATION_UPDATABLE)
+    if "suggestion" in changes and "assignments" in changes:
+        raise ValueError("Cannot update both suggestion and assignments")
+    if "suggestion" in changes and not isinstance(changes["suggestion"], int):
+        raise ValueError("suggestion must be a suggestion id")
 
 
 def now_s() -> int:

@@ -20,15 +20,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from sigopt_service.best import best_observations
-from sigopt_service.models import (
-    Assignments,
-    Experiment,
-    Metadata,
-    Observation,
-    Parameter,
-    Suggestion,
-)
+from sigopt_service.models import Assignments, Experiment, Metadata, Observation, Suggestion
 from sigopt_service.store._listing import NEWEST_FIRST, ExperimentListing
+from sigopt_service.store._owned import owned_experiment, owned_observation
 from sigopt_service.store.base import (
     BaseStore,
     ExperimentStateFilter,
@@ -36,6 +30,8 @@ from sigopt_service.store.base import (
     NewObservation,
     Page,
 )
+
+__all__ = ["EXPERIMENT_CACHE_SIZE", "CachingStore", "owned_experiment", "owned_observation"]
 
 V = TypeVar("V")
 
@@ -52,60 +48,6 @@ def _remember(cache: OrderedDict[int, V], key: int, value: V, size: int) -> None
         cache.popitem(last=False)
 
 
-def owned_experiment(experiment: Experiment) -> Experiment:
-    """A copy sharing no mutable container with `experiment`, so a caller may mutate it.
-
-    Frozen models holding only plain values (metrics, bounds, categorical values) are
-    shared; every list and dict is new. Built on a shallow copy whose `__dict__` (its
-    own, fresh) gets new containers: a deep copy, or `model_copy(update=...)` per
-    parameter, would cost several times as much on every suggest and observe.
-    """
-    copied = experiment.model_copy()
-    fields = copied.__dict__
-    fields["parameters"] = [_owned_parameter(p) for p in experiment.parameters]
-    fields["metrics"] = list(experiment.metrics)
-    fields["conditionals"] = _plain_copy(experiment.conditionals)
-    fields["linear_constraints"] = _plain_copy(experiment.linear_constraints)
-    if experiment.metadata is not None:
-        fields["metadata"] = dict(experiment.metadata)
-    if experiment.progress is not None:
-        fields["progress"] = experiment.progress.model_copy(deep=True)
-    return copied
-
-
-def _owned_parameter(parameter: Parameter) -> Parameter:
-    copied = parameter.model_copy()
-    fields = copied.__dict__
-    if parameter.categorical_values is not None:
-        fields["categorical_values"] = list(parameter.categorical_values)
-    if parameter.grid is not None:
-        fields["grid"] = list(parameter.grid)
-    fields["conditions"] = {k: list(v) for k, v in parameter.conditions.items()}
-    if parameter.prior is not None:
-        fields["prior"] = _plain_copy(parameter.prior)
-    return copied
-
-
-def _plain_copy(value: Any) -> Any:
-    """A copy of JSON-like data (lists, dicts, scalars): new containers, shared scalars."""
-    if isinstance(value, list):
-        return [_plain_copy(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain_copy(v) for k, v in value.items()}
-    return value
-
-
-def owned_observation(observation: Observation) -> Observation:
-    """A copy sharing no mutable container with `observation` (see `owned_experiment`)."""
-    copied = observation.model_copy()
-    fields = copied.__dict__
-    fields["assignments"] = dict(observation.assignments)
-    fields["values"] = list(observation.values)
-    if observation.metadata is not None:
-        fields["metadata"] = dict(observation.metadata)
-    return copied
-
-
 class CachingStore(BaseStore):
     """A `BaseStore` that writes through to `inner` and keeps, per experiment, in LRUs of
     `size` entries: the experiment, `[observations, open suggestions]`, and the best
@@ -115,9 +57,9 @@ class CachingStore(BaseStore):
     docstring): `create_suggestion` adds an open suggestion; `create_observations` adds
     its observations, closes the suggestions they name and folds them into the best one
     (with `allow_duplicates` the counts are re-read next time: a repeat closes nothing;
-    a `dry_run` changes nothing); an update or delete of a suggestion or observation drops
-    the experiment's counts and best; `update_experiment` drops the experiment too.
-    Everything else passes straight through.
+    a `dry_run` changes nothing); an update or delete of a suggestion or observation (a
+    move onto another suggestion or assignments too) drops the experiment's counts and
+    best; `update_experiment` drops the experiment too. Everything else passes through.
 
     Results are snapshots as the contract asks: a cached experiment or best observation is
     handed out only as a copy (`owned_experiment`), except by `peek_experiment`, whose
@@ -286,10 +228,18 @@ class CachingStore(BaseStore):
             self._best[experiment_id] = owned_observation(found[0])
 
     def update_observation(
-        self, experiment_id: int, observation_id: int, changes: Mapping[str, Any]
+        self,
+        experiment_id: int,
+        observation_id: int,
+        changes: Mapping[str, Any],
+        *,
+        allow_duplicates: bool = False,
     ) -> Observation:
+        # A move reopens or closes suggestions and changes assignments: views dropped.
         try:
-            return self.inner.update_observation(experiment_id, observation_id, changes)
+            return self.inner.update_observation(
+                experiment_id, observation_id, changes, allow_duplicates=allow_duplicates
+            )
         finally:
             self._drop_views(experiment_id)
 

@@ -18,12 +18,12 @@ from sigopt_service.models import (
 from sigopt_service.store._listing import NEWEST_FIRST, ExperimentListing
 from sigopt_service.store.base import (
     EXPERIMENT_UPDATABLE,
-    OBSERVATION_UPDATABLE,
     BaseStore,
     ExperimentStateFilter,
     NewExperiment,
     NewObservation,
     Page,
+    check_observation_changes,
     check_observed_once,
     check_update_keys,
     now_s,
@@ -309,16 +309,45 @@ class InMemoryStore(BaseStore):
         return Page(items=items, count=page.count, has_more=page.has_more)
 
     def update_observation(
-        self, experiment_id: int, observation_id: int, changes: Mapping[str, Any]
+        self,
+        experiment_id: int,
+        observation_id: int,
+        changes: Mapping[str, Any],
+        *,
+        allow_duplicates: bool = False,
     ) -> Observation:
         current = self._observation(experiment_id, observation_id)
-        check_update_keys(changes, OBSERVATION_UPDATABLE)
+        check_observation_changes(changes)
         values = plain_changes(changes)
         if "values" in values and values["values"] is None:
             values["values"] = []
+        moved_from = None if current.suggestion is None else int(current.suggestion)
+        if "suggestion" in values:
+            target = self._suggestions.get(values["suggestion"])
+            if target is None or target.deleted or target.experiment != str(experiment_id):
+                raise UnknownSuggestion(values["suggestion"], experiment_id)
+            if not allow_duplicates and values["suggestion"] != moved_from:
+                closed = values["suggestion"] in self._closed
+                check_observed_once(values["suggestion"], experiment_id, set(), closed=closed)
+            values["assignments"] = dict(target.assignments)
+            values["suggestion"] = target.id
+        elif "assignments" in values:
+            values["suggestion"] = None
         updated = Observation.model_validate({**current.model_dump(), **values})
         self._observations[observation_id] = updated
+        if updated.suggestion is not None:
+            self._closed.add(int(updated.suggestion))
+        if moved_from is not None and updated.suggestion != current.suggestion:
+            self._reopen_if_unreferenced(experiment_id, moved_from)
         return updated.model_copy(deep=True)
+
+    def _reopen_if_unreferenced(self, experiment_id: int, suggestion_id: int) -> None:
+        """The derived state after an observation moved away from `suggestion_id`."""
+        named = str(suggestion_id)
+        if not any(
+            self._observations[i].suggestion == named for i in self._observation_ids[experiment_id]
+        ):
+            self._closed.discard(suggestion_id)
 
     def delete_observation(self, experiment_id: int, observation_id: int) -> None:
         current = self._observation(experiment_id, observation_id)

@@ -104,9 +104,22 @@ def update(core: Core, eid: int, oid: int, body: dict[str, Any]) -> Observation:
     experiment = core.experiment(eid)
     current = core.store.get_observation(eid, oid)
     changes = validate_observation_update(
-        experiment, current.failed, bool(current.values), body, current.values
+        experiment,
+        current.failed,
+        bool(current.values),
+        body,
+        current.values,
+        has_suggestion=current.suggestion is not None,
     )
-    updated = core.store.update_observation(eid, oid, changes) if changes else current
+    # A move (`suggestion` / `assignments`) keeps one observation per suggestion unless
+    # the service allows duplicates, as on create.
+    allow = core.config.allow_duplicate_observations
+    updated = (
+        core.store.update_observation(eid, oid, changes, allow_duplicates=allow)
+        if changes
+        else current
+    )
+    # The engine rebuilds from the store: new values, assignments, reopened suggestions.
     core.history_changed(eid)
     return updated
 

@@ -53,6 +53,8 @@ class ObservationBody(Body):
 
 
 class ObservationUpdateBody(Body):
+    suggestion: int | str | None = None
+    assignments: dict[str, int | float | str] | None = None
     values: list[ValueBody] | None = None
     value: float | None = None
     value_stddev: float | None = Field(default=None, ge=0)
@@ -252,11 +254,14 @@ def validate_observation_update(
     current_has_values: bool,
     body: Mapping[str, Any],
     previous: Sequence[MetricEvaluation] = (),
+    *,
+    has_suggestion: bool = False,
 ) -> dict[str, Any]:
     """The changes of `PUT .../observations/{id}`: a key left out keeps its value;
-    `previous` are the stored values (their `value_stddev` is kept unless sent)."""
+    `previous` are the stored values (their `value_stddev` is kept unless sent);
+    `has_suggestion`: whether the observation references a suggestion now."""
     parsed = validate(ObservationUpdateBody, body)
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = _reference_change(experiment, parsed, body, has_suggestion)
     if "values" in body or "value" in body:
         values = _values_of(
             experiment, parsed.values, parsed.value, parsed.value_stddev, "", previous
@@ -280,3 +285,56 @@ def validate_observation_update(
     if "metadata" in body:
         changes["metadata"] = validate_metadata(parsed.metadata)
     return changes
+
+
+def _refused(message: str, field: str) -> InvalidField:
+    return InvalidField(message, field=field, code="invalid_request")
+
+
+def _reference_change(
+    experiment: Experiment, parsed: ObservationUpdateBody, body: Mapping[str, Any], linked: bool
+) -> dict[str, Any]:
+    """What an update's `suggestion` / `assignments` change, as sigopt-server's
+    `observation/from_json.py` (`update_observation_data_assignments_task_from_json`)
+    allows it: the observation keeps exactly one of the two. `{"suggestion": id}` moves
+    it onto that suggestion (the store copies its assignments and checks it);
+    `{"assignments": {...}}` replaces its assignments and drops its suggestion; `{}`
+    changes neither (a null for the one it has not)."""
+    sent_s, sent_a = "suggestion" in body, "assignments" in body
+    s, a = parsed.suggestion, parsed.assignments
+    if sent_s and sent_a:
+        if s is None and a is None:
+            raise _refused(
+                "Cannot provide null for both `suggestion` and `assignments`", "suggestion"
+            )
+        if s is not None and a is not None:
+            raise _refused(
+                "Cannot set values for both `suggestion` and `assignments`", "assignments"
+            )
+    elif sent_s:
+        if linked and s is None:
+            raise _refused(
+                "Cannot provide null for `suggestion` without providing `assignments`", "suggestion"
+            )
+        if not linked and s is not None:
+            raise _refused(
+                "Cannot provide `suggestion` without providing null for `assignments`", "suggestion"
+            )
+    elif sent_a:
+        if not linked and a is None:
+            raise _refused(
+                "Cannot provide null for `assignments` without providing `suggestion`",
+                "assignments",
+            )
+        if linked and a is not None:
+            raise _refused(
+                "Cannot provide `assignments` without providing null for `suggestion`",
+                "assignments",
+            )
+    if s is not None:
+        return {"suggestion": parse_id(s, "suggestion", "suggestion")}
+    if a is not None:
+        if not a:
+            raise _refused("Cannot provide null or empty `assignments`", "assignments")
+        return {"assignments": validate_assignments(experiment, a)}
+    return {}

@@ -68,7 +68,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # v2: `closed` caches the derived state (an observation references the suggestion),
     # set in the same transaction as that observation, so counting open suggestions is
     # an index range instead of one probe per suggestion (the budget check runs it on
-    # every suggest). Never cleared: deleting the observation does not reopen it.
+    # every suggest). Deleting the observation does not clear it; moving the observation
+    # away recomputes it (`_updates.py`).
     (
         "ALTER TABLE suggestions ADD COLUMN closed INTEGER NOT NULL DEFAULT 0",
         "UPDATE suggestions SET closed = 1 WHERE EXISTS "

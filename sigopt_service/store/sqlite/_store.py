@@ -16,8 +16,9 @@ Schema: versioned in `PRAGMA user_version` and migrated when the store opens
 row <-> model converters and the in-transaction row helpers in `_rows.py`.
 
 Suggestion state is derived as the contract says: a suggestion is closed iff an observation
-row references it; since schema v2 a `closed` flag, set in the same transaction as the
-observation, caches that derivation so open counts are an index range.
+row references it; since schema v2 a `closed` flag, kept in the same transaction as the
+observation's insert or move (`_updates.py`: a move away may reopen a suggestion), caches
+that derivation so open counts are an index range.
 WAL checkpoints: SQLite's automatic checkpoint runs inside whichever commit crosses 1,000
 WAL pages and syncs the files, waiting on the disk. The service runs quick writes on its
 event loop, so it opens the store with `autocheckpoint=False` and runs `maintain()` (a
@@ -40,12 +41,12 @@ from sigopt_service.models import Assignments, Experiment, Metadata, Observation
 from sigopt_service.store._listing import NEWEST_FIRST, ExperimentListing
 from sigopt_service.store.base import (
     EXPERIMENT_UPDATABLE,
-    OBSERVATION_UPDATABLE,
     BaseStore,
     ExperimentStateFilter,
     NewExperiment,
     NewObservation,
     Page,
+    check_observation_changes,
     check_update_keys,
     now_s,
     plain_changes,
@@ -74,6 +75,7 @@ from sigopt_service.store.sqlite._rows import (
     update_experiment_in_tx,
 )
 from sigopt_service.store.sqlite._schema import migrate_in_tx
+from sigopt_service.store.sqlite._updates import update_observation_in_tx
 
 
 class _DryRun(Exception):
@@ -351,25 +353,21 @@ class SqliteStore(BaseStore):
         return Page([observation_from_row(r) for r in rows], count, has_more)
 
     def update_observation(
-        self, experiment_id: int, observation_id: int, changes: Mapping[str, Any]
+        self,
+        experiment_id: int,
+        observation_id: int,
+        changes: Mapping[str, Any],
+        *,
+        allow_duplicates: bool = False,
     ) -> Observation:
-        check_update_keys(changes, OBSERVATION_UPDATABLE)
+        check_observation_changes(changes)
         values = plain_changes(changes)
         if "values" in values and values["values"] is None:
             values["values"] = []
         with self._transaction() as conn:
-            current = observation_in_tx(conn, experiment_id, observation_id)
-            updated = Observation.model_validate({**current.model_dump(), **values})
-            conn.execute(
-                'UPDATE observations SET "values" = ?, failed = ?, metadata = ? WHERE id = ?',
-                (
-                    dumps([v.model_dump(mode="json") for v in updated.values]),
-                    int(updated.failed),
-                    dumps_optional(updated.metadata),
-                    observation_id,
-                ),
+            return update_observation_in_tx(
+                conn, experiment_id, observation_id, values, allow_duplicates
             )
-        return updated
 
     def delete_observation(self, experiment_id: int, observation_id: int) -> None:
         with self._transaction() as conn:

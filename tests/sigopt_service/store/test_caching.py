@@ -112,6 +112,12 @@ WRITES: dict[str, Write] = {
     "update_observation": lambda s, e: s.update_observation(
         e, _best_id(s, e), {"values": [MetricEvaluation(name="y", value=-1.0)]}
     ),
+    "move_observation_to_suggestion": lambda s, e: s.update_observation(
+        e, _best_id(s, e), {"suggestion": _sids(s, e)[0]}
+    ),
+    "move_observation_to_assignments": lambda s, e: s.update_observation(
+        e, _best_id(s, e), {"assignments": {"x": 0.9}}
+    ),
     "delete_observation": lambda s, e: s.delete_observation(e, _best_id(s, e)),
     "delete_observations": lambda s, e: s.delete_observations(e),
 }
@@ -137,7 +143,14 @@ class TestEveryWriteKeepsTheCaches:
         assert views(caching, eid) == views(inner, eid)
 
     @pytest.mark.parametrize(
-        "write", ["delete_observation", "update_observation", "delete_suggestion"]
+        "write",
+        [
+            "delete_observation",
+            "update_observation",
+            "delete_suggestion",
+            "move_observation_to_suggestion",
+            "move_observation_to_assignments",
+        ],
     )
     def test_a_forgotten_drop_is_caught(
         self, inner: BaseStore, write: str, monkeypatch: pytest.MonkeyPatch

@@ -19,13 +19,14 @@ from sigopt_service.models import (
     SuggestionState,
 )
 from sigopt_service.store import BaseStore
+from tests.sigopt_service.store.contract_moves import ObservationMovesContract
 from tests.sigopt_service.store.contract_views import DerivedViewsContract
 from tests.sigopt_service.store.helpers import new_experiment, observed
 
 
-class TestStoreContract(DerivedViewsContract):
+class TestStoreContract(DerivedViewsContract, ObservationMovesContract):
     """Every store keeps the contract of `BaseStore` (the derived views and errors as data
-    are in `contract_views.py`)."""
+    are in `contract_views.py`, observation moves in `contract_moves.py`)."""
 
     class TestIds:
         """Ids are positive, increasing in creation order and never reused."""

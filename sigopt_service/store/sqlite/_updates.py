@@ -1,0 +1,79 @@
+"""`SqliteStore.update_observation` inside an open transaction: new values, failed flag and
+metadata, and the moves of the contract (`store/base.py`): onto another suggestion, whose
+assignments it copies, or onto assignments of its own, dropping the suggestion.
+
+The `closed` flag of a suggestion caches "some observation (deleted or not) references
+it"; a move sets it on the suggestion moved onto and recomputes it on the one left.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from sigopt_service.errors import UnknownSuggestion
+from sigopt_service.models import Observation
+from sigopt_service.store.base import check_observed_once
+from sigopt_service.store.sqlite._rows import dumps, dumps_optional, observation_in_tx
+
+
+def update_observation_in_tx(
+    conn: sqlite3.Connection,
+    experiment_id: int,
+    observation_id: int,
+    values: Mapping[str, Any],
+    allow_duplicates: bool,
+) -> Observation:
+    """Apply `values` (checked keys, plain data) to the observation; its new snapshot."""
+    current = observation_in_tx(conn, experiment_id, observation_id)
+    fields = dict(values)
+    if "suggestion" in fields:
+        fields.update(
+            _move_onto_in_tx(conn, experiment_id, current, fields["suggestion"], allow_duplicates)
+        )
+    elif "assignments" in fields:
+        fields["suggestion"] = None
+    updated = Observation.model_validate({**current.model_dump(), **fields})
+    conn.execute(
+        'UPDATE observations SET "values" = ?, failed = ?, metadata = ?, suggestion_id = ?, '
+        "assignments = ? WHERE id = ?",
+        (
+            dumps([v.model_dump(mode="json") for v in updated.values]),
+            int(updated.failed),
+            dumps_optional(updated.metadata),
+            None if updated.suggestion is None else int(updated.suggestion),
+            dumps(updated.assignments),
+            observation_id,
+        ),
+    )
+    if current.suggestion is not None and updated.suggestion != current.suggestion:
+        # The suggestion left stays closed iff another observation still references it.
+        conn.execute(
+            "UPDATE suggestions SET closed = EXISTS "
+            "(SELECT 1 FROM observations WHERE suggestion_id = suggestions.id) WHERE id = ?",
+            (int(current.suggestion),),
+        )
+    return updated
+
+
+def _move_onto_in_tx(
+    conn: sqlite3.Connection,
+    experiment_id: int,
+    current: Observation,
+    suggestion_id: int,
+    allow_duplicates: bool,
+) -> dict[str, Any]:
+    """Check the suggestion moved onto and close it; the observation's new fields."""
+    row = conn.execute(
+        "SELECT assignments, closed FROM suggestions "
+        "WHERE id = ? AND experiment_id = ? AND deleted = 0",
+        (suggestion_id, experiment_id),
+    ).fetchone()
+    if row is None:
+        raise UnknownSuggestion(suggestion_id, experiment_id)
+    if not allow_duplicates and str(suggestion_id) != current.suggestion:
+        check_observed_once(suggestion_id, experiment_id, set(), closed=bool(row[1]))
+    conn.execute("UPDATE suggestions SET closed = 1 WHERE id = ?", (suggestion_id,))
+    return {"suggestion": str(suggestion_id), "assignments": json.loads(row[0])}
