@@ -1,4 +1,5 @@
-"""Fixtures shared by the API, hostile-input and engine tests: a client, an experiment, a store."""
+"""Fixtures shared by the API, hostile-input, engine and fidelity tests: clients (aiohttp and
+the official `sigopt` one), an experiment, a store."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from sigopt import Connection
 
 from sigopt_service.store import InMemoryStore
 from tests.sigopt_service.api_cases import PARAMS, call
@@ -32,3 +34,24 @@ async def exp(http: aiohttp.ClientSession, service_url: str) -> str:
 @pytest.fixture
 def store() -> InMemoryStore:
     return InMemoryStore()
+
+
+#: The experiment the fidelity tests observe into: one double, one maximized metric.
+EXPERIMENT = dict(
+    name="fidelity",
+    parameters=[dict(name="x", type="double", bounds=dict(min=0.0, max=1.0))],
+    metrics=[dict(name="y", objective="maximize")],
+    observation_budget=10,
+)
+
+
+@pytest.fixture
+def conn(threaded_service_url: str) -> Connection:
+    """The official client on a service running in a thread of this process."""
+    return Connection(client_token="any-token", api_url=threaded_service_url)
+
+
+@pytest.fixture
+def eid(conn: Connection) -> str:
+    """A new `EXPERIMENT`'s id."""
+    return str(conn.experiments().create(**EXPERIMENT).id)

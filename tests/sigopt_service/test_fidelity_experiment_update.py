@@ -17,11 +17,6 @@ LR = dict(name="lr", type="double", bounds=dict(min=1e-4, max=1.0), transformati
 
 
 @pytest.fixture
-def conn(threaded_service_url: str) -> Connection:
-    return Connection(client_token="any-token", api_url=threaded_service_url)
-
-
-@pytest.fixture
 def eid(conn: Connection) -> str:
     return str(conn.experiments().create(name="upd", parameters=[X, C, LR]).id)
 

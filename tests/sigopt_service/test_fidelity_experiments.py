@@ -14,11 +14,6 @@ from sigopt.ratelimit import failed_status_rate_limit
 X = dict(name="x", type="double", bounds=dict(min=0.0, max=1.0))
 
 
-@pytest.fixture
-def conn(threaded_service_url: str) -> Connection:
-    return Connection(client_token="any-token", api_url=threaded_service_url)
-
-
 def refused(conn: Connection, **body: Any) -> str:
     """The message of the 400 that creating `body` answers."""
     body.setdefault("name", "fidelity")

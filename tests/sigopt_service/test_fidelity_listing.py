@@ -19,11 +19,6 @@ EXPERIMENT = dict(
 
 
 @pytest.fixture
-def conn(threaded_service_url: str) -> Connection:
-    return Connection(client_token="any-token", api_url=threaded_service_url)
-
-
-@pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every stored timestamp one second after the one before, so `updated` orders."""
     ticks = itertools.count(1_700_000_000)

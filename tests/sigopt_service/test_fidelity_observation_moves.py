@@ -16,23 +16,7 @@ from sigopt.exception import ApiException
 from sigopt.ratelimit import failed_status_rate_limit
 
 from sigopt_service.config import ServiceConfig
-
-EXPERIMENT = dict(
-    name="fidelity observation moves",
-    parameters=[dict(name="x", type="double", bounds=dict(min=0.0, max=1.0))],
-    metrics=[dict(name="y", objective="maximize")],
-    observation_budget=10,
-)
-
-
-@pytest.fixture
-def conn(threaded_service_url: str) -> Connection:
-    return Connection(client_token="any-token", api_url=threaded_service_url)
-
-
-@pytest.fixture
-def eid(conn: Connection) -> str:
-    return str(conn.experiments().create(**EXPERIMENT).id)
+from tests.sigopt_service.conftest import EXPERIMENT
 
 
 @pytest.fixture

@@ -10,23 +10,6 @@ import pytest
 from sigopt import Connection
 from sigopt.exception import ApiException
 
-EXPERIMENT = dict(
-    name="fidelity observations",
-    parameters=[dict(name="x", type="double", bounds=dict(min=0.0, max=1.0))],
-    metrics=[dict(name="y", objective="maximize")],
-    observation_budget=10,
-)
-
-
-@pytest.fixture
-def conn(threaded_service_url: str) -> Connection:
-    return Connection(client_token="any-token", api_url=threaded_service_url)
-
-
-@pytest.fixture
-def eid(conn: Connection) -> str:
-    return str(conn.experiments().create(**EXPERIMENT).id)
-
 
 def _observe(conn: Connection, eid: str, **body: Any) -> Any:
     s = conn.experiments(eid).suggestions().create()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from sigopt import Connection
 
 from sigopt_service.usecases._stopping import LOOKBACK_FACTOR, NUM_TOP_RESULTS_TO_CHECK
@@ -14,11 +13,6 @@ from sigopt_service.usecases._stopping import LOOKBACK_FACTOR, NUM_TOP_RESULTS_T
 #: One parameter: stagnation is judged over the last 5 observations.
 LOOKBACK = LOOKBACK_FACTOR * 1
 CHECK_LENGTH = LOOKBACK + NUM_TOP_RESULTS_TO_CHECK
-
-
-@pytest.fixture
-def conn(threaded_service_url: str) -> Connection:
-    return Connection(client_token="any-token", api_url=threaded_service_url)
 
 
 def _experiment(conn: Connection, **extra: Any) -> Any:

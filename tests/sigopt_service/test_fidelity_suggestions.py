@@ -7,23 +7,6 @@ import pytest
 from sigopt import Connection
 from sigopt.exception import ApiException
 
-EXPERIMENT = dict(
-    name="fidelity suggestions",
-    parameters=[dict(name="x", type="double", bounds=dict(min=0.0, max=1.0))],
-    metrics=[dict(name="y", objective="maximize")],
-    observation_budget=10,
-)
-
-
-@pytest.fixture
-def conn(threaded_service_url: str) -> Connection:
-    return Connection(client_token="any-token", api_url=threaded_service_url)
-
-
-@pytest.fixture
-def eid(conn: Connection) -> str:
-    return str(conn.experiments().create(**EXPERIMENT).id)
-
 
 class TestSuggestionUpdateKeepsWhatItLeavesOut:
     """sigopt-server handlers/experiments/suggestions/update.py: `metadata` left out keeps

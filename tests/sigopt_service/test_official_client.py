@@ -17,11 +17,6 @@ def branin(x1: float, x2: float) -> float:
     return a * (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10
 
 
-@pytest.fixture
-def conn(threaded_service_url: str) -> Connection:
-    return Connection(client_token="any-token", api_url=threaded_service_url)
-
-
 EXPERIMENT = dict(
     name="Branin, official client",
     parameters=[
