@@ -14,6 +14,7 @@ without `--force`: the command then writes nothing and exits 2, naming them.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def init(args: argparse.Namespace, console: Console) -> int:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for path, text in targets.items():
-            path.write_text(text, encoding="utf-8")
+            _replace(path, text)
     except OSError as exc:
         console.print(f"[red]init:[/] cannot write into {escape(str(directory))}: {exc}")
         return EXIT_ERROR
@@ -62,6 +63,15 @@ def init(args: argparse.Namespace, console: Console) -> int:
         console.print(f"wrote {escape(str(path))}: {WHAT[path.name]}", soft_wrap=True)
     console.print(f"next: {escape(next_command(directory))}", soft_wrap=True)
     return 0
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `text` as a new file at `path`: a file or symlink in the way is removed first,
+    never written through, so `--force` cannot write outside the folder."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 def next_command(directory: Path) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -137,9 +138,16 @@ def _print_failures(result: JobResult, console: Console, config_path: Path) -> N
         # soft_wrap: a message, a stderr line or a path is never cut into pieces.
         console.print(line, soft_wrap=True)
     if s.stats.failed:
+        # Where this run's service was, not where the folder says: a run with --api-url
+        # or --experiment-id need not have recorded it.
+        where = (
+            f"--config {shlex.quote(str(config_path))}"
+            if result.embedded_db is not None
+            else f"--api-url {shlex.quote(result.service_url)}"
+        )
         console.print(
             f"all failed observations: orchestrator observations {s.experiment_id} --failed "
-            f"--config {config_path}",
+            f"{where}",
             soft_wrap=True,
             markup=False,
             highlight=False,

@@ -83,9 +83,11 @@ def _write(folder: Path, text: str) -> None:
     folder.mkdir(mode=0o700, exist_ok=True)
     tmp = folder / f".{OUTCOME_FILE}.tmp"
     # Private like every file of the run (messages and stderr may hold secrets), whatever
-    # the umask; an existing temp file keeps its old mode unless set again.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
+    # the umask. A new file, never an existing one: the command writes into this folder,
+    # and a link it left under this name must not be written through.
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o600)
         out.write(text)
     tmp.replace(folder / OUTCOME_FILE)  # whole or absent, never half-written

@@ -1,6 +1,6 @@
 """Experiment use cases, each one transaction's worth of work on the store thread: create,
-list, fetch, update, delete, and the views derived from the history (`progress`, best
-assignments, stopping criteria)."""
+fetch, update, delete, and the views derived from the history (`progress`, best
+assignments). Listing is `_listing.py`, stopping criteria `_stopping.py`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from sigopt_service.best import best_observations, progress
 from sigopt_service.models import Experiment, ExperimentState, Observation
-from sigopt_service.store import ExperimentStateFilter, NewExperiment, Page
+from sigopt_service.store import NewExperiment
 from sigopt_service.usecases._core import Core
 from sigopt_service.validation import validate_experiment_update
 
@@ -38,13 +38,6 @@ def create(core: Core, new: NewExperiment) -> Experiment:
     return with_progress(core, core.store.create_experiment(new))
 
 
-def listing(
-    core: Core, state: ExperimentStateFilter, limit: int, cursor: int | None
-) -> tuple[list[Experiment], Page[Experiment]]:
-    page = core.store.list_experiments(state=state, limit=limit, cursor=cursor)
-    return [with_progress(core, e) for e in page.items], page
-
-
 def fetch(core: Core, eid: int) -> Experiment:
     return with_progress(core, core.experiment(eid))
 
@@ -68,13 +61,3 @@ def best(core: Core, eid: int) -> list[Observation]:
         kept = core.store.best_observation(eid)  # kept up to date: no history read
         return [] if kept is None else [kept]
     return best_observations(experiment, core.store.all_observations(eid))
-
-
-def should_stop(core: Core, eid: int) -> list[str]:
-    """The reasons to stop (SigOpt's stopping criteria); empty: go on."""
-    experiment = core.experiment(eid)
-    count = core.store.observation_count(eid)
-    reasons = []
-    if experiment.observation_budget is not None and count > experiment.observation_budget:
-        reasons.append("observation_budget_reached")
-    return reasons

@@ -114,9 +114,12 @@ def _values_of(
     stddev: float | None,
     prefix: str,
     previous: Sequence[MetricEvaluation] = (),
+    *,
+    stddev_sent: bool = False,
 ) -> list[MetricEvaluation] | None:
     """The metric values given as `value` (one metric) or `values`; `prefix` is where the
-    observation sits in the body ("" at the top)."""
+    observation sits in the body ("" at the top). `stddev_sent`: the body has the key
+    `value_stddev` (so a null clears the stored one, as inside `values`)."""
     if value is not None:
         if values is not None:
             raise InvalidField(
@@ -130,7 +133,9 @@ def _values_of(
                 field=f"{prefix}value",
                 code="invalid_value",
             )
-        one = {"value": value} if stddev is None else {"value": value, "value_stddev": stddev}
+        one: dict[str, float | None] = {"value": value}
+        if stddev is not None or stddev_sent:
+            one["value_stddev"] = stddev
         values = [ValueBody.model_validate(one)]
     elif stddev is not None:
         raise InvalidField(
@@ -264,7 +269,13 @@ def validate_observation_update(
     changes: dict[str, Any] = _reference_change(experiment, parsed, body, has_suggestion)
     if "values" in body or "value" in body:
         values = _values_of(
-            experiment, parsed.values, parsed.value, parsed.value_stddev, "", previous
+            experiment,
+            parsed.values,
+            parsed.value,
+            parsed.value_stddev,
+            "",
+            previous,
+            stddev_sent="value_stddev" in body,
         )
         changes["values"] = values or []
     if "failed" in body:

@@ -80,6 +80,25 @@ class TestInit:
         assert (tmp_path / "tune.yaml").read_text() == template_text("subprocess", "tune.yaml")
         assert (tmp_path / "train.py").exists()
 
+    def test_force_replaces_a_symlink_and_never_writes_through_it(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A tune.yaml that links outside the folder (or nowhere): --force replaces the link
+        with a file, and the file it pointed to is untouched."""
+        monkeypatch.chdir(tmp_path)
+        outside = tmp_path / "outside.txt"
+        outside.write_text("keep me\n")
+        (tmp_path / "job").mkdir()
+        (tmp_path / "job" / "tune.yaml").symlink_to(outside)
+        (tmp_path / "job" / "train.py").symlink_to(tmp_path / "nowhere.py")
+        code, out = init(capsys, "job", "--force")
+        assert code == 0, out
+        assert outside.read_text() == "keep me\n"
+        assert not (tmp_path / "nowhere.py").exists()
+        written = tmp_path / "job" / "tune.yaml"
+        assert not written.is_symlink()
+        assert written.read_text() == template_text("subprocess", "tune.yaml")
+
     def test_a_file_where_the_folder_should_be_is_refused(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sigopt import Connection
 
 from orchestrator.cli import main
 from tests.support.service_process import ServiceProcess
@@ -184,3 +185,27 @@ class TestOldStateFile:
         assert code == 0, out
         assert json.loads(out)["observation_count"] == 3
         assert not embedded_db(config).exists()
+
+
+def test_the_failure_hint_names_the_service_the_run_used(
+    service: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run with `--experiment-id` and `--api-url` records no experiment in its folder:
+    the end-of-run hint names that service (not the config, whose embedded service has no
+    such experiment), and runs as printed."""
+    config = write_config(tmp_path)
+    raw = yaml.safe_load(config.read_text())
+    raw["workers"]["function"] = "tests.orchestrator.objectives:always_fails"
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    created = (
+        Connection(client_token="t", api_url=service).experiments().create(**raw["experiment"])
+    )
+    done = orchestrator_run(config, "--api-url", service, "--experiment-id", str(created.id))
+    hint = next(line for line in done.stdout.splitlines() if "all failed observations" in line)
+    assert f"--api-url {service}" in hint and "--config" not in hint, done.stdout
+    argv = hint.split(": ", 1)[1].split()
+    assert argv[:2] == ["orchestrator", "observations"]
+    code, out = cli(capsys, *argv[1:])
+    assert code == 0, out
+    assert "2 failed" in out
+    assert not embedded_db(config).exists()

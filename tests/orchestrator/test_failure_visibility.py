@@ -119,6 +119,21 @@ class TestOutcomeFile:
         assert mismatch["reason"] == "metric_mismatch" and mismatch["exit_code"] is None
         assert mismatch["message"] == "expected metrics ['value'], got ['score']"
 
+    async def test_a_link_the_command_left_is_not_written_through(
+        self, client: ServiceClient, tmp_path: Path, monkeypatch: Any
+    ) -> None:
+        """The command writes into its folder: a symlink it leaves where the outcome file's
+        temporary file goes is replaced, and the file it points to is untouched."""
+        victim = tmp_path / "victim.txt"
+        victim.write_text("keep me\n")
+        monkeypatch.setenv("VICTIM", str(victim))
+        eid = await new_experiment(client, 1, kind=["plant_link", "ok"])
+        await queue_suggestions(client, eid, [{"x": 0.5, "kind": "plant_link"}])
+        (sid,) = [s.id for s in await client.open_suggestions(eid)]
+        await _run(client, eid, tmp_path / "run")
+        assert victim.read_text() == "keep me\n"
+        assert _outcome_file(tmp_path / "run", sid)["status"] == "completed"
+
     async def test_a_failed_write_is_logged_and_the_report_stands(
         self, client: ServiceClient, tmp_path: Path
     ) -> None:

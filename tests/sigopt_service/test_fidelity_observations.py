@@ -37,6 +37,14 @@ class TestUpdateKeepsValueStddev:
         updated = conn.experiments(eid).observations(o.id).update(value=3)
         assert (updated.value, updated.value_stddev) == (3, 0.1)
 
+    def test_top_level_null_stddev_erases_it(self, conn: Connection, eid: str) -> None:
+        """`value_stddev: null` beside a top-level `value` clears, as inside `values`."""
+        o = _observe(conn, eid, values=[dict(name="y", value=1, value_stddev=0.1)])
+        updated = conn.experiments(eid).observations(o.id).update(value=3, value_stddev=None)
+        assert (updated.value, updated.value_stddev) == (3, None)
+        fetched = conn.experiments(eid).observations(o.id).fetch()
+        assert fetched.values[0].value_stddev is None
+
     def test_explicit_null_erases_the_stddev(self, conn: Connection, eid: str) -> None:
         o = _observe(conn, eid, values=[dict(value=1, value_stddev=0.1)])
         updated = (
