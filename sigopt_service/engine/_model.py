@@ -7,6 +7,8 @@ trial. `build_model` makes one from the store's history, `ask_trial` draws a new
 in the history and decides when to rebuild.
 
 - TPE (default): multivariate, constant liar, `n_startup_trials = clamp(dims + 2, 8, 30)`.
+  Those startup points are drawn from the parameters' priors where they have one
+  (`ask_trial`); the sampler's own startup draw is uniform.
   Optuna's TPE ignores FAIL trials entirely, so a failed observation would never steer
   the search. Instead it is told as a COMPLETE trial with the violated constraint
   `failed = 1` (TPE puts infeasible trials in its "bad" density, away from which it
@@ -90,6 +92,8 @@ class Model:
     told: set[int] = field(default_factory=set)
     suggestion_count: int = 0
     worst: list[float] | None = None
+    #: Completed trials before the sampler's model takes over (its random startup phase).
+    n_startup: int = 0
 
     def open_assignments(self) -> list[dict[str, Any]]:
         return [t.params for t in self.running.values()]
@@ -162,6 +166,7 @@ def build_model(
         is_gp=is_gp,
         rng=random.Random(study_seed),
         suggestion_count=suggestion_count,
+        n_startup=_n_startup_trials(space.dims),
         # Closed before this rebuild: their observations are told as added trials.
         closed={int(o.suggestion) for o in observations if o.suggestion is not None},
     )
@@ -191,9 +196,25 @@ def build_model(
     return model
 
 
+def _in_startup(model: Model) -> bool:
+    """Whether the sampler would still draw at random: TPE and GP both count COMPLETE
+    trials (every observation is told as one) against `n_startup_trials`."""
+    completed = model.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return len(completed) < model.n_startup
+
+
 def ask_trial(model: Model) -> optuna.trial.Trial:
     """A new RUNNING trial whose point equals no open suggestion, if avoidable."""
     open_points = model.open_assignments()
+    if model.space.has_prior() and _in_startup(model):
+        # The initial design follows the priors: the point is drawn here (a prior's
+        # parameter from it, the others uniform) and fixed, instead of the sampler's
+        # uniform startup draw. Without priors nothing changes, down to the random
+        # stream. Once observed, these points are trials like any other for the model.
+        params = model.space.to_params(model.space.random_assignments(model.rng))
+        if params is not None and params not in open_points:
+            model.study.enqueue_trial(params)
+            return model.study.ask(model.space.distributions)
     for _ in range(_MAX_DUPLICATE_RETRIES):
         trial = model.study.ask(model.space.distributions)
         if trial.params not in open_points:

@@ -6,7 +6,7 @@ SigOpt clients expect: `int` for int parameters, `float` for double, `str` for c
 
     space = Space.from_parameters(experiment.parameters)
     space.distributions           # name -> optuna distribution, for `study.ask(...)`
-    space.random_assignments(rng) # no study involved
+    space.random_assignments(rng) # no study involved; a parameter's prior, else uniform
     space.grid_point(i)           # i-th point of the cartesian grid, wrapping around
 """
 
@@ -25,6 +25,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from sigopt_service.engine._prior import prior_draw
 from sigopt_service.errors import InvalidRequest
 from sigopt_service.models import Assignments, AssignmentValue, Parameter, ParameterType
 
@@ -70,6 +71,13 @@ def _distribution(parameter: Parameter, position: int) -> BaseDistribution:
     return FloatDistribution(low, high, log=parameter.transformation == "log")
 
 
+def _prior_of(parameter: Parameter) -> _Draw | None:
+    """The draw from the parameter's prior, if it has a usable one (see `_prior`)."""
+    if parameter.prior is None or parameter.bounds is None:
+        return None
+    return prior_draw(parameter, parameter.bounds.min, parameter.bounds.max)
+
+
 def _draw(parameter: Parameter, position: int) -> _Draw:
     """A closure drawing one value; closures keep the random path free of branching."""
     choices = _choices(parameter)
@@ -77,6 +85,9 @@ def _draw(parameter: Parameter, position: int) -> _Draw:
         values = tuple(choices)
         return lambda rng: values[int(rng.random() * len(values))]
     low, high = _bounds(parameter, position)
+    from_prior = _prior_of(parameter)
+    if from_prior is not None:
+        return from_prior
     if parameter.type is ParameterType.INT:
         ilow, ihigh = int(low), int(high)
         return lambda rng: rng.randint(ilow, ihigh)
@@ -98,6 +109,8 @@ class Space:
     #: Index of each of `parameters` in the list it was built from, so that an error names
     #: the request's key path (`parameters[2].grid`), not the sorted position.
     positions: tuple[int, ...] = ()
+    #: The parameters `random_assignments` draws from their prior, not the uniform.
+    prior_names: frozenset[str] = frozenset()
 
     @classmethod
     def from_parameters(cls, parameters: Sequence[Parameter]) -> Space:
@@ -109,11 +122,16 @@ class Space:
             distributions={p.name: _distribution(p, i) for i, p in indexed},
             draws=tuple((p.name, _draw(p, i)) for i, p in indexed),
             positions=tuple(i for i, _ in indexed),
+            prior_names=frozenset(p.name for p in ordered if _prior_of(p) is not None),
         )
 
     @property
     def dims(self) -> int:
         return len(self.parameters)
+
+    def has_prior(self) -> bool:
+        """Whether `random_assignments` draws some parameter from its prior."""
+        return bool(self.prior_names)
 
     def is_numeric_or_categorical(self) -> bool:
         """True when every parameter maps to a plain distribution (no conditions)."""

@@ -1,5 +1,5 @@
 """One parameter of an experiment: its body model and SigOpt's rules for bounds,
-categories, grids, transformations and default values (sigopt-server's
+categories, grids, transformations, priors (`_prior.py`) and default values (sigopt-server's
 `zigopt/parameters/from_json.py`)."""
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from sigopt_service.validation._common import (
     finite,
     invalid_value,
 )
+from sigopt_service.validation._prior import check_prior
 from sigopt_service.validation.assignments import assignment_value
 
 
@@ -192,6 +193,15 @@ def parameter(body: ParameterBody, i: int) -> Parameter:
         raise _not_allowed(
             f"Only double parameters can have a `prior`: {body.name}", f"{where}.prior"
         )
+    if body.prior is not None:
+        check_prior(
+            body.prior,
+            name=body.name,
+            bounds=bounds,
+            log=bool(transformation),
+            grid=grid is not None,
+            where=where,
+        )
     conditions = {
         k: ([v] if isinstance(v, str) else list(v)) for k, v in (body.conditions or {}).items()
     }
@@ -205,7 +215,7 @@ def parameter(body: ParameterBody, i: int) -> Parameter:
         default_value=body.default_value,
         precision=body.precision,
         conditions=conditions,
-        prior=body.prior,  # stored and returned as sent
+        prior=body.prior,  # checked above; stored and returned as sent
     )
     if built.default_value is not None:
         check_default(built, f"{where}.default_value")
