@@ -38,7 +38,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from yarl import URL
 
-from orchestrator.transport import TransportResponse, parse_body
+from orchestrator.transport import TransportResponse, parse_body, request_headers
 from sigopt_service import ServiceConfig, create_app
 
 __all__ = ["InProcessTransport"]
@@ -96,9 +96,7 @@ class InProcessTransport:
     def __init__(self, config: ServiceConfig, *, token: str | None = None) -> None:
         self.config = config
         self._app = create_app(config)
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if token is not None:
-            self._headers["Authorization"] = aiohttp.encode_basic_auth(token, "")
+        self._headers = request_headers(token)
         self._connection = _Socketless()
         self._state: str = "idle"
         self.requests = 0

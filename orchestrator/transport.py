@@ -36,6 +36,7 @@ __all__ = [
     "Transport",
     "TransportResponse",
     "parse_body",
+    "request_headers",
 ]
 
 #: How long closing the session may take during shutdown before we give up on it.
@@ -79,6 +80,16 @@ def parse_body(text: str) -> Any:
         return {"message": text}
 
 
+def request_headers(token: str | None) -> dict[str, str]:
+    """The headers of every request (shared by every transport): JSON both ways, and the
+    token as the official client sends it, HTTP Basic with the token as the username and
+    an empty password (aiohttp deprecates `auth=`; the header is the same)."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if token is not None:
+        headers["Authorization"] = aiohttp.encode_basic_auth(token, "")
+    return headers
+
+
 class AiohttpTransport:
     """The real transport: one `aiohttp.ClientSession` reused for every request.
 
@@ -97,10 +108,7 @@ class AiohttpTransport:
     ) -> None:
         # The official client appends /v1 itself; stripping the slash avoids its `//v1`.
         self.base_url = base_url.rstrip("/")
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if token is not None:
-            # aiohttp deprecates `auth=`; the header is the same `Basic base64("TOKEN:")`.
-            self._headers["Authorization"] = aiohttp.encode_basic_auth(token, "")
+        self._headers = request_headers(token)
         self._timeout = aiohttp.ClientTimeout(
             total=request_timeout_s, sock_connect=connect_timeout_s
         )

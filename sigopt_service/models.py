@@ -4,8 +4,7 @@ Pydantic only, so that the orchestrator's client parses responses into the very 
 types (`Suggestion.model_validate(body)`). Ids are strings and timestamps epoch seconds,
 as the official client reads them (spec section 2). Parsing ignores unknown keys so the
 client also reads other SigOpt-compatible servers; the service builds these objects
-itself and never parses requests with them (request rules live in `validation.py` and
-`validate_experiment.py`).
+itself and never parses requests with them (request rules live in `validation/`).
 """
 
 from __future__ import annotations

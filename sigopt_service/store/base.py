@@ -311,14 +311,19 @@ def check_observed_once(
         raise AlreadyObserved(suggestion_id, experiment_id, in_batch=False)
 
 
-def check_observation_changes(changes: Mapping[str, Any]) -> None:
-    """`check_update_keys` for `update_observation`, which also refuses a move onto a
-    suggestion that sets assignments too: the caller's bug, hence ValueError."""
+def observation_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`update_observation`'s changes checked (`check_update_keys`, and no move onto a
+    suggestion that sets assignments too: the caller's bug, hence ValueError) and as plain
+    data (`plain_changes`; `values` None means no values)."""
     check_update_keys(changes, OBSERVATION_UPDATABLE)
     if "suggestion" in changes and "assignments" in changes:
         raise ValueError("Cannot update both suggestion and assignments")
     if "suggestion" in changes and not isinstance(changes["suggestion"], int):
         raise ValueError("suggestion must be a suggestion id")
+    values = plain_changes(changes)
+    if "values" in values and values["values"] is None:
+        values["values"] = []
+    return values
 
 
 def now_s() -> int:

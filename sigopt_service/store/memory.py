@@ -23,10 +23,10 @@ from sigopt_service.store.base import (
     NewExperiment,
     NewObservation,
     Page,
-    check_observation_changes,
     check_observed_once,
     check_update_keys,
     now_s,
+    observation_changes,
     plain_changes,
 )
 
@@ -86,6 +86,19 @@ class InMemoryStore(BaseStore):
         if observation is None or observation.experiment != str(experiment_id):
             raise RecordNotFound("observation", observation_id, experiment_id)
         return observation
+
+    def _observable(
+        self, experiment_id: int, suggestion_id: int, named: set[int] | None
+    ) -> Suggestion:
+        """The suggestion an observation may name (`UnknownSuggestion` otherwise); with
+        `named` (the batch's so far), `check_observed_once` too. None allows repeats."""
+        suggestion = self._suggestions.get(suggestion_id)
+        if suggestion is None or suggestion.deleted or suggestion.experiment != str(experiment_id):
+            raise UnknownSuggestion(suggestion_id, experiment_id)
+        if named is not None:
+            closed = suggestion_id in self._closed
+            check_observed_once(suggestion_id, experiment_id, named, closed=closed)
+        return suggestion
 
     def _is_open(self, suggestion: Suggestion) -> bool:
         return not suggestion.deleted and int(suggestion.id) not in self._closed
@@ -245,17 +258,9 @@ class InMemoryStore(BaseStore):
             if item.suggestion is None:
                 assignments.append(dict(item.assignments or {}))
                 continue
-            suggestion = self._suggestions.get(item.suggestion)
-            if (
-                suggestion is None
-                or suggestion.deleted
-                or suggestion.experiment != str(experiment_id)
-            ):
-                raise UnknownSuggestion(item.suggestion, experiment_id)
-            if not allow_duplicates:
-                check_observed_once(
-                    item.suggestion, experiment_id, named, closed=item.suggestion in self._closed
-                )
+            suggestion = self._observable(
+                experiment_id, item.suggestion, None if allow_duplicates else named
+            )
             assignments.append(dict(suggestion.assignments))
         if dry_run:
             return []
@@ -317,18 +322,13 @@ class InMemoryStore(BaseStore):
         allow_duplicates: bool = False,
     ) -> Observation:
         current = self._observation(experiment_id, observation_id)
-        check_observation_changes(changes)
-        values = plain_changes(changes)
-        if "values" in values and values["values"] is None:
-            values["values"] = []
+        values = observation_changes(changes)
         moved_from = None if current.suggestion is None else int(current.suggestion)
         if "suggestion" in values:
-            target = self._suggestions.get(values["suggestion"])
-            if target is None or target.deleted or target.experiment != str(experiment_id):
-                raise UnknownSuggestion(values["suggestion"], experiment_id)
-            if not allow_duplicates and values["suggestion"] != moved_from:
-                closed = values["suggestion"] in self._closed
-                check_observed_once(values["suggestion"], experiment_id, set(), closed=closed)
+            unchecked = allow_duplicates or values["suggestion"] == moved_from
+            target = self._observable(
+                experiment_id, values["suggestion"], None if unchecked else set()
+            )
             values["assignments"] = dict(target.assignments)
             values["suggestion"] = target.id
         elif "assignments" in values:

@@ -156,15 +156,14 @@ class OptimizationService:
         cursor: int | None,
     ) -> Page[Suggestion]:
         return await self._calls.call(
-            lambda: _suggestions.listing(
-                self._core,
-                eid,
-                open_only=open_only,
-                include_deleted=include_deleted,
-                ids=ids,
-                limit=limit,
-                cursor=cursor,
-            )
+            _suggestions.listing,
+            self._core,
+            eid,
+            open_only=open_only,
+            include_deleted=include_deleted,
+            ids=ids,
+            limit=limit,
+            cursor=cursor,
         )
 
     async def get_suggestion(self, eid: int, sid: int) -> Suggestion:
@@ -177,9 +176,7 @@ class OptimizationService:
         await self._calls.call(_suggestions.delete, self._core, eid, sid)
 
     async def delete_suggestions(self, eid: int, *, open_only: bool) -> None:
-        await self._calls.call(
-            lambda: _suggestions.delete_all(self._core, eid, open_only=open_only)
-        )
+        await self._calls.call(_suggestions.delete_all, self._core, eid, open_only=open_only)
 
     # -- observations --------------------------------------------------------------------
     async def observe(
@@ -223,14 +220,13 @@ class OptimizationService:
         self, eid: int, *, ascending: bool, include_deleted: bool, limit: int, cursor: int | None
     ) -> Page[Observation]:
         return await self._calls.call(
-            lambda: _observations.listing(
-                self._core,
-                eid,
-                ascending=ascending,
-                include_deleted=include_deleted,
-                limit=limit,
-                cursor=cursor,
-            )
+            _observations.listing,
+            self._core,
+            eid,
+            ascending=ascending,
+            include_deleted=include_deleted,
+            limit=limit,
+            cursor=cursor,
         )
 
     async def get_observation(self, eid: int, oid: int) -> Observation:

@@ -10,6 +10,7 @@ import pty
 import re
 import signal
 import struct
+import subprocess
 import sys
 import termios
 import threading
@@ -29,6 +30,21 @@ def user_env() -> dict[str, str]:
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
     drop = {"PYTHONPATH", "VIRTUAL_ENV", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR"}
     return {**{k: v for k, v in os.environ.items() if k not in drop}, "PATH": path}
+
+
+def run_installed(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The installed script with `argv`, run in `cwd` in a user's environment (or `env`),
+    its output captured."""
+    return subprocess.run(
+        [str(SCRIPT), *argv],
+        cwd=cwd,
+        env=user_env() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def plain(text: str) -> str:

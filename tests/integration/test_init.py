@@ -14,7 +14,7 @@ import yaml
 
 from orchestrator.cli import main
 from orchestrator.templates import CONFIG_NAME, KINDS, TEMPLATES, template_text
-from tests.integration.terminal import SCRIPT, user_env
+from tests.integration.terminal import SCRIPT, run_installed, user_env
 
 REPO = Path(__file__).resolve().parents[2]
 OBJECTIVE = {"subprocess": "train.py", "async": "objective.py", "process": "objective.py"}
@@ -127,14 +127,7 @@ def test_each_kind_runs_as_written(kind: str, tmp_path: Path) -> None:
        standard library, and is found from the config's folder."""
     assert SCRIPT.exists(), f"the console script {SCRIPT} is not installed (pip install -e .)"
     for argv in (["init", "--kind", kind], ["run", "tune.yaml"]):
-        done = subprocess.run(
-            [str(SCRIPT), *argv],
-            cwd=tmp_path,
-            env=user_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_installed(argv, tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
     assert "run ended: budget_reached" in done.stdout
     assert "30/30 observations (30 completed, 0 failed this run)" in done.stdout

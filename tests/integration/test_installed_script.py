@@ -3,7 +3,6 @@ with their own objective module, and an install that puts no `examples` on their
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -12,17 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.integration.terminal import SCRIPT, run_installed, user_env
+
 pytestmark = pytest.mark.slow
 
-#: Beside the interpreter: the console script of this install (the venv's `bin`).
-SCRIPT = Path(sys.executable).parent / "orchestrator"
 TIMEOUT_S = 120
-
-
-def user_env() -> dict[str, str]:
-    """The environment of a user's shell: nothing that would put the repo on `sys.path`
-    (and a wide terminal, so rich does not wrap the summary asserted on)."""
-    return {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "COLUMNS": "1000"}
 
 
 @pytest.mark.skipif(not SCRIPT.exists(), reason="the console script is not installed")
@@ -53,14 +46,7 @@ def test_console_script_imports_the_users_module_from_the_working_directory(
         "run": {"dir": "runs", "name": "installed"},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    done = subprocess.run(
-        [str(SCRIPT), "run", "config.yaml", "--log-format", "json"],
-        cwd=tmp_path,
-        env=user_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+    done = run_installed(["run", "config.yaml", "--log-format", "json"], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "run ended: budget_reached" in done.stdout
     assert "3/3 observations (3 completed, 0 failed" in done.stdout

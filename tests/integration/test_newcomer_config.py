@@ -3,42 +3,27 @@ machine whose `python` lacks scikit-learn, and an objective module beside the co
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.integration.terminal import SCRIPT, run_installed, user_env
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-#: Beside the interpreter: the console script of this install (the venv's `bin`).
-SCRIPT = Path(sys.executable).parent / "orchestrator"
 TIMEOUT_S = 300
 
 
-def user_env(path: str | None = None) -> dict[str, str]:
-    """A user's shell: nothing putting the repo on `sys.path`, a wide terminal so rich
-    does not wrap the summary, and `PATH` as given."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["COLUMNS"] = "1000"
-    if path is not None:
-        env["PATH"] = path
-    return env
+#: A user's shell whose `PATH` holds only the system's folders (no venv `bin`).
+SYSTEM_PATH_ENV = {**user_env(), "PATH": "/usr/bin:/bin"}
 
 
 def run_script(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(SCRIPT), *args, "--log-format", "json"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+    return run_installed([*args, "--log-format", "json"], cwd, env, timeout=TIMEOUT_S)
 
 
 @pytest.mark.skipif(not SCRIPT.exists(), reason="the console script is not installed")
@@ -50,7 +35,7 @@ def test_quickstart_runs_without_the_venv_on_path(tmp_path: Path) -> None:
     3. `{python}` is the venv's interpreter: every evaluation completes."""
     probe = subprocess.run(
         ["/usr/bin/env", "python3", "-c", "import sklearn"],
-        env=user_env("/usr/bin:/bin"),
+        env=SYSTEM_PATH_ENV,
         capture_output=True,
         check=False,
     )
@@ -62,7 +47,7 @@ def test_quickstart_runs_without_the_venv_on_path(tmp_path: Path) -> None:
     config["run"] = {"dir": str(tmp_path / "runs"), "name": "quickstart"}
     path = tmp_path / "quickstart.yaml"
     path.write_text(yaml.safe_dump(config))
-    done = run_script(["run", str(path)], REPO, user_env("/usr/bin:/bin"))
+    done = run_script(["run", str(path)], REPO, SYSTEM_PATH_ENV)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4/4 observations (4 completed, 0 failed" in done.stdout
 

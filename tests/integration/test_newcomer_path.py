@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.terminal import SCRIPT, OnTerminal, user_env
+from tests.integration.terminal import SCRIPT, OnTerminal, run_installed, user_env
 
 pytestmark = pytest.mark.slow
 
@@ -20,14 +20,7 @@ BUDGET = 30  # the template's observation_budget
 
 
 def orchestrator(folder: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(SCRIPT), *argv],
-        cwd=folder,
-        env=user_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_installed(list(argv), folder, timeout=60)
 
 
 def evaluations(folder: Path) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,28 @@ from orchestrator.coordinator import (
 from tests.orchestrator.conftest import (
     experiment_body,
 )
+from workers.subprocess import SubprocessWorker
 
 SCRIPTS = Path(__file__).parent / "scripts"
 OBJ = "tests.orchestrator.objectives"
+
+
+def by_kind_worker(pids: Path, kill_grace_s: float) -> SubprocessWorker:
+    """`scripts/by_kind.py` per evaluation: its `kind` assignment picks how it fails; a
+    `hang` writes its pid and its grandchild's to `pids`."""
+    return SubprocessWorker(
+        [
+            sys.executable,
+            str(SCRIPTS / "by_kind.py"),
+            "--x",
+            "{x}",
+            "--kind",
+            "{kind}",
+            "--pids",
+            str(pids),
+        ],
+        kill_grace_s=kill_grace_s,
+    )
 
 
 async def new_experiment(client: ServiceClient, budget: int, **kw: Any) -> str:

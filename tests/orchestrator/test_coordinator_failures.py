@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from orchestrator.client import ServiceClient
@@ -16,7 +15,7 @@ from tests.orchestrator.conftest import (
 )
 from tests.orchestrator.coordinator_helpers import (
     OBJ,
-    SCRIPTS,
+    by_kind_worker,
     new_experiment,
     queue_suggestions,
 )
@@ -24,7 +23,6 @@ from tests.support.processes import wait_gone
 from workers.async_function import AsyncFunctionWorker
 from workers.base import Completed, Evaluation, MetricValue, Outcome
 from workers.errors import BrokenWorker
-from workers.subprocess import SubprocessWorker
 
 
 class TestFailuresAreReported:
@@ -35,19 +33,7 @@ class TestFailuresAreReported:
         eid = await new_experiment(client, len(kinds), kind=kinds)
         pids = tmp_path / "pids.txt"
         await queue_suggestions(client, eid, [{"x": 0.5, "kind": k} for k in kinds])
-        worker = SubprocessWorker(
-            [
-                sys.executable,
-                str(SCRIPTS / "by_kind.py"),
-                "--x",
-                "{x}",
-                "--kind",
-                "{kind}",
-                "--pids",
-                str(pids),
-            ],
-            kill_grace_s=1,
-        )
+        worker = by_kind_worker(pids, kill_grace_s=1)
         summary = await run(
             client,
             worker,

@@ -16,7 +16,7 @@ from tests.orchestrator.conftest import (
     run,
 )
 from tests.orchestrator.coordinator_helpers import (
-    SCRIPTS,
+    by_kind_worker,
     new_experiment,
     queue_suggestions,
     wait_until,
@@ -67,19 +67,7 @@ class TestShutdown:
         eid = await new_experiment(client, 3, kind=kinds)
         await queue_suggestions(client, eid, [{"x": 0.5, "kind": "hang"}] * 3)
         pids = tmp_path / "pids.txt"
-        worker = SubprocessWorker(
-            [
-                sys.executable,
-                str(SCRIPTS / "by_kind.py"),
-                "--x",
-                "{x}",
-                "--kind",
-                "{kind}",
-                "--pids",
-                str(pids),
-            ],
-            kill_grace_s=0.5,
-        )
+        worker = by_kind_worker(pids, kill_grace_s=0.5)
         stop, force = anyio.Event(), anyio.Event()
         async with anyio.create_task_group() as tg:
 

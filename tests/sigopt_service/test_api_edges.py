@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiohttp
-import pytest
 from sigopt import Connection
 
 from tests.sigopt_service.api_cases import PARAMS, call
-
-
-@pytest.fixture
-async def http() -> Any:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-async def exp(http: aiohttp.ClientSession, service_url: str) -> str:
-    _, body = await call(
-        http,
-        "POST",
-        f"{service_url}/v1/experiments",
-        {"name": "e", "parameters": PARAMS, "observation_budget": 10},
-    )
-    return f"{service_url}/v1/experiments/{body['id']}"
 
 
 class TestOneObservationPerSuggestion:

@@ -5,7 +5,6 @@ representative bad requests name the key path they are about."""
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 import aiohttp
@@ -28,35 +27,15 @@ from sigopt_service.http import running_service
 from sigopt_service.http.middlewares import api_error_for
 from sigopt_service.models import Experiment
 from sigopt_service.store import InMemoryStore, Page
+from tests.sigopt_service.api_cases import call
 
 PARAMS = [{"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}}]
 KEYS = {"message", "status", "field", "code"}
 
 
-async def _call(
-    http: aiohttp.ClientSession,
-    method: str,
-    url: str,
-    body: Any = None,
-    *,
-    raw: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    async with http.request(method, url, data=data, headers=headers) as resp:
-        text = await resp.text()
-        return resp.status, (json.loads(text) if text else None)
-
-
-@pytest.fixture
-async def http() -> Any:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def _experiment(http: aiohttp.ClientSession, url: str, **extra: Any) -> str:
     body = {"name": "e", "type": "random", "parameters": PARAMS, **extra}
-    status, created = await _call(http, "POST", f"{url}/v1/experiments", body)
+    status, created = await call(http, "POST", f"{url}/v1/experiments", body)
     assert status == 200, created
     return f"{url}/v1/experiments/{created['id']}"
 
@@ -95,19 +74,19 @@ class TestEveryErrorBodyHasTheFourKeys:
             ),
         ]
         for method, url, body, raw, expected, code in cases:
-            status, answer = await _call(http, method, url, body, raw=raw)
+            status, answer = await call(http, method, url, body, raw=raw)
             _assert_error_body(status, answer, expected, code)
 
     async def test_body_too_large(self, http: aiohttp.ClientSession, tmp_path: Any) -> None:
         config = ServiceConfig(port=0, db=tmp_path / "s.db", max_body_bytes=2048)
         async with running_service(config) as url:
-            status, answer = await _call(http, "POST", f"{url}/v1/experiments", raw=b" " * 4096)
+            status, answer = await call(http, "POST", f"{url}/v1/experiments", raw=b" " * 4096)
         _assert_error_body(status, answer, 413, "body_too_large")
 
     async def test_unsupported_media_type(
         self, http: aiohttp.ClientSession, service_url: str
     ) -> None:
-        status, answer = await _call(
+        status, answer = await call(
             http,
             "POST",
             f"{service_url}/v1/experiments",
@@ -123,20 +102,20 @@ class TestEveryErrorBodyHasTheFourKeys:
         config = ServiceConfig(port=0, tokens=(token,), rate_limit_per_s=1)
         auth = {"Authorization": "Basic " + base64.b64encode(f"{token}:".encode()).decode()}
         async with running_service(config) as url:
-            status, answer = await _call(http, "GET", f"{url}/v1/experiments")
+            status, answer = await call(http, "GET", f"{url}/v1/experiments")
             _assert_error_body(status, answer, 401, "unauthorized")
-            await _call(http, "GET", f"{url}/v1/experiments", headers=auth)
-            status, answer = await _call(http, "GET", f"{url}/v1/experiments", headers=auth)
+            await call(http, "GET", f"{url}/v1/experiments", headers=auth)
+            status, answer = await call(http, "GET", f"{url}/v1/experiments", headers=auth)
             _assert_error_body(status, answer, 429, "rate_limited")
 
     async def test_conflicts(self, http: aiohttp.ClientSession, service_url: str) -> None:
         base = await _experiment(http, service_url, observation_budget=1)
-        _, first = await _call(http, "POST", f"{base}/suggestions?within_budget=true", {})
-        status, answer = await _call(http, "POST", f"{base}/suggestions?within_budget=true", {})
+        _, first = await call(http, "POST", f"{base}/suggestions?within_budget=true", {})
+        status, answer = await call(http, "POST", f"{base}/suggestions?within_budget=true", {})
         _assert_error_body(status, answer, 409, "budget_reached")
         observation = {"suggestion": first["id"], "value": 1.0}
-        assert (await _call(http, "POST", f"{base}/observations", observation))[0] == 200
-        status, answer = await _call(http, "POST", f"{base}/observations", observation)
+        assert (await call(http, "POST", f"{base}/observations", observation))[0] == 200
+        status, answer = await call(http, "POST", f"{base}/observations", observation)
         _assert_error_body(status, answer, 409, "already_observed")
         assert answer["field"] == "suggestion"
 
@@ -144,8 +123,8 @@ class TestEveryErrorBodyHasTheFourKeys:
         self, http: aiohttp.ClientSession, service_url: str
     ) -> None:
         base = await _experiment(http, service_url, observation_budget=1)
-        _, first = await _call(http, "POST", f"{base}/suggestions", {})
-        status, answer = await _call(
+        _, first = await call(http, "POST", f"{base}/suggestions", {})
+        status, answer = await call(
             http,
             "POST",
             f"{base}/observations?within_budget=true",
@@ -204,7 +183,7 @@ class TestStoreErrorsAreMappedOnce:
     async def test_database_error_is_a_500_logged_once(self, http: aiohttp.ClientSession) -> None:
         with capture_logs() as logs:
             async with running_service(ServiceConfig(port=0), store=_BrokenDatabase()) as url:
-                status, answer = await _call(http, "GET", f"{url}/v1/experiments")
+                status, answer = await call(http, "GET", f"{url}/v1/experiments")
         assert status == 500 and "disk" not in answer["message"]
         assert set(answer) == KEYS and answer["code"] == "internal_error"
         assert [e["event"] for e in logs if e["log_level"] == "error"] == ["unhandled_error"]
@@ -228,13 +207,13 @@ class TestFieldPaths:
         self, http: aiohttp.ClientSession, service_url: str, query: str, field: str
     ) -> None:
         base = await _experiment(http, service_url)
-        status, answer = await _call(http, "GET", f"{base}/suggestions?{query}")
+        status, answer = await call(http, "GET", f"{base}/suggestions?{query}")
         _assert_error_body(status, answer, 400, "invalid_value")
         assert answer["field"] == field
 
     async def test_bodies(self, http: aiohttp.ClientSession, service_url: str) -> None:
         base = await _experiment(http, service_url)
-        _, suggestion = await _call(http, "POST", f"{base}/suggestions", {})
+        _, suggestion = await call(http, "POST", f"{base}/suggestions", {})
         cases: list[tuple[str, str, dict[str, Any], str, str]] = [
             (
                 "POST",
@@ -266,7 +245,7 @@ class TestFieldPaths:
             ),
         ]
         for method, url, body, field, code in cases:
-            status, answer = await _call(http, method, url, body)
+            status, answer = await call(http, method, url, body)
             _assert_error_body(status, answer, 400, code)
             assert answer["field"] == field, answer
 
@@ -274,6 +253,6 @@ class TestFieldPaths:
         self, http: aiohttp.ClientSession, service_url: str
     ) -> None:
         raw = b'{"name": "e", "parameters": [{"name": "a\\u0000b"}]}'
-        status, answer = await _call(http, "POST", f"{service_url}/v1/experiments", raw=raw)
+        status, answer = await call(http, "POST", f"{service_url}/v1/experiments", raw=raw)
         _assert_error_body(status, answer, 400, "invalid_value")
         assert answer["field"] == "parameters[0].name"

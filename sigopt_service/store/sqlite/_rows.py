@@ -238,6 +238,25 @@ def page_in_tx(
     return rows[:limit], total, len(rows) > limit
 
 
+def close_suggestion_in_tx(
+    conn: sqlite3.Connection, experiment_id: int, suggestion_id: int, named: set[int] | None
+) -> str:
+    """Close the suggestion an observation names (inserted or moved onto); its assignments
+    as stored (JSON). Raises `UnknownSuggestion` for one that is unknown, deleted or of
+    another experiment; with `named` (the batch's so far), `check_observed_once` too."""
+    row = conn.execute(
+        "SELECT assignments, closed FROM suggestions "
+        "WHERE id = ? AND experiment_id = ? AND deleted = 0",
+        (suggestion_id, experiment_id),
+    ).fetchone()
+    if row is None:
+        raise UnknownSuggestion(suggestion_id, experiment_id)
+    if named is not None:
+        check_observed_once(suggestion_id, experiment_id, named, closed=bool(row[1]))
+    conn.execute("UPDATE suggestions SET closed = 1 WHERE id = ?", (suggestion_id,))
+    return str(row[0])
+
+
 def insert_observation_in_tx(
     conn: sqlite3.Connection,
     experiment_id: int,
@@ -249,17 +268,7 @@ def insert_observation_in_tx(
     if item.suggestion is None:
         assignments_json = dumps(item.assignments or {})
     else:
-        row = conn.execute(
-            "SELECT assignments, closed FROM suggestions "
-            "WHERE id = ? AND experiment_id = ? AND deleted = 0",
-            (item.suggestion, experiment_id),
-        ).fetchone()
-        if row is None:
-            raise UnknownSuggestion(item.suggestion, experiment_id)
-        assignments_json = row[0]
-        if named is not None:
-            check_observed_once(item.suggestion, experiment_id, named, closed=bool(row[1]))
-        conn.execute("UPDATE suggestions SET closed = 1 WHERE id = ?", (item.suggestion,))
+        assignments_json = close_suggestion_in_tx(conn, experiment_id, item.suggestion, named)
     values = [v.model_dump(mode="json") for v in item.values]
     cur = conn.execute(
         "INSERT INTO observations (experiment_id, suggestion_id, assignments, "

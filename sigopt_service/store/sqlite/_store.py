@@ -46,9 +46,9 @@ from sigopt_service.store.base import (
     NewExperiment,
     NewObservation,
     Page,
-    check_observation_changes,
     check_update_keys,
     now_s,
+    observation_changes,
     plain_changes,
 )
 from sigopt_service.store.sqlite._connection import SYNCHRONOUS, connect, transaction
@@ -360,10 +360,7 @@ class SqliteStore(BaseStore):
         *,
         allow_duplicates: bool = False,
     ) -> Observation:
-        check_observation_changes(changes)
-        values = plain_changes(changes)
-        if "values" in values and values["values"] is None:
-            values["values"] = []
+        values = observation_changes(changes)
         with self._transaction() as conn:
             return update_observation_in_tx(
                 conn, experiment_id, observation_id, values, allow_duplicates

@@ -13,10 +13,13 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from sigopt_service.errors import UnknownSuggestion
 from sigopt_service.models import Observation
-from sigopt_service.store.base import check_observed_once
-from sigopt_service.store.sqlite._rows import dumps, dumps_optional, observation_in_tx
+from sigopt_service.store.sqlite._rows import (
+    close_suggestion_in_tx,
+    dumps,
+    dumps_optional,
+    observation_in_tx,
+)
 
 
 def update_observation_in_tx(
@@ -66,14 +69,8 @@ def _move_onto_in_tx(
     allow_duplicates: bool,
 ) -> dict[str, Any]:
     """Check the suggestion moved onto and close it; the observation's new fields."""
-    row = conn.execute(
-        "SELECT assignments, closed FROM suggestions "
-        "WHERE id = ? AND experiment_id = ? AND deleted = 0",
-        (suggestion_id, experiment_id),
-    ).fetchone()
-    if row is None:
-        raise UnknownSuggestion(suggestion_id, experiment_id)
-    if not allow_duplicates and str(suggestion_id) != current.suggestion:
-        check_observed_once(suggestion_id, experiment_id, set(), closed=bool(row[1]))
-    conn.execute("UPDATE suggestions SET closed = 1 WHERE id = ?", (suggestion_id,))
-    return {"suggestion": str(suggestion_id), "assignments": json.loads(row[0])}
+    unchecked = allow_duplicates or str(suggestion_id) == current.suggestion
+    assignments_json = close_suggestion_in_tx(
+        conn, experiment_id, suggestion_id, None if unchecked else set()
+    )
+    return {"suggestion": str(suggestion_id), "assignments": json.loads(assignments_json)}

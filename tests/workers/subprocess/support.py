@@ -66,6 +66,16 @@ async def cancel_when_ready(worker: SubprocessWorker, ev: Evaluation, ready: Pat
     return time.monotonic() - tripped_at
 
 
+#: A script printing 50 MB to stdout between a first and a last metric line (`value` 7).
+HUGE_STDOUT = """
+    import sys
+    print('{"value": 1}')
+    line = b"x" * 1023 + b"\\n"
+    for _ in range(50 * 1024):
+        sys.stdout.buffer.write(line)
+    print('{"value": 7}')
+"""
+
 ECHO_ARGV = """
     import json, os, sys
     from pathlib import Path

@@ -17,6 +17,7 @@ import pytest
 from tests.support.processes import wait_gone
 from tests.workers.subprocess.support import (
     DEADLINE_S,
+    HUGE_STDOUT,
     bare,
     cancel_when_ready,
     evaluate,
@@ -67,15 +68,7 @@ class TestWithoutWorkdir:
 
     async def test_huge_stdout_is_parsed_from_a_bounded_tail(self, tmp_path: Path) -> None:
         """50 MB through the pipe: the metric from its last line, memory bounded."""
-        code = """
-            import sys
-            print('{"value": 1}')
-            line = b"x" * 1023 + b"\\n"
-            for _ in range(50 * 1024):
-                sys.stdout.buffer.write(line)
-            print('{"value": 7}')
-        """
-        worker = SubprocessWorker([sys.executable, script(tmp_path, code)])
+        worker = SubprocessWorker([sys.executable, script(tmp_path, HUGE_STDOUT)])
         tracemalloc.start()
         try:
             outcome = await evaluate(worker, bare())

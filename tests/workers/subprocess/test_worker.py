@@ -13,6 +13,7 @@ import pytest
 
 from tests.workers.subprocess.support import (
     ECHO_ARGV,
+    HUGE_STDOUT,
     evaluate,
     evaluation,
     failed,
@@ -190,15 +191,7 @@ class TestMetricParsing:
 
     async def test_huge_output_is_parsed_from_its_tail(self, tmp_path: Path) -> None:
         """50 MB of stdout ends in the metric, parsed with memory bounded by max_output_bytes."""
-        code = """
-            import sys
-            print('{"value": 1}')
-            line = b"x" * 1023 + b"\\n"
-            for _ in range(50 * 1024):
-                sys.stdout.buffer.write(line)
-            print('{"value": 7}')
-        """
-        worker = SubprocessWorker([sys.executable, script(tmp_path, code)])
+        worker = SubprocessWorker([sys.executable, script(tmp_path, HUGE_STDOUT)])
         ev = evaluation(tmp_path)
         tracemalloc.start()
         try:
