@@ -99,4 +99,9 @@ def test_init_run_ctrl_c_resume_status_best(tmp_path: Path) -> None:
     as_json = orchestrator(folder, "status", "--config", "tune.yaml", "--json")
     assert as_json.returncode == 0, as_json.stdout + as_json.stderr
     summary = json.loads(as_json.stdout)
+    if summary["failed_observations"]:
+        # Seen once under heavy load (two suites at once): say which evaluation failed
+        # and why, and what the interrupted run printed, so the cause can be found.
+        failed = orchestrator(folder, "observations", "--config", "tune.yaml", "--failed")
+        raise AssertionError(f"{failed.stdout}\n--- first run ---\n{first.output()}")
     assert (summary["observation_count"], summary["failed_observations"]) == (BUDGET, 0)
