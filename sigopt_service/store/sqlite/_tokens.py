@@ -1,0 +1,124 @@
+"""The API tokens of `SqliteStore`: the contract of `store/tokens.py` on the `tokens` table.
+
+A token is active while `revoked` is NULL; revoking sets it to the time. The secret never
+reaches this module: `secret_hash` (unique, revoked rows included) is all there is.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from sigopt_service.errors import RecordNotFound
+from sigopt_service.store._changes import now_s
+from sigopt_service.store.base import Page
+from sigopt_service.store.sqlite._connection import SqliteUnit
+from sigopt_service.store.sqlite._rows import page_in_tx, require_experiment_in_tx
+from sigopt_service.store.tokens import NewToken, StoredToken, check_token_changes
+
+TOKEN_COLUMNS = "id, secret_hash, name, permissions, experiment_id, expires, created, last_used"
+_ACTIVE = "revoked IS NULL"
+#: Column of each updatable key (`TOKEN_UPDATABLE`); SQL fragments from this module only.
+_COLUMNS = {"name": "name", "expires": "expires", "secret_hash": "secret_hash"}
+
+
+def token_from_row(row: tuple[Any, ...]) -> StoredToken:
+    return StoredToken(
+        id=row[0],
+        secret_hash=row[1],
+        name=row[2],
+        permissions=row[3],
+        experiment=row[4],
+        expires=row[5],
+        created=row[6],
+        last_used=row[7],
+    )
+
+
+def active_row_in_tx(conn: sqlite3.Connection, token_id: int) -> tuple[Any, ...]:
+    row = conn.execute(
+        f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ? AND {_ACTIVE}", (token_id,)
+    ).fetchone()
+    if row is None:
+        raise RecordNotFound("token", token_id)
+    return tuple(row)
+
+
+def _execute_unique(
+    conn: sqlite3.Connection, statement: str, values: tuple[Any, ...]
+) -> sqlite3.Cursor:
+    """`statement`, with a duplicate `secret_hash` as the contract's `ValueError` (raised
+    inside the transaction, which rolls back; `transaction()` maps only sqlite3 errors)."""
+    try:
+        return conn.execute(statement, values)
+    except sqlite3.IntegrityError as exc:
+        raise ValueError(f"a token with this secret hash is stored already ({exc})") from exc
+
+
+class SqliteTokens(SqliteUnit):
+    """The token part of `SqliteStore`."""
+
+    def create_token(self, new: NewToken) -> StoredToken:
+        now = now_s()
+        values = (new.secret_hash, new.name, new.permissions, new.experiment, new.expires, now)
+        with self._transaction() as conn:
+            if new.experiment is not None:
+                require_experiment_in_tx(conn, new.experiment)
+            cur = _execute_unique(
+                conn,
+                "INSERT INTO tokens (secret_hash, name, permissions, experiment_id, expires, "
+                "created) VALUES (?, ?, ?, ?, ?, ?)",
+                values,
+            )
+        assert cur.lastrowid is not None  # an INSERT into a rowid table always sets it
+        return StoredToken(**new.model_dump(), id=cur.lastrowid, created=now)
+
+    def get_token(self, token_id: int) -> StoredToken:
+        with self._transaction(write=False) as conn:
+            return token_from_row(active_row_in_tx(conn, token_id))
+
+    def list_tokens(self, *, limit: int = 100, cursor: int | None = None) -> Page[StoredToken]:
+        with self._transaction(write=False) as conn:
+            rows, count, has_more = page_in_tx(
+                conn,
+                select=TOKEN_COLUMNS,
+                table="tokens",
+                where=_ACTIVE,
+                params=(),
+                ascending=False,
+                limit=limit,
+                cursor=cursor,
+            )
+        return Page([token_from_row(r) for r in rows], count, has_more)
+
+    def active_tokens(self) -> list[StoredToken]:
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE {_ACTIVE} ORDER BY id"
+            ).fetchall()
+        return [token_from_row(r) for r in rows]
+
+    def update_token(self, token_id: int, changes: Mapping[str, Any]) -> StoredToken:
+        check_token_changes(changes)
+        with self._transaction() as conn:
+            current = token_from_row(active_row_in_tx(conn, token_id))
+            for key, value in changes.items():
+                _execute_unique(
+                    conn, f"UPDATE tokens SET {_COLUMNS[key]} = ? WHERE id = ?", (value, token_id)
+                )
+        return current.model_copy(update=dict(changes))
+
+    def revoke_token(self, token_id: int) -> None:
+        with self._transaction() as conn:
+            active_row_in_tx(conn, token_id)
+            conn.execute("UPDATE tokens SET revoked = ? WHERE id = ?", (now_s(), token_id))
+
+    def record_token_use(self, token_id: int, used: int) -> None:
+        with self._transaction() as conn:
+            active_row_in_tx(conn, token_id)
+            conn.execute(
+                "UPDATE tokens SET last_used = ? WHERE id = ? "
+                "AND (last_used IS NULL OR last_used < ?)",
+                (used, token_id, used),
+            )
