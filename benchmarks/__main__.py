@@ -126,6 +126,14 @@ BENCHMARKS = (
         {"repeats": 5},
     ),
     Benchmark(
+        "dask_overhead",
+        "Dask workers vs LocalCluster + client.submit (2 Dask workers, 100 evaluations)",
+        "benchmarks.dask_overhead",
+        _module_table("benchmarks.dask_overhead"),
+        {},
+        {"repeats": 5},
+    ),
+    Benchmark(
         "scale",
         "Scale: cycle cost and service memory up to 10,000 observations",
         "benchmarks.scale",
@@ -133,11 +141,14 @@ BENCHMARKS = (
         {"full": False},
         {"full": True},
     ),
+    Benchmark(
+        "pages", "Analysis page load", "benchmarks.pages", _module_table("benchmarks.pages"), {}, {}
+    ),
     # Seeds run in a process per core: ~20 s quick (10 seeds), ~2 min with --full (20);
     # with torch installed the GP rows add ~12 min to a full run on 2 cores.
     Benchmark(
         "quality",
-        "Answer quality: ours vs Optuna and random search (8 functions)",
+        "Answer quality: ours vs Optuna and random search (10 functions)",
         "benchmarks.quality",
         _module_table("benchmarks.quality"),
         {"full": False},

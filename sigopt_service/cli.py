@@ -34,12 +34,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--token",
         action="append",
         default=[],
-        help="an accepted API token (repeatable); required beyond loopback",
+        help="an admin API token (repeatable; not stored: it makes and revokes the stored "
+        "ones, `orchestrator token`); required beyond loopback",
     )
     parser.add_argument(
         "--token-env",
         default=None,
-        help="read one more accepted token from this environment variable "
+        help="read one more admin token from this environment variable "
         "(keeps it out of the process list)",
     )
     parser.add_argument(
@@ -60,6 +61,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: a second one is refused with 409)",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of the optimizer")
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="serve an existing database to look at: every request but GET, HEAD and "
+        "OPTIONS is refused with 405, and the data is never written (an older file's "
+        "schema is migrated first)",
+    )
     parser.add_argument(
         "--log-format",
         choices=["json", "console", "auto"],
@@ -96,6 +104,7 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
             seed=args.seed,
             synchronous="FULL" if args.durable else "NORMAL",
             allow_duplicate_observations=args.allow_duplicate_observations,
+            read_only=args.read_only,
         )
     except ValidationError as exc:
         raise SystemExit(f"error: {exc.errors()[0]['msg']}") from None

@@ -31,7 +31,8 @@ class ServiceConfig(BaseModel):
     db: Path | None = None
     #: "NORMAL" survives a process crash (kill -9); "FULL" also survives power loss.
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
-    #: API tokens accepted as HTTP Basic usernames. Empty: no auth (loopback only).
+    #: Admin API tokens accepted as HTTP Basic usernames (not stored; they manage the
+    #: stored tokens, `http/access.py`). Empty: no auth at all (loopback only).
     tokens: tuple[str, ...] = Field(default=(), repr=False)
     #: Requests per second per token (or per client address without auth); None: no limit.
     rate_limit_per_s: float | None = Field(default=None, gt=0)
@@ -43,6 +44,10 @@ class ServiceConfig(BaseModel):
     allow_duplicate_observations: bool = False
     #: Use Optuna's GP sampler where torch is installed and the space suits it.
     use_gp: bool | None = None
+    #: Serve the database to look at only: every request but GET, HEAD and OPTIONS (and the
+    #: page login) is refused with a 405, and the store's connection is query-only
+    #: (`orchestrator dashboard`; `--read-only`).
+    read_only: bool = False
 
     @model_validator(mode="after")
     def _token_beyond_loopback(self) -> ServiceConfig:

@@ -5,6 +5,7 @@ OptimizationServiceError
 ├── ApiError(message, *, field, code)   rendered as {"message", "status", "field", "code"}
 │   ├── InvalidRequest   400      bad body, query or reference; `field` names the key path
 │   ├── Unauthorized     401      no or unknown token
+│   ├── Forbidden        403      a known token whose scope does not reach this request
 │   ├── NotFound         404      unknown experiment, suggestion or observation id, or route
 │   ├── Conflict         409      a transition the service forbids (budget reached, observed)
 │   ├── UnsupportedMediaType 415  a body that is not JSON (multipart, XML, another charset)
@@ -12,6 +13,7 @@ OptimizationServiceError
 └── StoreError                    raised by the stores; mapped to an ApiError once, at the
     │                             HTTP boundary (`RecordNotFound` -> 404, ...)
     ├── RecordNotFound(kind, record_id, experiment_id)       -> NotFound, code not_found
+    ├── RecordExists(kind, record_id)  a project id taken; the use case answers Conflict
     ├── UnknownSuggestion(suggestion_id, experiment_id)      -> InvalidRequest, field suggestion
     ├── AlreadyObserved(suggestion_id, experiment_id)        -> Conflict, code already_observed
     └── DatabaseError                 the database failed (rendered as 500, logged once)
@@ -33,6 +35,7 @@ ErrorCode = Literal[
     "invalid_value",  # 400, a value of the wrong type or out of range (`field` names it)
     "unknown_suggestion",  # 400, an observation names a suggestion that is not there
     "unauthorized",  # 401
+    "forbidden",  # 403, the token's scope (read-only, one experiment, not admin) forbids it
     "not_found",  # 404, a record
     "endpoint_not_found",  # 404, a route
     "method_not_allowed",  # 405
@@ -83,6 +86,11 @@ class Unauthorized(ApiError):
     default_code = "unauthorized"
 
 
+class Forbidden(ApiError):
+    status = 403
+    default_code = "forbidden"
+
+
 class NotFound(ApiError):
     status = 404
     default_code = "not_found"
@@ -116,22 +124,48 @@ class StoreError(OptimizationServiceError):
         self.message = message
 
 
-RecordKind = Literal["experiment", "suggestion", "observation"]
+RecordKind = Literal[
+    "experiment",
+    "suggestion",
+    "observation",
+    "queued_suggestion",
+    "token",
+    "project",
+    "training_run",
+    "checkpoint",
+]
+#: How SigOpt's messages name a kind, where that is not the kind itself.
+_KIND_IN_MESSAGES = {
+    "queued_suggestion": "QueuedSuggestion",
+    "training_run": "training run",
+}
 
 
 class RecordNotFound(StoreError):
-    """No such experiment, or no such suggestion or observation in that experiment (one of
-    another experiment counts as missing)."""
+    """No such experiment, or no such suggestion, observation or queued suggestion in that
+    experiment (one of another experiment counts as missing), or no such (active) token."""
 
-    def __init__(self, kind: RecordKind, record_id: int, experiment_id: int | None = None) -> None:
-        if kind == "experiment":
-            message = f"No experiment {record_id}"
+    def __init__(
+        self, kind: RecordKind, record_id: int | str, experiment_id: int | None = None
+    ) -> None:
+        what = _KIND_IN_MESSAGES.get(kind, kind)
+        if kind == "experiment" or experiment_id is None:  # a record of no experiment
+            message = f"No {what} {record_id}"
         else:
-            message = f"No {kind} {record_id} for experiment {experiment_id}"
+            message = f"No {what} {record_id} for experiment {experiment_id}"
         super().__init__(message)
         self.kind: RecordKind = kind
         self.record_id = record_id
         self.experiment_id = experiment_id
+
+
+class RecordExists(StoreError):
+    """A record whose id its creator chooses (a project) exists already."""
+
+    def __init__(self, kind: RecordKind, record_id: str) -> None:
+        super().__init__(f"The {kind} with id `{record_id}` already exists.")
+        self.kind: RecordKind = kind
+        self.record_id = record_id
 
 
 class UnknownSuggestion(StoreError):

@@ -62,7 +62,11 @@ def configure_logging(fmt: LogFormat = "auto", level: str = "info") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.dict_tracebacks
+            # `dict_tracebacks` would show every frame's locals (structlog's default):
+            # the same rule as the console's, no locals.
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
             if not use_console
             else structlog.processors.StackInfoRenderer(),
             renderer,

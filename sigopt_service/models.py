@@ -9,6 +9,7 @@ itself and never parses requests with them (request rules live in `validation/`)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 
@@ -87,6 +88,13 @@ class Parameter(WireModel):
     def category_names(self) -> list[str]:
         return [c.name for c in self.categorical_values or []]
 
+    def is_active(self, assignments: Mapping[str, AssignmentValue]) -> bool:
+        """Whether the parameter takes part in a point whose conditionals have these
+        values: every one of its `conditions` names a conditional whose value is among the
+        listed ones (sigopt-server's `parameter_conditions_satisfied`). A parameter
+        without conditions is always active."""
+        return all(assignments.get(name) in values for name, values in self.conditions.items())
+
 
 class Metric(WireModel):
     object: Literal["metric"] = "metric"
@@ -94,6 +102,15 @@ class Metric(WireModel):
     objective: Objective = Objective.MAXIMIZE
     strategy: MetricStrategy = MetricStrategy.OPTIMIZE
     threshold: float | None = None
+
+
+class Task(WireModel):
+    """One task of a multitask experiment: a cheaper approximation of the objective
+    (`cost` in (0, 1]) or the real one (cost 1), as sigopt-server's `TaskJsonBuilder`."""
+
+    object: Literal["task"] = "task"
+    name: str
+    cost: float
 
 
 class MetricEvaluation(WireModel):
@@ -114,6 +131,8 @@ class Observation(WireModel):
     metadata: Metadata | None = None
     created: int = 0
     deleted: bool = False
+    #: Multitask only: the task it was evaluated on (its suggestion's, or as given).
+    task: Task | None = None
 
     # Deprecated single-metric fields that hosted SigOpt emitted and the client still reads.
     @property
@@ -140,6 +159,21 @@ class Suggestion(WireModel):
     metadata: Metadata | None = None
     created: int = 0
     deleted: bool = False
+    #: Multitask only: the task to evaluate the assignments on.
+    task: Task | None = None
+
+
+class QueuedSuggestion(WireModel):
+    """Assignments queued for a later suggestion: `suggestions().create()` serves the oldest
+    one before asking the optimizer (sigopt-server's `QueuedSuggestionJsonBuilder`)."""
+
+    object: Literal["queued_suggestion"] = "queued_suggestion"
+    id: str
+    experiment: str
+    assignments: Assignments
+    created: int = 0
+    #: Multitask only: the task its suggestion will have.
+    task: Task | None = None
 
 
 class Progress(WireModel):
@@ -155,6 +189,18 @@ class Progress(WireModel):
         return None if obs is None else obs.to_wire()
 
 
+class RunsProgress(WireModel):
+    """An AI experiment's `progress` (sigopt-server's `RunProgressJsonBuilder`): its
+    non-deleted training runs, finished (completed or failed) or still active, and what
+    is left of the budget (None without one). `loop()` stops once that reaches 0."""
+
+    object: Literal["progress"] = "progress"
+    active_run_count: int = 0
+    finished_run_count: int = 0
+    total_run_count: int = 0
+    remaining_budget: int | None = None
+
+
 class Experiment(WireModel):
     object: Literal["experiment"] = "experiment"
     id: str
@@ -167,6 +213,8 @@ class Experiment(WireModel):
     num_solutions: int | None = 1
     conditionals: list[dict[str, Any]] = Field(default_factory=list)
     linear_constraints: list[dict[str, Any]] = Field(default_factory=list)
+    #: Multitask only (null otherwise): the tasks, costliest first, as SigOpt lists them.
+    tasks: list[Task] | None = None
     metadata: Metadata | None = None
     project: str | None = None
     state: ExperimentState = ExperimentState.ACTIVE
@@ -175,14 +223,22 @@ class Experiment(WireModel):
     client: str | None = None
     user: str | None = None
     development: bool = False
+    #: An AI experiment (`/v1/aiexperiments`): its budget counts training runs.
     runs_only: bool = False
     progress: Progress | None = None
+    #: An AI experiment's `progress` (rendered in place of `progress` on its wire form,
+    #: `http/aiexperiments.py`); never part of a classic experiment's JSON.
+    runs_progress: RunsProgress | None = Field(default=None, exclude=True)
 
     def optimized_metrics(self) -> list[Metric]:
         return [m for m in self.metrics if m.strategy is MetricStrategy.OPTIMIZE]
 
     def constraint_metrics(self) -> list[Metric]:
         return [m for m in self.metrics if m.strategy is MetricStrategy.CONSTRAINT]
+
+    def task_named(self, name: str) -> Task | None:
+        """The experiment's task called `name`, None if it has none such."""
+        return next((t for t in self.tasks or () if t.name == name), None)
 
 
 class BestAssignments(WireModel):
@@ -191,6 +247,9 @@ class BestAssignments(WireModel):
     assignments: Assignments
     values: list[MetricEvaluation]
     metadata: Metadata | None = None
+    #: Multitask only: the task's name (sigopt-server's `ObservationDataJsonBuilder`
+    #: renders it as a string here, not as a task object).
+    task: str | None = None
 
     @property
     def value(self) -> float | None:

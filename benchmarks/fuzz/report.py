@@ -26,6 +26,9 @@ class FuzzReport:
     examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     experiments_checked: int = 0
     store_problems: list[str] = field(default_factory=list)
+    #: Operations with no invalid request to make (no parameters, no body): negative mode
+    #: has nothing to send there.
+    no_negative_cases: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
     @property
@@ -50,6 +53,7 @@ class FuzzReport:
             f"| failed checks | {dict(self.failures) or 0} |",
             f"| experiments reloaded | {self.experiments_checked} |",
             f"| store problems | {len(self.store_problems)} |",
+            f"| operations with no invalid request | {len(self.no_negative_cases)} |",
             f"| wall time | {self.elapsed_s:.1f} s |",
         ]
         for check, examples in self.examples.items():

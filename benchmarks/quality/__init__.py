@@ -19,6 +19,12 @@ regret so far; before a first success the worst first success of any run counts)
 Wins, ties and losses of ours at 4 open suggestions against random and against Optuna
 TPE: one-sided Mann-Whitney U at 0.05 in each direction, on the best values and on the
 AUCs. Seeds run in a process pool (one process per core). `python -m benchmarks.quality`.
+
+Then the experiment features (`features.py`): a conditional two-architecture function
+and a constrained Branin, ours at 4 open suggestions against random and against Optuna's
+TPE used as its users write those problems (define-by-run; soft constraints); and
+multitask (a two-fidelity Hartmann 6-D, `multitask.py`) and multisolution (Himmelblau's
+four minima, `multisolution.py`), in `tasks_and_solutions.py`.
 """
 
 from __future__ import annotations
@@ -49,6 +55,10 @@ from benchmarks.quality.runs import (
 )
 from benchmarks.quality.summary import _median_curve, _ratio, _regret_auc, _verdict, run
 from benchmarks.quality.tables import PARALLEL_CHECKS, parallel_table, table
+from benchmarks.quality.tasks_and_solutions import (
+    run_tasks_and_solutions,
+    tasks_and_solutions_table,
+)
 
 __all__ = [
     "ALPHA",
@@ -82,4 +92,7 @@ __all__ = [
 
 def main() -> None:
     quiet_logging()
-    print(table(run(full="--full" in sys.argv)))
+    full = "--full" in sys.argv
+    print(table(run(full=full)))
+    print()
+    print(tasks_and_solutions_table(run_tasks_and_solutions(full=full)))

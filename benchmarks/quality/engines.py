@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from benchmarks.common import quiet_logging
 from benchmarks.functions import FUNCTIONS
+from benchmarks.quality.features import FEATURE_FUNCTIONS, run_feature
 from benchmarks.quality.runs import experiment_for, run_engine, run_optuna
 
 #: Engine label -> how to run it. "ours@k": the default engine with k open suggestions.
@@ -58,6 +59,8 @@ def engine_plan(engine: str) -> tuple[str, int, bool]:
 
 def _curve(job: tuple[str, str, int, int]) -> list[float]:
     engine, name, budget, seed = job
+    if name in FEATURE_FUNCTIONS:
+        return run_feature(FEATURE_FUNCTIONS[name], engine, seed=seed)
     function = FUNCTIONS[name]
     if engine.startswith("optuna_"):
         kind, _, k = engine.partition("@")

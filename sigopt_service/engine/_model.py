@@ -2,13 +2,14 @@
 
 A `Model` mirrors the store: each open suggestion is a RUNNING trial (a pending point,
 which the constant liar keeps new suggestions away from), each observation a finished
-trial. `build_model` makes one from the store's history, `ask_trial` draws a new pending point,
-`tell` adds one observation. Nothing here reads or writes the store: the `Engine` hands
-in the history and decides when to rebuild.
+trial. `build_model` makes one from the store's history, `_asking.ask_trial` draws a new
+pending point, `tell` adds one observation. Nothing here reads or writes the store: the
+`Engine` hands in the history and decides when to rebuild.
 
-- TPE (default): multivariate, constant liar, `n_startup_trials = clamp(dims + 2, 8, 30)`.
-  Those startup points are drawn from the parameters' priors where they have one
-  (`ask_trial`); the sampler's own startup draw is uniform.
+- TPE (default): multivariate, constant liar, `n_startup_trials = clamp(dims + 2, 8, 30)`;
+  grouped (one model per active subspace) when the space has conditionals.
+  Those startup points are drawn from the parameters' priors where they have one, and
+  within the linear constraints (`ask_trial`); the sampler's own startup draw is uniform.
   Optuna's TPE ignores FAIL trials entirely, so a failed observation would never steer
   the search. Instead it is told as a COMPLETE trial with the violated constraint
   `failed = 1` (TPE puts infeasible trials in its "bad" density, away from which it
@@ -19,12 +20,14 @@ in the history and decides when to rebuild.
   as libsigopt imputes them. Above `GP_MAX_OBSERVATIONS` the cubic GP gives way to TPE,
   as sigopt-server switches to its Parzen estimator. Without torch, TPE is used.
 - Two optimized metrics make a multi-objective study; `store` metrics are ignored.
+- Multitask: TPE, told each observation's quantile within its task (`_multitask`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import random
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,10 +35,17 @@ from typing import Any
 import numpy as np
 import optuna
 import structlog
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.samplers import BaseSampler, TPESampler
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from sigopt_service.engine._multitask import TASK_COST, task_scores
 from sigopt_service.engine.space import Space
 from sigopt_service.models import Experiment, Metric, Objective, Observation, Suggestion
 
@@ -44,9 +54,6 @@ log = structlog.get_logger()
 
 GP_MAX_DIMS = 20
 GP_MAX_OBSERVATIONS = 600
-# Attempts at a non-duplicate suggestion before a random one (sigopt-server also tries 5).
-_MAX_DUPLICATE_RETRIES = 5
-_MAX_RANDOM_RETRIES = 200
 _FAILED = "failed"
 _MAX, _MIN = StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE
 
@@ -94,6 +101,13 @@ class Model:
     worst: list[float] | None = None
     #: Completed trials before the sampler's model takes over (its random startup phase).
     n_startup: int = 0
+    #: COMPLETE trials that are no observation: proposals told as infeasible (`_asking`).
+    phantoms: int = 0
+    #: Multitask: observation id -> the score told for it (`task_scores`); None otherwise.
+    scores: dict[int, float] | None = None
+    #: Multisolution: how many solutions the experiment looks for, within which budget.
+    num_solutions: int = 1
+    budget: int | None = None
 
     def open_assignments(self) -> list[dict[str, Any]]:
         return [t.params for t in self.running.values()]
@@ -114,6 +128,8 @@ def _make_sampler(
     gp_suitable = (
         len(experiment.optimized_metrics()) == 1
         and not experiment.constraint_metrics()
+        and not experiment.tasks
+        and (experiment.num_solutions or 1) == 1
         and space.dims <= GP_MAX_DIMS
         and space.is_numeric_or_categorical()
         and n_observations <= GP_MAX_OBSERVATIONS
@@ -125,9 +141,20 @@ def _make_sampler(
             )
             return gp, True
         log.warning("gp_unavailable", experiment_id=experiment.id, reason="torch_missing")
-    # group=False: every suggestion asks every parameter, so the space never changes
-    # shape and the experimental group decomposition would only cost time.
-    tpe = TPESampler(n_startup_trials=n_startup, multivariate=True, constant_liar=True, seed=seed)
+    # group: only a conditional space changes shape between trials; without conditionals
+    # every suggestion asks every parameter and the decomposition would only cost time.
+    # With them, TPE fits each set of parameters that occur together (an active
+    # subspace) on the trials that hold it.
+    with warnings.catch_warnings():
+        # `group` is marked experimental; a warning per rebuild would only be noise.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        tpe = TPESampler(
+            n_startup_trials=n_startup,
+            multivariate=True,
+            group=bool(space.conditionals),
+            constant_liar=True,
+            seed=seed,
+        )
     return tpe, False
 
 
@@ -144,7 +171,7 @@ def build_model(
     """A study holding the experiment's history as read from the store: every observation
     told, every open suggestion a RUNNING trial. `seed` is the engine's base seed."""
     experiment_id = int(experiment.id)
-    space = Space.from_parameters(experiment.parameters)
+    space = Space.from_experiment(experiment)
     study_seed = seed_for(seed, experiment_id, suggestion_count)
     sampler, is_gp = _make_sampler(
         experiment,
@@ -156,6 +183,10 @@ def build_model(
     )
     objectives = experiment.optimized_metrics()
     directions = [_MAX if m.objective is Objective.MAXIMIZE else _MIN for m in objectives]
+    scores = None
+    if experiment.tasks:  # scores are quantiles, higher is better, whatever the metric
+        scores, directions = task_scores(observations, objectives[0]), [_MAX]
+        objectives = [objectives[0].model_copy(update={"objective": Objective.MAXIMIZE})]
     model = Model(
         experiment_updated=experiment.updated,
         space=space,
@@ -167,6 +198,9 @@ def build_model(
         rng=random.Random(study_seed),
         suggestion_count=suggestion_count,
         n_startup=_n_startup_trials(space.dims),
+        scores=scores,
+        num_solutions=experiment.num_solutions or 1,
+        budget=experiment.observation_budget,
         # Closed before this rebuild: their observations are told as added trials.
         closed={int(o.suggestion) for o in observations if o.suggestion is not None},
     )
@@ -183,8 +217,9 @@ def build_model(
         params = space.to_params(suggestion.assignments)
         if params is None:
             continue  # not in this space (bad user-given assignments); not pending
-        model.study.enqueue_trial(params)
-        trial = model.study.ask(space.distributions)
+        trial = fixed(model, params)
+        if suggestion.task is not None:
+            trial.set_user_attr(TASK_COST, suggestion.task.cost)
         model.running[int(suggestion.id)] = trial
     log.debug(
         "study_rebuilt",
@@ -196,48 +231,47 @@ def build_model(
     return model
 
 
-def _in_startup(model: Model) -> bool:
-    """Whether the sampler would still draw at random: TPE and GP both count COMPLETE
-    trials (every observation is told as one) against `n_startup_trials`."""
+def _suggest(trial: optuna.trial.Trial, name: str, dist: BaseDistribution) -> Any:
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    assert isinstance(dist, FloatDistribution)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+
+
+def n_real_completed(model: Model) -> int:
+    """COMPLETE trials that are observations (not `phantoms`)."""
     completed = model.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return len(completed) < model.n_startup
+    return len(completed) - model.phantoms
 
 
-def ask_trial(model: Model) -> optuna.trial.Trial:
-    """A new RUNNING trial whose point equals no open suggestion, if avoidable."""
-    open_points = model.open_assignments()
-    if model.space.has_prior() and _in_startup(model):
-        # The initial design follows the priors: the point is drawn here (a prior's
-        # parameter from it, the others uniform) and fixed, instead of the sampler's
-        # uniform startup draw. Without priors nothing changes, down to the random
-        # stream. Once observed, these points are trials like any other for the model.
-        params = model.space.to_params(model.space.random_assignments(model.rng))
-        if params is not None and params not in open_points:
-            model.study.enqueue_trial(params)
-            return model.study.ask(model.space.distributions)
-    for _ in range(_MAX_DUPLICATE_RETRIES):
-        trial = model.study.ask(model.space.distributions)
-        if trial.params not in open_points:
-            return trial
-        # FAIL trials are invisible to the samplers: the discarded point leaves no trace.
-        model.study.tell(trial, state=TrialState.FAIL)
-    # The sampler keeps returning pending points (a small discrete space, or the GP
-    # stuck at one optimum): fall back to a random point, as sigopt-server does.
-    # Random draws are cheap next to a model fit, so many tries find a free point of a
-    # small discrete space if one exists; if none does, a duplicate is unavoidable.
-    params = None
-    for _ in range(_MAX_RANDOM_RETRIES):
-        params = model.space.to_params(model.space.random_assignments(model.rng))
-        if params is not None and params not in open_points:
-            break
-    model.study.enqueue_trial(params or {})
-    trial = model.study.ask(model.space.distributions)
-    log.debug("duplicate_fallback_random", pending=len(open_points))
+def ask_space(model: Model) -> optuna.trial.Trial:
+    """A trial of the model's space: all of it at once, or define-by-run if conditional.
+    Params enqueued before (`fixed`) are taken as they are."""
+    space = model.space
+    if not space.conditionals:
+        return model.study.ask(space.distributions)
+    trial = model.study.ask()
+    values = {
+        name: _suggest(trial, name, space.distributions[name]) for name, _ in space.conditionals
+    }
+    for p in space.active(values):
+        _suggest(trial, p.name, space.distributions[p.name])
     return trial
+
+
+def fixed(model: Model, params: dict[str, Any]) -> optuna.trial.Trial:
+    """A trial at exactly `params` (a point of the space, as `Space.to_params` gives)."""
+    model.study.enqueue_trial(params)
+    return ask_space(model)
 
 
 # -- telling ------------------------------------------------------------------------------
 def _values(model: Model, observation: Observation) -> list[float] | None:
+    if model.scores is not None:
+        score = model.scores.get(int(observation.id))
+        return None if score is None else [score]
     by_name = {v.name: v.value for v in observation.values}
     values = []
     for metric in model.objectives:
@@ -266,7 +300,7 @@ def _constraint_values(model: Model, observation: Observation) -> dict[str, floa
     return constraints
 
 
-def _lie(model: Model) -> list[float]:
+def lie(model: Model) -> list[float]:
     """sigopt-server's constant-liar value: the worst value observed so far."""
     if model.worst is not None:
         return list(model.worst)
@@ -295,7 +329,7 @@ def tell(model: Model, observation: Observation) -> bool:
         return True
     if values is not None:
         _update_worst(model, values)
-    told_values = values if values is not None else _lie(model)
+    told_values = values if values is not None else lie(model)
     constraints = _constraint_values(model, observation)
 
     suggestion_id = None if observation.suggestion is None else int(observation.suggestion)
@@ -320,8 +354,9 @@ def tell(model: Model, observation: Observation) -> bool:
         optuna.trial.create_trial(
             values=told_values,
             params=params,
-            distributions=model.space.distributions,
+            distributions=model.space.distributions_of(params),
             constraints=constraints if model.uses_constraints else None,
+            user_attrs={} if observation.task is None else {TASK_COST: observation.task.cost},
         )
     )
     return True

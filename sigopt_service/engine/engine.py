@@ -23,6 +23,10 @@ Call order, all from one thread (the service runs store and engine work on its s
 Experiment types: `random` draws from a precomputed `Space` (no study); `grid` returns
 point `suggestion_count % grid_size` (see `_sampled`); `offline` asks the study's sampler
 (TPE or GP, see `_model`).
+
+Multitask: each proposal carries its task. `offline` follows the schedule of
+`_multitask.choose_task`; `random` draws a task uniformly and `grid` takes the full-cost
+one, as sigopt-server's random and default samplers do.
 """
 
 from __future__ import annotations
@@ -35,14 +39,15 @@ from typing import TYPE_CHECKING
 import optuna
 import structlog
 
+from sigopt_service.engine._asking import ask_trial
 from sigopt_service.engine._model import (
     GP_MAX_OBSERVATIONS,
     Model,
-    ask_trial,
     build_model,
     seed_for,
     tell,
 )
+from sigopt_service.engine._multitask import TASK_COST, choose_task
 from sigopt_service.engine._sampled import Sampled, grid_key
 from sigopt_service.engine.space import Space
 from sigopt_service.models import (
@@ -51,6 +56,7 @@ from sigopt_service.models import (
     ExperimentType,
     Observation,
     Suggestion,
+    Task,
 )
 
 if TYPE_CHECKING:
@@ -78,6 +84,8 @@ class Proposal:
 
     experiment_id: int
     assignments: Assignments
+    #: Multitask: the task to evaluate the assignments on; None otherwise.
+    task: Task | None = None
     model: Model | None = field(default=None, repr=False, compare=False)
     trial: optuna.trial.Trial | None = field(default=None, repr=False, compare=False)
 
@@ -106,8 +114,24 @@ class Engine:
         if _is_model_based(experiment):
             model, trial = self._ask_or_fall_back(experiment, self._model_of(experiment))
             assignments = model.space.to_assignments(trial.params)
-            return Proposal(experiment_id, assignments, model=model, trial=trial)
+            task = None
+            if experiment.tasks:
+                # The new trial has no cost yet: the schedule reads what was spent before.
+                task = choose_task(experiment, model.study)
+                trial.set_user_attr(TASK_COST, task.cost)
+            return Proposal(experiment_id, assignments, task, model=model, trial=trial)
         sampled = self._sampled_state(experiment)
+        if experiment.tasks:
+            if experiment.type is ExperimentType.GRID:
+                task = max(experiment.tasks, key=lambda t: t.cost)
+            else:
+                task = experiment.tasks[int(sampled.rng.random() * len(experiment.tasks))]
+            return Proposal(experiment_id, self._sampled_point(experiment, sampled), task)
+        return Proposal(experiment_id, self._sampled_point(experiment, sampled))
+
+    def _sampled_point(self, experiment: Experiment, sampled: Sampled) -> Assignments:
+        """The next point of a model-free experiment: the grid's, or a random one."""
+        experiment_id = int(experiment.id)
         if experiment.type is ExperimentType.GRID:
             if sampled.grid_axes is None:
                 sampled.grid_axes = sampled.space.grid_axes()
@@ -120,8 +144,8 @@ class Engine:
                     (item.assignments for item in taken),
                     self._store.suggestion_count(experiment_id),
                 )
-            return Proposal(experiment_id, sampled.next_grid_point())
-        return Proposal(experiment_id, sampled.space.random_assignments(sampled.rng))
+            return sampled.next_grid_point()
+        return sampled.space.random_assignments(sampled.rng)
 
     def accepted(self, proposal: Proposal, suggestion: Suggestion) -> None:
         """The caller stored `proposal` as `suggestion`: map its id to the pending trial."""
@@ -153,7 +177,8 @@ class Engine:
         model = self._models.get(int(experiment.id))
         if model is None:
             return  # the next propose rebuilds from the store, these included
-        if model.experiment_updated != experiment.updated:
+        if model.experiment_updated != experiment.updated or model.scores is not None:
+            # Multitask: each observation moves its task's scores (`_multitask`).
             self.invalidate(int(experiment.id))
             return
         for observation in observations:
@@ -192,7 +217,7 @@ class Engine:
         count = self._store.suggestion_count(experiment_id)
         state = Sampled(
             experiment_updated=experiment.updated,
-            space=Space.from_parameters(experiment.parameters),
+            space=Space.from_experiment(experiment),
             rng=random.Random(seed_for(self._seed, experiment_id, count)),
         )
         self._sampled[experiment_id] = state

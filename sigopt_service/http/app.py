@@ -23,6 +23,8 @@ from anyio.abc import TaskStatus
 from sigopt_service.config import ServiceConfig
 from sigopt_service.http.context import CONFIG, SERVICE
 from sigopt_service.http.middlewares import MIDDLEWARES, RATE_LIMITER, RateLimiter
+from sigopt_service.http.pages import add_pages
+from sigopt_service.http.read_only import read_only_middleware
 from sigopt_service.http.routes import add_routes
 from sigopt_service.store import BaseStore
 from sigopt_service.usecases import OptimizationService, open_store
@@ -37,7 +39,9 @@ SHUTDOWN_TIMEOUT_S = 10
 
 def create_app(config: ServiceConfig, *, store: BaseStore | None = None) -> web.Application:
     """The application; the store opens on startup (unless given) and closes on cleanup."""
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.max_body_bytes)
+    # Read-only: after authentication, so an unknown caller learns nothing more.
+    middlewares = (*MIDDLEWARES, read_only_middleware) if config.read_only else MIDDLEWARES
+    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
     app[CONFIG] = config
     if config.rate_limit_per_s is not None:
         app[RATE_LIMITER] = RateLimiter(config.rate_limit_per_s)
@@ -49,7 +53,11 @@ def create_app(config: ServiceConfig, *, store: BaseStore | None = None) -> web.
         service = OptimizationService(config, opened, owns_store=store is None)
         app[SERVICE] = service
         service.start()
-        log.info("service_started", db=str(config.db) if config.db else ":memory:")
+        log.info(
+            "service_started",
+            db=str(config.db) if config.db else ":memory:",
+            read_only=config.read_only,
+        )
         try:
             yield
         finally:
@@ -61,6 +69,7 @@ def create_app(config: ServiceConfig, *, store: BaseStore | None = None) -> web.
 
     app.cleanup_ctx.append(lifecycle)
     add_routes(app)
+    add_pages(app)
     return app
 
 

@@ -7,9 +7,6 @@ same body, and anything else is a 500, logged once with its traceback.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import time
 from collections.abc import Awaitable, Callable
 
@@ -29,6 +26,16 @@ from sigopt_service.errors import (
     Unauthorized,
     UnknownSuggestion,
 )
+from sigopt_service.http.access import (
+    CALLER,
+    OPEN,
+    Caller,
+    auth_required,
+    check_api_access,
+    identify,
+    token_of,
+)
+from sigopt_service.http.access import token_is_known as token_is_known  # re-exported
 from sigopt_service.http.context import config_of
 from sigopt_service.http.responses import api_error_response, error_response
 
@@ -36,10 +43,6 @@ log = structlog.get_logger()
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-AUTH_MESSAGE = (
-    "No API token provided. API requests are authenticated using HTTP Basic Auth, with the "
-    "API token as the username and a blank password."
-)
 # Paths that need no token: the API description is public so it can be browsed and fuzzed.
 PUBLIC_PATHS = frozenset({"/v1/openapi.json"})
 INTERNAL_ERROR_MESSAGE = "An unexpected server error has occurred."
@@ -105,45 +108,23 @@ def _http_exception_response(request: web.Request, exc: web.HTTPException) -> we
     return error_response(exc.status, exc.reason or "HTTP error", code=code)
 
 
-def token_of(request: web.Request) -> str | None:
-    """The HTTP Basic username, as the official client sends its token; None if absent."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        raise InvalidRequest("Could not parse API token: use HTTP Basic Auth")
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise InvalidRequest("Could not parse API token from the Authorization header") from None
-    return decoded.partition(":")[0]
-
-
-def token_is_known(token: str, tokens: tuple[str, ...]) -> bool:
-    # Compare against every token, in constant time each, so timing reveals nothing.
-    found = False
-    for known in tokens:
-        found |= hmac.compare_digest(token.encode(), known.encode())
-    return found
-
-
-def _authenticate(request: web.Request) -> None:
-    """Raise Unauthorized unless the request carries a known token (when any is set)."""
-    tokens = config_of(request).tokens
-    if tokens and request.path not in PUBLIC_PATHS:
-        token = token_of(request)
-        if not token:
-            raise Unauthorized(AUTH_MESSAGE)
-        if not token_is_known(token, tokens):
-            raise Unauthorized("Invalid API token.")
+async def _caller(request: web.Request) -> Caller:
+    """The request's caller (`http/access.py`), or Unauthorized / the refusal of its scope."""
+    if not auth_required(request):
+        return OPEN
+    caller = await identify(request, token_of(request))
+    check_api_access(request, caller)
+    return caller
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    # The check runs in its own frame: no token is a local of a frame that stays on the
-    # stack while the handler runs, so a traceback that shows locals cannot print one.
-    _authenticate(request)
+    # Paths outside /v1/ are the pages': their own gate also takes a login session and
+    # sends a browser to the login form (`http/pages/gate.py`). The check runs in its own
+    # frame: no token is a local of a frame that stays on the stack while the handler
+    # runs, so a traceback that shows locals cannot print one.
+    if request.path.startswith("/v1/") and request.path not in PUBLIC_PATHS:
+        request[CALLER] = await _caller(request)
     return await handler(request)
 
 

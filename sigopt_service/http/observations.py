@@ -13,11 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
-from sigopt_service.errors import ApiError, InvalidRequest
+from sigopt_service.errors import ApiError
 from sigopt_service.http.context import service_of
 from sigopt_service.http.middlewares import api_error_for
 from sigopt_service.http.parsing import cursor, path_id, read_body
-from sigopt_service.http.query import parse_bool, parse_limit
+from sigopt_service.http.query import parse_bool, parse_limit, parse_observation_sort
 from sigopt_service.http.responses import error_of, json_response, pagination, unpaged
 from sigopt_service.http.suggestions import suggestion_json
 from sigopt_service.models import Observation
@@ -57,19 +57,18 @@ async def create_observation_batch(request: web.Request) -> web.Response:
 
 
 async def list_observations(request: web.Request) -> web.Response:
+    """`sort` as sigopt-server names it (`id`, `timestamp`, `value`, `value-<metric>`,
+    `value_stddev[-<metric>]`, `parameter-<name>`), newest or largest first unless
+    `ascending`; `after` pages the other way, as `ascending` does."""
     eid, q = path_id(request, "experiment_id"), request.query
-    if q.get("sort", "id") != "id":
-        raise InvalidRequest(
-            f"Invalid value for `sort`: {q['sort']!r:.40} (supported: id)",
-            field="sort",
-            code="invalid_value",
-        )
     position, after = cursor(request, after_allowed=True)
     ascending = after or parse_bool(q.get("ascending"), "ascending")
-    include_deleted = parse_bool(q.get("deleted"), "deleted")
+    order = parse_observation_sort(q.get("sort"), ascending)
+    # SigOpt's `deleted=true` lists the deleted observations only (observations/detail.py).
+    deleted_only = parse_bool(q.get("deleted"), "deleted")
     limit = parse_limit(q.get("limit"))
     page = await service_of(request).list_observations(
-        eid, ascending=ascending, include_deleted=include_deleted, limit=limit, cursor=position
+        eid, order, deleted_only=deleted_only, limit=limit, cursor=position
     )
     return json_response(
         request,

@@ -17,7 +17,20 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from sigopt_service.http.ai_openapi import (
+    AI_OK,
+    AI_PATH_PARAMETERS,
+    AI_REQUEST_BODIES,
+    AI_RESPONSES,
+    UNDESCRIBED_METHODS,
+)
 from sigopt_service.http.query import MAX_PAGE_LIMIT, MAX_SEARCH_LENGTH
+from sigopt_service.http.tokens_openapi import (
+    ALWAYS_FORBIDDEN_PATHS,
+    TOKEN_OK,
+    TOKEN_PATH_PARAMETERS,
+    TOKEN_REQUEST_BODIES,
+)
 from sigopt_service.limits import MAX_BATCH_OBSERVATIONS
 from sigopt_service.models import (
     BestAssignments,
@@ -25,6 +38,7 @@ from sigopt_service.models import (
     Experiment,
     Observation,
     Paging,
+    QueuedSuggestion,
     Suggestion,
 )
 from sigopt_service.store import EXPERIMENT_SORTS
@@ -36,6 +50,7 @@ from sigopt_service.validation import (
     SuggestionCreateBody,
     SuggestionUpdateBody,
 )
+from sigopt_service.validation.queued_suggestion import QueuedSuggestionCreateBody
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
 _EXPERIMENT = "/v1/experiments/{experiment_id}"
@@ -49,6 +64,9 @@ _REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("PUT", f"{_EXPERIMENT}/suggestions/{{suggestion_id}}"): SuggestionUpdateBody,
     ("POST", f"{_EXPERIMENT}/observations"): ObservationBody,
     ("PUT", f"{_EXPERIMENT}/observations/{{observation_id}}"): ObservationUpdateBody,
+    ("POST", f"{_EXPERIMENT}/queued_suggestions"): QueuedSuggestionCreateBody,
+    **AI_REQUEST_BODIES,
+    **TOKEN_REQUEST_BODIES,
 }
 
 _RESPONSES: dict[str, type[BaseModel]] = {
@@ -56,7 +74,9 @@ _RESPONSES: dict[str, type[BaseModel]] = {
     "suggestion": Suggestion,
     "observation": Observation,
     "best_assignments": BestAssignments,
+    "queued_suggestion": QueuedSuggestion,
     "error": ErrorBody,
+    **AI_RESPONSES,
 }
 
 # Query strings: booleans as the service parses them (1/0/true/false, any case).
@@ -70,6 +90,7 @@ _PAGED = [("limit", _LIMIT), ("before", _MARKER)]
 _TIMESTAMP = {"type": "string", "pattern": "^[0-9]{1,15}$"}
 _EXPERIMENT_LIST: list[tuple[str, dict[str, Any]]] = [
     *_PAGED,
+    ("after", _MARKER),
     ("state", {"type": "string", "enum": ["active", "deleted", "all"]}),
     ("sort", {"type": "string", "enum": list(EXPERIMENT_SORTS)}),
     ("ascending", _BOOL),
@@ -84,6 +105,7 @@ _EXPERIMENT_LIST: list[tuple[str, dict[str, Any]]] = [
 _QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {
     ("GET", "/v1/experiments"): _EXPERIMENT_LIST,
     ("GET", "/v1/clients/{client_id}/experiments"): _EXPERIMENT_LIST,
+    ("GET", "/v1/clients/{client_id}/tokens"): _PAGED,
     ("GET", f"{_EXPERIMENT}/suggestions"): [
         *_PAGED,
         ("state", {"type": "string", "enum": ["open"]}),
@@ -98,8 +120,17 @@ _QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {
         ("after", _MARKER),
         ("ascending", _BOOL),
         ("deleted", _BOOL),
-        ("sort", {"type": "string", "enum": ["id"]}),
+        # The metric or parameter a name gives must be the experiment's (else a 400).
+        (
+            "sort",
+            {
+                "type": "string",
+                "maxLength": 200,
+                "pattern": "^(id|timestamp|value|value_stddev|(value|value_stddev|parameter)-.+)$",
+            },
+        ),
     ],
+    ("GET", f"{_EXPERIMENT}/queued_suggestions"): [*_PAGED, ("after", _MARKER)],
 }
 
 # Success bodies that are no single model: (method, path) -> inline schema or response name.
@@ -120,6 +151,9 @@ _OK: dict[tuple[str, str], dict[str, Any] | str] = {
     ("GET", f"{_EXPERIMENT}/observations/{{observation_id}}"): "observation",
     ("PUT", f"{_EXPERIMENT}/observations/{{observation_id}}"): "observation",
     ("GET", f"{_EXPERIMENT}/best_assignments"): "pagination:best_assignments",
+    ("POST", f"{_EXPERIMENT}/queued_suggestions"): "queued_suggestion",
+    ("GET", f"{_EXPERIMENT}/queued_suggestions"): "pagination:queued_suggestion",
+    ("GET", f"{_EXPERIMENT}/queued_suggestions/{{queued_suggestion_id}}"): "queued_suggestion",
     ("GET", f"{_EXPERIMENT}/stopping_criteria"): {
         "type": "object",
         "required": ["object", "should_stop", "reasons"],
@@ -129,7 +163,33 @@ _OK: dict[tuple[str, str], dict[str, Any] | str] = {
             "reasons": {"type": "array", "items": {"type": "string"}},
         },
     },
+    ("GET", f"{_EXPERIMENT}/metric_importances"): {
+        "type": "object",
+        "required": ["object", "count", "data", "paging"],
+        "properties": {
+            "object": {"const": "pagination"},
+            "count": {"type": "integer", "minimum": 0},
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["object", "metric", "importances"],
+                    "properties": {
+                        "object": {"const": "metric_importances"},
+                        "metric": {"type": ["string", "null"]},
+                        "importances": {
+                            "type": "object",
+                            "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
+                        },
+                    },
+                },
+            },
+            "paging": {"$ref": "#/components/schemas/Paging"},
+        },
+    },
     ("GET", "/v1/openapi.json"): {"type": "object"},
+    **AI_OK,
+    **TOKEN_OK,
 }
 
 #: The batch body is checked by hand (`validate_observation_batch`); this is its shape.
@@ -198,6 +258,12 @@ def _operation(method: str, path: str, summary: str, *, auth: bool) -> dict[str,
     }
     if auth:
         responses["401"] = {"description": "No or unknown API token", "content": error}
+    if auth or path in ALWAYS_FORBIDDEN_PATHS:
+        responses["403"] = {
+            "description": "The token's scope (read-only, one experiment, not an admin) "
+            "does not reach this request",
+            "content": error,
+        }
     if method == "DELETE":
         ok_schema: dict[str, Any] | None = {"type": "object", "maxProperties": 0}
     else:
@@ -210,7 +276,12 @@ def _operation(method: str, path: str, summary: str, *, auth: bool) -> dict[str,
         "summary": summary,
         "operationId": f"{method.lower()}_{path.strip('/').replace('/', '_')}",
         "parameters": [
-            {"name": p, "in": "path", "required": True, "schema": _ID}
+            {
+                "name": p,
+                "in": "path",
+                "required": True,
+                "schema": AI_PATH_PARAMETERS.get(p, TOKEN_PATH_PARAMETERS.get(p, _ID)),
+            }
             for p in _PATH_PARAM.findall(path)
         ]
         + [
@@ -237,6 +308,8 @@ def openapi_document(
     """The document; `auth` says whether this service requires a token (HTTP Basic)."""
     paths: dict[str, dict[str, Any]] = {}
     for method, path, _, summary in routes:
+        if method in UNDESCRIBED_METHODS:
+            continue
         paths.setdefault(path, {})[method.lower()] = _operation(method, path, summary, auth=auth)
     document: dict[str, Any] = {
         "openapi": "3.1.0",

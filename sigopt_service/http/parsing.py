@@ -49,7 +49,7 @@ def cursor(request: web.Request, *, after_allowed: bool = False) -> tuple[int | 
     if after is not None:
         if not after_allowed:
             raise InvalidRequest(
-                "`after` paging is supported on observations; use `before`",
+                "`after` paging is not supported on this list; use `before`",
                 field="after",
                 code="invalid_value",
             )

@@ -1,4 +1,4 @@
-"""Query string and path values: booleans, page limits, paging markers and ids.
+"""Query string and path values: booleans, page limits, paging markers, ids, sorts.
 
 Each malformed value raises `InvalidRequest` whose message names the parameter.
 """
@@ -8,9 +8,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import cast
 
 from sigopt_service.errors import InvalidRequest
 from sigopt_service.limits import MAX_ID
+from sigopt_service.store import NAMED_OBSERVATION_SORTS, ObservationOrder, ObservationSortField
 from sigopt_service.validation import parse_id as parse_record_id
 
 MAX_PAGE_LIMIT = 1000
@@ -140,3 +142,24 @@ def parse_search(raw: str | None) -> str | None:
             code="invalid_value",
         )
     return raw
+
+
+#: The observation sorts taken without a name (`value` reads the first metric).
+_PLAIN_OBSERVATION_SORTS = ("id", "timestamp", "value", "value_stddev", "task")
+_OBSERVATION_SORTS_HELP = (
+    "id, timestamp, value, value-METRIC, value_stddev, value_stddev-METRIC, parameter-NAME, task"
+)
+
+
+def parse_observation_sort(raw: str | None, ascending: bool) -> ObservationOrder:
+    """The observation list's `sort`, as sigopt-server names its orders; anything else is
+    a 400. Whether the named metric or parameter exists, and whether the experiment is
+    multitask for `task`, is the use case's to check."""
+    if raw is None or raw in _PLAIN_OBSERVATION_SORTS:
+        return ObservationOrder(cast(ObservationSortField, raw or "id"), None, ascending)
+    field, dash, name = raw.partition("-")
+    if dash and name and field in NAMED_OBSERVATION_SORTS:
+        return ObservationOrder(cast(ObservationSortField, field), name, ascending)
+    raise InvalidRequest(
+        f"Invalid sort: {raw:.60} ({_OBSERVATION_SORTS_HELP})", field="sort", code="invalid_value"
+    )

@@ -2,8 +2,8 @@
 handler of the API's own OpenAPI document.
 
 The handlers live in one module per resource (`experiments.py`, `suggestions.py`,
-`observations.py`); each parses the request, makes one call to the use-case layer
-(`sigopt_service.usecases.OptimizationService`) and renders wire models.
+`observations.py`, `queued_suggestions.py`); each parses the request, makes one call to
+the use-case layer (`sigopt_service.usecases.OptimizationService`) and renders wire models.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from sigopt_service.http.ai_routes import AI_ROUTES
 from sigopt_service.http.clients import create_client_experiment, list_client_experiments
 from sigopt_service.http.context import config_of
 from sigopt_service.http.experiments import (
@@ -23,6 +24,7 @@ from sigopt_service.http.experiments import (
     stopping_criteria,
     update_experiment,
 )
+from sigopt_service.http.importances import metric_importances
 from sigopt_service.http.observations import (
     create_observation,
     create_observation_batch,
@@ -33,6 +35,12 @@ from sigopt_service.http.observations import (
     update_observation,
 )
 from sigopt_service.http.openapi import openapi_document
+from sigopt_service.http.queued_suggestions import (
+    create_queued_suggestion,
+    delete_queued_suggestion,
+    get_queued_suggestion,
+    list_queued_suggestions,
+)
 from sigopt_service.http.responses import json_response
 from sigopt_service.http.suggestions import (
     create_suggestion,
@@ -41,6 +49,14 @@ from sigopt_service.http.suggestions import (
     get_suggestion,
     list_suggestions,
     update_suggestion,
+)
+from sigopt_service.http.tokens import (
+    create_client_token,
+    create_experiment_token,
+    delete_token,
+    get_token,
+    list_client_tokens,
+    update_token,
 )
 
 RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -127,6 +143,30 @@ ROUTES: list[Route] = [
         "Delete an observation",
     ),
     (
+        "POST",
+        "/v1/experiments/{experiment_id}/queued_suggestions",
+        create_queued_suggestion,
+        "Queue assignments: the next suggestions serve them first, oldest first",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/queued_suggestions",
+        list_queued_suggestions,
+        "List the queued suggestions still waiting",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/queued_suggestions/{queued_suggestion_id}",
+        get_queued_suggestion,
+        "Fetch a queued suggestion",
+    ),
+    (
+        "DELETE",
+        "/v1/experiments/{experiment_id}/queued_suggestions/{queued_suggestion_id}",
+        delete_queued_suggestion,
+        "Delete a queued suggestion",
+    ),
+    (
         "GET",
         "/v1/experiments/{experiment_id}/best_assignments",
         best_assignments,
@@ -137,6 +177,12 @@ ROUTES: list[Route] = [
         "/v1/experiments/{experiment_id}/stopping_criteria",
         stopping_criteria,
         "Stopping criteria",
+    ),
+    (
+        "GET",
+        "/v1/experiments/{experiment_id}/metric_importances",
+        metric_importances,
+        "Parameter importances per optimized metric (empty until enough observations)",
     ),
     (
         "POST",
@@ -150,6 +196,34 @@ ROUTES: list[Route] = [
         list_client_experiments,
         "List the client's experiments (the one implicit client, id 1)",
     ),
+    (
+        "GET",
+        "/v1/clients/{client_id}/tokens",
+        list_client_tokens,
+        "List the API tokens (admin token only)",
+    ),
+    (
+        "POST",
+        "/v1/clients/{client_id}/tokens",
+        create_client_token,
+        "Create an API token; its secret is in this answer only (admin token only)",
+    ),
+    (
+        "POST",
+        "/v1/experiments/{experiment_id}/tokens",
+        create_experiment_token,
+        "Create the experiment's read-only share token; its secret is in this answer only",
+    ),
+    ("GET", "/v1/tokens/{token_id}", get_token, "Fetch a token, or `self`: the one in use"),
+    (
+        "PUT",
+        "/v1/tokens/{token_id}",
+        update_token,
+        'Update a token: `{"token": "rotate"}` answers a new secret, once',
+    ),
+    ("DELETE", "/v1/tokens/{token_id}", delete_token, "Revoke a token (admin token only)"),
+    # SigOpt's AI module (projects, AI experiments, training runs) and account objects.
+    *AI_ROUTES,
     ("GET", "/v1/openapi.json", openapi, "This API's OpenAPI document"),
 ]
 

@@ -28,13 +28,24 @@ either), checked by one contract suite in `tests/sigopt_service/store/test_contr
   suggestions are never in `open_suggestions` nor in `open_only` lists.
 - `update_observation` may move an observation (sigopt-server's observation update):
   `{"suggestion": S}` makes it reference suggestion S of the same experiment and copies
-  S's assignments (S unknown, of another experiment or deleted: `UnknownSuggestion`; S
-  referenced by another observation: `AlreadyObserved` unless `allow_duplicates`; S
-  already its own suggestion: nothing to check). `{"assignments": {...}}` replaces the
-  assignments and drops the suggestion reference. Both keys at once is a `ValueError`.
+  S's assignments and task (S unknown, of another experiment or deleted:
+  `UnknownSuggestion`; S referenced by another observation: `AlreadyObserved` unless
+  `allow_duplicates`; S already its own suggestion: nothing to check). `{"assignments":
+  {...}}` replaces the assignments and drops the suggestion reference (`task` may come
+  with it, or alone on an observation without a suggestion). Both keys at once is a `ValueError`.
   The suggestion it left follows from what references it: open again iff no other
   observation references it (and it is not deleted). All in one transaction.
 - Deletes of experiments, suggestions and observations are soft: rows stay, flagged.
+- Queued suggestions (sigopt-server's `suggestions_queued`) hold assignments for a later
+  suggestion. `serve_queued_suggestion` stores an open suggestion with a queued entry's
+  assignments and consumes the entry in one transaction; a consumed or deleted entry is
+  gone: `get_queued_suggestion` and `delete_queued_suggestion` raise `RecordNotFound`
+  ("No QueuedSuggestion 3 for experiment 7"), lists leave it out. Which entry to serve
+  (the oldest) is the caller's choice. Deleting an experiment leaves its queue as it is.
+- API tokens (stored as the hashes of their secrets, revoked softly) keep the contract
+  of `store/tokens.py`, whose `TokenStore` every store is.
+- Projects, training runs and checkpoints (the AI module) keep the contract of
+  `store/runs.py`, whose `RunStore` every store is.
 - Database failures raise `DatabaseError`, chained to the driver's exception.
 - Every error a store raises on purpose is a `StoreError` (`sigopt_service.errors`); none
   carries an HTTP status: the API boundary chooses it. A key outside `*_UPDATABLE` is a
@@ -50,16 +61,12 @@ when descending, above it when ascending); `count` is the total over all pages.
 from __future__ import annotations
 
 import abc
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sigopt_service.best import best_observations
-from sigopt_service.errors import AlreadyObserved
 from sigopt_service.models import (
     Assignments,
     Experiment,
@@ -69,11 +76,18 @@ from sigopt_service.models import (
     MetricEvaluation,
     Observation,
     Parameter,
+    QueuedSuggestion,
     Suggestion,
+    Task,
 )
-from sigopt_service.store._listing import NEWEST_FIRST, ExperimentListing
-
-T = TypeVar("T")
+from sigopt_service.store._listing import (
+    NEWEST_FIRST,
+    ExperimentListing,
+    ObservationOrder,
+)
+from sigopt_service.store._listing import Page as Page  # re-exported: the contract's type
+from sigopt_service.store.runs import RunStore
+from sigopt_service.store.tokens import TokenStore
 
 ExperimentStateFilter = Literal["active", "deleted", "all"]
 
@@ -92,7 +106,9 @@ EXPERIMENT_UPDATABLE = frozenset(
 )
 #: Keys `update_observation` accepts; `suggestion` (an id) and `assignments` move the
 #: observation (one of them at most, see the contract).
-OBSERVATION_UPDATABLE = frozenset({"values", "failed", "metadata", "suggestion", "assignments"})
+OBSERVATION_UPDATABLE = frozenset(
+    {"values", "failed", "metadata", "suggestion", "assignments", "task"}
+)
 
 
 class NewExperiment(BaseModel):
@@ -109,12 +125,19 @@ class NewExperiment(BaseModel):
     num_solutions: int | None = 1
     conditionals: list[dict[str, Any]] = Field(default_factory=list)
     linear_constraints: list[dict[str, Any]] = Field(default_factory=list)
+    #: Multitask: the tasks (fixed at creation); None otherwise.
+    tasks: list[Task] | None = None
     metadata: Metadata | None = None
     project: str | None = None
+    #: SigOpt's development experiment; fixed at creation.
+    development: bool = False
+    #: An AI experiment (its budget counts training runs); fixed at creation.
+    runs_only: bool = False
 
 
 class NewObservation(BaseModel):
-    """A validated observation. With `suggestion` set, the store copies its assignments."""
+    """A validated observation. With `suggestion` set, the store copies its assignments
+    and its task; else `task` is the observation's own (multitask)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -123,18 +146,10 @@ class NewObservation(BaseModel):
     values: list[MetricEvaluation] = Field(default_factory=list)
     failed: bool = False
     metadata: Metadata | None = None
+    task: Task | None = None
 
 
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a listing: its items, the total over all pages, whether more follow."""
-
-    items: list[T]
-    count: int
-    has_more: bool
-
-
-class BaseStore(abc.ABC):
+class BaseStore(TokenStore, RunStore, abc.ABC):
     """The abstract core. Convenience queries at the bottom are written once, on the core."""
 
     # -- experiments ------------------------------------------------------------------
@@ -165,9 +180,15 @@ class BaseStore(abc.ABC):
     # -- suggestions ------------------------------------------------------------------
     @abc.abstractmethod
     def create_suggestion(
-        self, experiment_id: int, assignments: Assignments, metadata: Metadata | None = None
+        self,
+        experiment_id: int,
+        assignments: Assignments,
+        metadata: Metadata | None = None,
+        *,
+        task: Task | None = None,
     ) -> Suggestion:
-        """Store an open suggestion. Raises RecordNotFound for an unknown experiment."""
+        """Store an open suggestion (of `task`, multitask). RecordNotFound for an unknown
+        experiment."""
 
     @abc.abstractmethod
     def get_suggestion(self, experiment_id: int, suggestion_id: int) -> Suggestion:
@@ -252,6 +273,39 @@ class BaseStore(abc.ABC):
     def delete_observations(self, experiment_id: int) -> int:
         """Soft-delete every observation of the experiment; returns how many."""
 
+    # -- queued suggestions -------------------------------------------------------------
+    @abc.abstractmethod
+    def create_queued_suggestion(
+        self, experiment_id: int, assignments: Assignments, *, task: Task | None = None
+    ) -> QueuedSuggestion:
+        """Queue validated assignments (and task). RecordNotFound for an unknown experiment."""
+
+    @abc.abstractmethod
+    def get_queued_suggestion(self, experiment_id: int, queued_id: int) -> QueuedSuggestion:
+        """A queued entry not yet served nor deleted."""
+
+    @abc.abstractmethod
+    def list_queued_suggestions(
+        self,
+        experiment_id: int,
+        *,
+        ascending: bool = False,
+        limit: int = 100,
+        cursor: int | None = None,
+    ) -> Page[QueuedSuggestion]:
+        """The entries not yet served nor deleted, newest first unless `ascending`."""
+
+    @abc.abstractmethod
+    def delete_queued_suggestion(self, experiment_id: int, queued_id: int) -> None:
+        """Soft-delete an entry not yet served nor deleted."""
+
+    @abc.abstractmethod
+    def serve_queued_suggestion(
+        self, experiment_id: int, queued_id: int, metadata: Metadata | None = None
+    ) -> Suggestion:
+        """In one transaction: store an open suggestion with the entry's assignments, task
+        and `metadata`, and consume the entry. RecordNotFound if the entry is gone."""
+
     @abc.abstractmethod
     def all_observations(self, experiment_id: int) -> list[Observation]:
         """Every non-deleted observation, oldest first (the optimizer's history)."""
@@ -287,6 +341,46 @@ class BaseStore(abc.ABC):
         """How many open, non-deleted suggestions the experiment has."""
         return self.list_suggestions(experiment_id, open_only=True, limit=0).count
 
+    def list_sorted_observations(
+        self,
+        experiment_id: int,
+        order: ObservationOrder,
+        *,
+        deleted_only: bool = False,
+        limit: int = 100,
+        cursor: int | None = None,
+    ) -> Page[Observation]:
+        """One page of the observations (the deleted ones only, with `deleted_only`) in
+        `order`, past where the observation `cursor` names sorts (see `order.page`).
+        Here: the whole history sorted in memory; a store that can sort on its own
+        answers the same faster."""
+        if order.is_by_id:
+            return self.list_observations(
+                experiment_id,
+                ascending=order.ascending,
+                deleted_only=deleted_only,
+                limit=limit,
+                cursor=cursor,
+            )
+        if deleted_only:
+            count = self.list_observations(experiment_id, deleted_only=True, limit=0).count
+            history = self.list_observations(experiment_id, deleted_only=True, limit=count).items
+        else:
+            history = self.all_observations(experiment_id)
+        items, has_more = order.page(
+            history, cursor, limit, lambda oid: self.get_observation(experiment_id, oid)
+        )
+        return Page(items, len(history), has_more)
+
+    def queued_suggestion_count(self, experiment_id: int) -> int:
+        """How many queued entries wait to be served."""
+        return self.list_queued_suggestions(experiment_id, limit=0).count
+
+    def oldest_queued_suggestion(self, experiment_id: int) -> QueuedSuggestion | None:
+        """The entry a suggestion serves next, or None when the queue is empty."""
+        items = self.list_queued_suggestions(experiment_id, ascending=True, limit=1).items
+        return items[0] if items else None
+
     def best_observation(self, experiment_id: int) -> Observation | None:
         """The best observation of an experiment with exactly one optimized metric (its
         `progress.best_observation`); None when there is none yet or the experiment has
@@ -296,63 +390,3 @@ class BaseStore(abc.ABC):
             return None
         found = best_observations(experiment, self.all_observations(experiment_id))
         return found[0] if found else None
-
-
-# -- helpers shared by the stores -------------------------------------------------------
-def check_observed_once(
-    suggestion_id: int, experiment_id: int, named: set[int], *, closed: bool
-) -> None:
-    """The one-observation-per-suggestion rule: `named` collects the batch's suggestions
-    so far; raises `AlreadyObserved`."""
-    if suggestion_id in named:
-        raise AlreadyObserved(suggestion_id, experiment_id, in_batch=True)
-    named.add(suggestion_id)
-    if closed:
-        raise AlreadyObserved(suggestion_id, experiment_id, in_batch=False)
-
-
-def observation_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """`update_observation`'s changes checked (`check_update_keys`, and no move onto a
-    suggestion that sets assignments too: the caller's bug, hence ValueError) and as plain
-    data (`plain_changes`; `values` None means no values)."""
-    check_update_keys(changes, OBSERVATION_UPDATABLE)
-    if "suggestion" in changes and "assignments" in changes:
-        raise ValueError("Cannot update both suggestion and assignments")
-    if "suggestion" in changes and not isinstance(changes["suggestion"], int):
-        raise ValueError("suggestion must be a suggestion id")
-    values = plain_changes(changes)
-    if "values" in values and values["values"] is None:
-        values["values"] = []
-    return values
-
-
-def now_s() -> int:
-    """The creation and update time stamps: whole seconds since the epoch."""
-    return int(time.time())
-
-
-def check_update_keys(changes: Mapping[str, Any], allowed: frozenset[str]) -> None:
-    """Refuse keys a store cannot update: the caller's bug, hence ValueError."""
-    unknown = sorted(set(changes) - allowed)
-    if unknown:
-        raise ValueError(f"Cannot update {', '.join(unknown)}")
-
-
-def plain_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Plain data for `changes`, whose values may be models, enums or lists of models.
-
-    Shared by the stores so an update stores the same thing whichever store runs.
-    """
-    return {key: _plain(value) for key, value in changes.items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, Enum):
-        return value.value
-    return value

@@ -1,5 +1,7 @@
 """`CachingStore`: a store around another store that answers the hot path's reads from
-memory (the experiment, its observation and open-suggestion counts, its best observation).
+memory (the experiment, its observation and open-suggestion counts, its best observation,
+how many queued suggestions wait). What it leaves alone goes straight through
+(`DelegatingStore`).
 
 ```python
 store = CachingStore(SqliteStore(path))
@@ -20,16 +22,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from sigopt_service.best import best_observations
-from sigopt_service.models import Assignments, Experiment, Metadata, Observation, Suggestion
-from sigopt_service.store._listing import NEWEST_FIRST, ExperimentListing
-from sigopt_service.store._owned import owned_experiment, owned_observation
-from sigopt_service.store.base import (
-    BaseStore,
-    ExperimentStateFilter,
-    NewExperiment,
-    NewObservation,
-    Page,
+from sigopt_service.models import (
+    Assignments,
+    Experiment,
+    Metadata,
+    Observation,
+    QueuedSuggestion,
+    Suggestion,
+    Task,
 )
+from sigopt_service.store._caching_runs import CachingRuns
+from sigopt_service.store._delegating import DelegatingStore
+from sigopt_service.store._owned import owned_experiment, owned_observation
+from sigopt_service.store.base import BaseStore, NewObservation
 
 __all__ = ["EXPERIMENT_CACHE_SIZE", "CachingStore", "owned_experiment", "owned_observation"]
 
@@ -48,10 +53,10 @@ def _remember(cache: OrderedDict[int, V], key: int, value: V, size: int) -> None
         cache.popitem(last=False)
 
 
-class CachingStore(BaseStore):
+class CachingStore(CachingRuns, DelegatingStore):
     """A `BaseStore` that writes through to `inner` and keeps, per experiment, in LRUs of
-    `size` entries: the experiment, `[observations, open suggestions]`, and the best
-    observation of a single-metric experiment.
+    `size` entries: the experiment, `[observations, open suggestions]`, the best
+    observation of a single-metric experiment, and how many queued suggestions wait.
 
     How each write keeps them right (every write goes through here, see the module
     docstring): `create_suggestion` adds an open suggestion; `create_observations` adds
@@ -59,7 +64,11 @@ class CachingStore(BaseStore):
     (with `allow_duplicates` the counts are re-read next time: a repeat closes nothing;
     a `dry_run` changes nothing); an update or delete of a suggestion or observation (a
     move onto another suggestion or assignments too) drops the experiment's counts and
-    best; `update_experiment` drops the experiment too. Everything else passes through.
+    best; `update_experiment` drops the experiment too. Queueing adds one waiting entry;
+    serving one takes it and adds an open suggestion; deleting one takes it (a failed
+    queue write drops the queue's count). A training run's observation moves counts and
+    best as `create_observations` does; deleting runs drops the experiment's views
+    (`CachingRuns`). Everything else passes through.
 
     Results are snapshots as the contract asks: a cached experiment or best observation is
     handed out only as a copy (`owned_experiment`), except by `peek_experiment`, whose
@@ -69,25 +78,31 @@ class CachingStore(BaseStore):
     def __init__(self, inner: BaseStore, *, size: int = EXPERIMENT_CACHE_SIZE) -> None:
         if size < 1:
             raise ValueError("size must be >= 1")
-        self.inner = inner
+        super().__init__(inner)
         self.size = size
         self._experiments: OrderedDict[int, Experiment] = OrderedDict()
         #: [observations, open suggestions], edited in place by the writes.
         self._counts: OrderedDict[int, list[int]] = OrderedDict()
         #: Only experiments with exactly one optimized metric; None: no best one yet.
         self._best: OrderedDict[int, Observation | None] = OrderedDict()
+        #: Queued suggestions waiting to be served.
+        self._queued: OrderedDict[int, int] = OrderedDict()
 
     def __repr__(self) -> str:
         return (
             f"<CachingStore of {self.inner!r} experiments={len(self._experiments)}/{self.size}"
-            f" counts={len(self._counts)} best={len(self._best)}>"
+            f" counts={len(self._counts)} best={len(self._best)} queued={len(self._queued)}>"
         )
 
     # -- the caches ---------------------------------------------------------------------
-    def is_warm(self, experiment_id: int, *, counts: bool) -> bool:
+    def is_warm(self, experiment_id: int, *, counts: bool, queue: bool = False) -> bool:
         """Whether the experiment (and, if `counts`, its two counts) is cached, so reading
-        it (them) touches no database: the hot path's "may this run on the loop?"."""
+        it (them) touches no database: the hot path's "may this run on the loop?". With
+        `queue`, also whether its queue is known to be empty: serving a queued entry reads
+        the entry."""
         if experiment_id not in self._experiments:
+            return False
+        if queue and self._queued.get(experiment_id) != 0:
             return False
         return not counts or experiment_id in self._counts
 
@@ -161,9 +176,14 @@ class CachingStore(BaseStore):
             self._drop(experiment_id)
 
     def create_suggestion(
-        self, experiment_id: int, assignments: Assignments, metadata: Metadata | None = None
+        self,
+        experiment_id: int,
+        assignments: Assignments,
+        metadata: Metadata | None = None,
+        *,
+        task: Task | None = None,
     ) -> Suggestion:
-        created = self.inner.create_suggestion(experiment_id, assignments, metadata)
+        created = self.inner.create_suggestion(experiment_id, assignments, metadata, task=task)
         known = self._counts.get(experiment_id)
         if known is not None:
             known[1] += 1
@@ -202,17 +222,26 @@ class CachingStore(BaseStore):
         )
         if dry_run or not created:
             return created
-        known = self._counts.get(experiment_id)
-        if known is not None and allow_duplicates:
+        if allow_duplicates and experiment_id in self._counts:
             # A repeat closes nothing new, and which one was a repeat is not known here.
             del self._counts[experiment_id]
-        elif known is not None:
-            # Without duplicates each one naming a suggestion closed an open one.
+        self._observed(experiment_id, created)
+        return created
+
+    def _observed(self, experiment_id: int, created: Sequence[Observation]) -> None:
+        """Fold stored observations into the counts and the best (a training run's
+        observation too: `CachingRuns`)."""
+        known = self._counts.get(experiment_id)
+        if known is not None:
+            # Each one naming a suggestion closed an open one (no duplicates here).
             known[0] += len(created)
             known[1] -= sum(1 for o in created if o.suggestion is not None)
         if experiment_id in self._best:
             self._fold_into_best(experiment_id, created)
-        return created
+
+    def _drop_all_views(self) -> None:
+        self._counts.clear()
+        self._best.clear()
 
     def _fold_into_best(self, experiment_id: int, created: Sequence[Observation]) -> None:
         """The best of all is the best of (the best so far, the new ones): older first, so
@@ -255,94 +284,60 @@ class CachingStore(BaseStore):
         finally:
             self._drop_views(experiment_id)
 
-    # -- straight through -------------------------------------------------------------------
-    def create_experiment(self, new: NewExperiment) -> Experiment:
-        return self.inner.create_experiment(new)
+    # -- the queue's count --------------------------------------------------------------
+    def queued_suggestion_count(self, experiment_id: int) -> int:
+        known = self._queued.get(experiment_id)
+        if known is None:
+            known = self.inner.queued_suggestion_count(experiment_id)
+            _remember(self._queued, experiment_id, known, self.size)
+        else:
+            self._queued.move_to_end(experiment_id)
+        return known
 
-    def list_experiments(
-        self,
-        *,
-        state: ExperimentStateFilter = "active",
-        limit: int = 100,
-        cursor: int | None = None,
-        listing: ExperimentListing = NEWEST_FIRST,
-    ) -> Page[Experiment]:
-        return self.inner.list_experiments(state=state, limit=limit, cursor=cursor, listing=listing)
+    def _queue_changed(self, experiment_id: int, by: int | None) -> None:
+        """Move a cached queue count `by` entries; None: forget it (re-read on use)."""
+        if by is None:
+            self._queued.pop(experiment_id, None)
+        elif experiment_id in self._queued:
+            self._queued[experiment_id] += by
 
-    def get_suggestion(self, experiment_id: int, suggestion_id: int) -> Suggestion:
-        return self.inner.get_suggestion(experiment_id, suggestion_id)
+    def create_queued_suggestion(
+        self, experiment_id: int, assignments: Assignments, *, task: Task | None = None
+    ) -> QueuedSuggestion:
+        try:
+            created = self.inner.create_queued_suggestion(experiment_id, assignments, task=task)
+        except BaseException:
+            self._queue_changed(experiment_id, None)
+            raise
+        self._queue_changed(experiment_id, +1)
+        return created
 
-    def list_suggestions(
-        self,
-        experiment_id: int,
-        *,
-        open_only: bool = False,
-        include_deleted: bool = False,
-        deleted_only: bool = False,
-        ids: Sequence[int] | None = None,
-        limit: int = 100,
-        cursor: int | None = None,
-    ) -> Page[Suggestion]:
-        return self.inner.list_suggestions(
-            experiment_id,
-            open_only=open_only,
-            include_deleted=include_deleted,
-            deleted_only=deleted_only,
-            ids=ids,
-            limit=limit,
-            cursor=cursor,
-        )
+    def delete_queued_suggestion(self, experiment_id: int, queued_id: int) -> None:
+        try:
+            self.inner.delete_queued_suggestion(experiment_id, queued_id)
+        except BaseException:
+            self._queue_changed(experiment_id, None)
+            raise
+        self._queue_changed(experiment_id, -1)
 
-    def suggestion_count(self, experiment_id: int) -> int:
-        return self.inner.suggestion_count(experiment_id)
-
-    def get_observation(self, experiment_id: int, observation_id: int) -> Observation:
-        return self.inner.get_observation(experiment_id, observation_id)
-
-    def list_observations(
-        self,
-        experiment_id: int,
-        *,
-        ascending: bool = False,
-        include_deleted: bool = False,
-        deleted_only: bool = False,
-        limit: int = 100,
-        cursor: int | None = None,
-    ) -> Page[Observation]:
-        return self.inner.list_observations(
-            experiment_id,
-            ascending=ascending,
-            include_deleted=include_deleted,
-            deleted_only=deleted_only,
-            limit=limit,
-            cursor=cursor,
-        )
-
-    def all_observations(self, experiment_id: int) -> list[Observation]:
-        return self.inner.all_observations(experiment_id)
-
-    def open_suggestions(self, experiment_id: int) -> list[Suggestion]:
-        return self.inner.open_suggestions(experiment_id)
-
-    @property
-    def writes_are_quick(self) -> bool:
-        """The inner store's: the caches add no waiting."""
-        return self.inner.writes_are_quick
-
-    @writes_are_quick.setter
-    def writes_are_quick(self, quick: bool) -> None:
-        self.inner.writes_are_quick = quick
-
-    @property
-    def maintenance_due(self) -> bool:
-        return self.inner.maintenance_due
-
-    def maintain(self) -> None:
-        self.inner.maintain()
+    def serve_queued_suggestion(
+        self, experiment_id: int, queued_id: int, metadata: Metadata | None = None
+    ) -> Suggestion:
+        try:
+            served = self.inner.serve_queued_suggestion(experiment_id, queued_id, metadata)
+        except BaseException:
+            self._queue_changed(experiment_id, None)
+            raise
+        self._queue_changed(experiment_id, -1)
+        known = self._counts.get(experiment_id)
+        if known is not None:
+            known[1] += 1
+        return served
 
     def close(self) -> None:
         """Close the inner store and forget every cached record."""
         self._experiments.clear()
         self._counts.clear()
         self._best.clear()
+        self._queued.clear()
         self.inner.close()

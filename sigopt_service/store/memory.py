@@ -1,4 +1,6 @@
-"""`InMemoryStore`: the store contract on dicts, for tests, benchmarks and `--db` unset."""
+"""`InMemoryStore`: the store contract on dicts, for tests, benchmarks and `--db` unset
+(its queued suggestions in `_memory_queue.py`, its API tokens in `_memory_tokens.py`, its
+projects, training runs and checkpoints in `_memory_runs.py`)."""
 
 from __future__ import annotations
 
@@ -14,34 +16,29 @@ from sigopt_service.models import (
     Observation,
     Suggestion,
     SuggestionState,
+    Task,
 )
-from sigopt_service.store._listing import NEWEST_FIRST, ExperimentListing
-from sigopt_service.store.base import (
-    EXPERIMENT_UPDATABLE,
-    BaseStore,
-    ExperimentStateFilter,
-    NewExperiment,
-    NewObservation,
-    Page,
+from sigopt_service.store._changes import (
     check_observed_once,
     check_update_keys,
     now_s,
     observation_changes,
     plain_changes,
 )
+from sigopt_service.store._listing import NEWEST_FIRST, ExperimentListing, id_page
+from sigopt_service.store._memory_queue import InMemoryQueue
+from sigopt_service.store._memory_runs import InMemoryRuns
+from sigopt_service.store._memory_tokens import InMemoryTokens
+from sigopt_service.store.base import (
+    EXPERIMENT_UPDATABLE,
+    ExperimentStateFilter,
+    NewExperiment,
+    NewObservation,
+    Page,
+)
 
 
-def _page(ids: Sequence[int], *, ascending: bool, limit: int, cursor: int | None) -> Page[int]:
-    """Paginate ids given in ascending order."""
-    if limit < 0:
-        raise ValueError("limit must be >= 0")
-    ordered = list(ids) if ascending else list(reversed(ids))
-    if cursor is not None:
-        ordered = [i for i in ordered if (i > cursor if ascending else i < cursor)]
-    return Page(items=ordered[:limit], count=len(ids), has_more=len(ordered) > limit)
-
-
-class InMemoryStore(BaseStore):
+class InMemoryStore(InMemoryQueue, InMemoryTokens, InMemoryRuns):
     """A dict-backed store for tests and benchmarks; it forgets everything on exit.
 
     Returned objects are deep copies, so callers may mutate them freely (the frozen models
@@ -49,6 +46,7 @@ class InMemoryStore(BaseStore):
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self._experiments: dict[int, Experiment] = {}
         self._suggestions: dict[int, Suggestion] = {}
         self._observations: dict[int, Observation] = {}
@@ -153,7 +151,12 @@ class InMemoryStore(BaseStore):
 
     # -- suggestions --------------------------------------------------------------------
     def create_suggestion(
-        self, experiment_id: int, assignments: Assignments, metadata: Metadata | None = None
+        self,
+        experiment_id: int,
+        assignments: Assignments,
+        metadata: Metadata | None = None,
+        *,
+        task: Task | None = None,
     ) -> Suggestion:
         self._experiment(experiment_id)
         suggestion_id = self._next_suggestion_id
@@ -163,6 +166,7 @@ class InMemoryStore(BaseStore):
             assignments=dict(assignments),
             metadata=None if metadata is None else dict(metadata),
             created=now_s(),
+            task=task,
         )
         self._next_suggestion_id += 1
         self._suggestions[suggestion_id] = suggestion
@@ -193,9 +197,9 @@ class InMemoryStore(BaseStore):
             if wanted is not None and i not in wanted:
                 continue
             selected.append(i)
-        page = _page(selected, ascending=False, limit=limit, cursor=cursor)
-        items = [self._suggestion_snapshot(self._suggestions[i]) for i in page.items]
-        return Page(items=items, count=page.count, has_more=page.has_more)
+        ids, has_more = id_page(selected, ascending=False, limit=limit, cursor=cursor)
+        items = [self._suggestion_snapshot(self._suggestions[i]) for i in ids]
+        return Page(items=items, count=len(selected), has_more=has_more)
 
     def _listed(
         self,
@@ -252,21 +256,21 @@ class InMemoryStore(BaseStore):
     ) -> list[Observation]:
         self._experiment(experiment_id)
         # Resolve every suggestion before storing anything: all or nothing.
-        assignments: list[Assignments] = []
+        assignments: list[tuple[Assignments, Task | None]] = []
         named: set[int] = set()
         for item in new:
             if item.suggestion is None:
-                assignments.append(dict(item.assignments or {}))
+                assignments.append((dict(item.assignments or {}), item.task))
                 continue
             suggestion = self._observable(
                 experiment_id, item.suggestion, None if allow_duplicates else named
             )
-            assignments.append(dict(suggestion.assignments))
+            assignments.append((dict(suggestion.assignments), suggestion.task))
         if dry_run:
             return []
         now = now_s()
         created = []
-        for item, item_assignments in zip(new, assignments, strict=True):
+        for item, (item_assignments, task) in zip(new, assignments, strict=True):
             observation_id = self._next_observation_id
             self._next_observation_id += 1
             observation = Observation(
@@ -278,6 +282,7 @@ class InMemoryStore(BaseStore):
                 failed=item.failed,
                 metadata=None if item.metadata is None else dict(item.metadata),
                 created=now,
+                task=task,
             )
             self._observations[observation_id] = observation
             self._observation_ids[experiment_id].append(observation_id)
@@ -309,9 +314,9 @@ class InMemoryStore(BaseStore):
                 else include_deleted or not self._observations[i].deleted
             )
         ]
-        page = _page(selected, ascending=ascending, limit=limit, cursor=cursor)
-        items = [self._observations[i].model_copy(deep=True) for i in page.items]
-        return Page(items=items, count=page.count, has_more=page.has_more)
+        ids, has_more = id_page(selected, ascending=ascending, limit=limit, cursor=cursor)
+        items = [self._observations[i].model_copy(deep=True) for i in ids]
+        return Page(items=items, count=len(selected), has_more=has_more)
 
     def update_observation(
         self,
@@ -331,6 +336,7 @@ class InMemoryStore(BaseStore):
             )
             values["assignments"] = dict(target.assignments)
             values["suggestion"] = target.id
+            values["task"] = None if target.task is None else target.task.model_dump()
         elif "assignments" in values:
             values["suggestion"] = None
         updated = Observation.model_validate({**current.model_dump(), **values})

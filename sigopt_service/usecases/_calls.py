@@ -71,8 +71,11 @@ class StoreCalls:
         """Whether the work on this experiment reads nothing cold: the experiment (and,
         if it reads them, its counts) cached, and when it asks, a model-free engine warm.
         Asked by `run_now_if_idle` while it holds the store, so reading it is safe."""
-        if not self._store.is_warm(experiment_id, counts=counts):
+        # When it asks, it serves a queued suggestion first: warm only if none waits.
+        if not self._store.is_warm(experiment_id, counts=counts, queue=asks):
             return False
+        if counts and self._store.peek_experiment(experiment_id).tasks:
+            return False  # a multitask budget check reads the history (`Core.check_budget`)
         return not asks or self._engine.ask_is_quick(self._store.peek_experiment(experiment_id))
 
     async def _maintain(self) -> None:

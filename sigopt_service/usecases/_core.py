@@ -1,9 +1,10 @@
 """What every use case runs against on the store thread, and the steps several share.
 
-`Core` is the one place that tells the engine about writes: `suggest` (the engine
-proposes, the store stores, the engine hears back), `observations_stored` and
-`history_changed`. The store is a `CachingStore`, whose own write methods keep its caches
-(experiments, counts, the best observation) right, so no use case touches a cache.
+`Core` is the one place that tells the engine about writes: `suggest` (a queued
+suggestion first; else the engine proposes, the store stores, the engine hears back),
+`observations_stored` and `history_changed`. The store is a `CachingStore`, whose own
+write methods keep its caches (experiments, counts, the best observation) right, so no
+use case touches a cache.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sigopt_service.best import budget_consumed
 from sigopt_service.config import ServiceConfig
 from sigopt_service.engine import Engine
 from sigopt_service.errors import Conflict, InvalidRequest
 from sigopt_service.models import Experiment, ExperimentState, Metadata, Observation, Suggestion
 from sigopt_service.store import BaseStore, CachingStore
+from sigopt_service.usecases._queued import serve as serve_queued
 
 
 def suggest_and_store(
@@ -26,7 +29,9 @@ def suggest_and_store(
     the use cases call it through `Core.suggest`, tests and benchmarks directly."""
     proposal = engine.propose(experiment)
     try:
-        suggestion = store.create_suggestion(int(experiment.id), proposal.assignments, metadata)
+        suggestion = store.create_suggestion(
+            int(experiment.id), proposal.assignments, metadata, task=proposal.task
+        )
     except BaseException:
         engine.discarded(proposal)
         raise
@@ -62,11 +67,23 @@ class Core:
         """Our extension, `within_budget=true`: refuse (409 `budget_reached`) once
         observations plus open suggestions fill the budget. On the one store thread, so
         the count and the insert that follows are atomic: several coordinators together
-        stop exactly at it."""
+        stop exactly at it. Multitask: the costs of the observations' and the open
+        suggestions' tasks, as `progress.observation_budget_consumed` counts them."""
         budget = experiment.observation_budget
         if budget is None:
             return
         eid = int(experiment.id)
+        if experiment.tasks:
+            # Read whole: a multitask experiment's history is rebuilt per proposal anyway.
+            consumed = budget_consumed(self.store.all_observations(eid))
+            held = budget_consumed(self.store.open_suggestions(eid))
+            if consumed + held >= budget:
+                raise Conflict(
+                    f"Observation budget of experiment {eid} is reached: {consumed} consumed "
+                    f"by observations + {held} by open suggestions >= {budget}",
+                    code="budget_reached",
+                )
+            return
         observed = self.store.observation_count(eid)
         opened = self.store.open_suggestion_count(eid)
         if observed + opened >= budget:
@@ -77,6 +94,10 @@ class Core:
             )
 
     def suggest(self, experiment: Experiment, metadata: Metadata | None) -> Suggestion:
+        """The oldest queued suggestion (`_queued.serve`), else the engine's."""
+        served = serve_queued(self, experiment, metadata)
+        if served is not None:
+            return served
         return suggest_and_store(self.engine, self.store, experiment, metadata)
 
     def observations_stored(self, experiment: Experiment, created: Sequence[Observation]) -> None:

@@ -1,5 +1,6 @@
 """Observation use cases on the store thread: observe (and, our extension, ask for the next
-suggestion in the same call), the all-or-nothing batch, list, fetch, update and delete.
+suggestion in the same call), the all-or-nothing batch, update and delete (listing is
+`_listing.py`).
 
 Unless the service allows it, a suggestion is observed at most once (`AlreadyObserved`).
 """
@@ -19,7 +20,6 @@ from sigopt_service.errors import (
     UnknownSuggestion,
 )
 from sigopt_service.models import Experiment, Metadata, Observation, Suggestion
-from sigopt_service.store import Page
 from sigopt_service.usecases._core import Core
 from sigopt_service.validation import (
     validate_observation_batch,
@@ -82,22 +82,6 @@ def create_batch(core: Core, eid: int, body: dict[str, Any], dry_run: bool) -> l
     )
     core.observations_stored(experiment, created)
     return created
-
-
-def listing(
-    core: Core,
-    eid: int,
-    *,
-    ascending: bool,
-    include_deleted: bool,
-    limit: int,
-    cursor: int | None,
-) -> Page[Observation]:
-    core.experiment(eid)
-    # SigOpt's `deleted=true` lists the deleted observations only (observations/detail.py).
-    return core.store.list_observations(
-        eid, ascending=ascending, deleted_only=include_deleted, limit=limit, cursor=cursor
-    )
 
 
 def update(core: Core, eid: int, oid: int, body: dict[str, Any]) -> Observation:

@@ -10,6 +10,7 @@ from sigopt_service.models import Suggestion
 from sigopt_service.store import Page
 from sigopt_service.usecases._core import Core
 from sigopt_service.validation import (
+    suggestion_task,
     validate_assignments,
     validate_metadata,
     validate_suggestion_create,
@@ -21,12 +22,13 @@ def create(core: Core, eid: int, body: dict[str, Any], within_budget: bool) -> S
     experiment = core.active_experiment(eid, "suggestions")
     if within_budget:
         core.check_budget(experiment)
-    parsed = validate_suggestion_create(body)
+    parsed = validate_suggestion_create(body, experiment)
     metadata = validate_metadata(parsed.metadata)
     if parsed.assignments is None:
         return core.suggest(experiment, metadata)
     assignments = validate_assignments(experiment, parsed.assignments)
-    created = core.store.create_suggestion(eid, assignments, metadata)
+    task = suggestion_task(experiment, body)
+    created = core.store.create_suggestion(eid, assignments, metadata, task=task)
     core.history_changed(eid)  # a point the engine did not propose
     return created
 

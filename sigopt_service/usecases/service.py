@@ -20,29 +20,40 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
+import anyio.to_thread
+
 # Module imports, not `from sigopt_service.usecases import ...`: that would run the
 # package's __init__, which imports this module.
+import sigopt_service.usecases._analysis as _analysis
 import sigopt_service.usecases._experiments as _experiments
+import sigopt_service.usecases._importances as _importances
 import sigopt_service.usecases._listing as _listing
 import sigopt_service.usecases._observations as _observations
+import sigopt_service.usecases._queued as _queued
 import sigopt_service.usecases._stopping as _stopping
 import sigopt_service.usecases._suggestions as _suggestions
 from sigopt_service.config import ServiceConfig
 from sigopt_service.engine import Engine
-from sigopt_service.errors import InvalidRequest
-from sigopt_service.models import Experiment, Observation, Suggestion
+from sigopt_service.errors import DatabaseError, InvalidRequest
+from sigopt_service.models import Experiment, Observation, QueuedSuggestion, Suggestion
 from sigopt_service.store import (
     BaseStore,
     CachingStore,
     ExperimentListing,
     ExperimentStateFilter,
     InMemoryStore,
+    ObservationOrder,
     Page,
     SqliteStore,
 )
+from sigopt_service.usecases._analysis import ExperimentOverview, History, HistoryUpdate
 from sigopt_service.usecases._calls import StoreCalls
 from sigopt_service.usecases._core import Core
+from sigopt_service.usecases._importances import MetricImportance
 from sigopt_service.usecases._observations import Observed
+from sigopt_service.usecases._tokens import TokenRegistry
+from sigopt_service.usecases.ai_module import AiModule
 from sigopt_service.validation import validate_experiment_create
 
 
@@ -51,6 +62,11 @@ def open_store(config: ServiceConfig) -> BaseStore:
     Blocking: call it off the event loop."""
     if config.db is None:
         return InMemoryStore()
+    if config.read_only:
+        # A read-only service looks at a database; it never makes an empty one.
+        if not config.db.is_file():
+            raise DatabaseError(f"No database {config.db} to serve read-only")
+        return SqliteStore(config.db, synchronous=config.synchronous, read_only=True)
     config.db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Checkpoints run on the store thread (`StoreCalls._maintain`), never inside a write
     # that `call_hot` may run on the loop.
@@ -77,8 +93,15 @@ class OptimizationService:
             engine=engine or Engine(cached, seed=config.seed, use_gp=config.use_gp),
         )
         self._calls = StoreCalls(cached, self._core.engine)
+        #: The stored API tokens: lookups by secret, create / rotate / update / revoke.
+        self.tokens = TokenRegistry(self._calls, cached, read_only=config.read_only)
+        #: SigOpt's AI module: projects, AI experiments, training runs, checkpoints.
+        self.ai = AiModule(self._core, self._calls)
         self._inner = store
         self._owns_store = owns_store
+        # One importance estimate at a time: each is CPU-bound (seconds at worst), and a
+        # page left open on several tabs must not take every core.
+        self._estimates = anyio.CapacityLimiter(1)
 
     def __repr__(self) -> str:
         return f"<OptimizationService {self._calls!r} engine={self._core.engine!r}>"
@@ -217,14 +240,22 @@ class OptimizationService:
         return await self._calls.call(_observations.create_batch, self._core, eid, body, dry_run)
 
     async def list_observations(
-        self, eid: int, *, ascending: bool, include_deleted: bool, limit: int, cursor: int | None
+        self,
+        eid: int,
+        order: ObservationOrder,
+        *,
+        deleted_only: bool,
+        limit: int,
+        cursor: int | None,
     ) -> Page[Observation]:
+        """One page in `order` (by id, time, a metric's value or a parameter); a metric
+        or parameter the experiment lacks is a 400 naming `sort`."""
         return await self._calls.call(
-            _observations.listing,
+            _listing.observations,
             self._core,
             eid,
-            ascending=ascending,
-            include_deleted=include_deleted,
+            order,
+            deleted_only=deleted_only,
             limit=limit,
             cursor=cursor,
         )
@@ -240,3 +271,48 @@ class OptimizationService:
 
     async def delete_observations(self, eid: int) -> None:
         await self._calls.call(_observations.delete_all, self._core, eid)
+
+    # -- queued suggestions ----------------------------------------------------------------
+    async def queue_suggestion(self, eid: int, body: dict[str, Any]) -> QueuedSuggestion:
+        """Queue `body["assignments"]`: the next suggestions serve the oldest first."""
+        return await self._calls.call(_queued.create, self._core, eid, body)
+
+    async def list_queued_suggestions(
+        self, eid: int, *, ascending: bool, limit: int, cursor: int | None
+    ) -> Page[QueuedSuggestion]:
+        return await self._calls.call(
+            _queued.listing, self._core, eid, ascending=ascending, limit=limit, cursor=cursor
+        )
+
+    async def get_queued_suggestion(self, eid: int, qid: int) -> QueuedSuggestion:
+        return await self._calls.call(_queued.fetch, self._core, eid, qid)
+
+    async def delete_queued_suggestion(self, eid: int, qid: int) -> None:
+        await self._calls.call(_queued.delete, self._core, eid, qid)
+
+    # -- analysis: the pages' reads ------------------------------------------------------
+    async def experiment_overviews(
+        self, listing: ExperimentListing, limit: int, cursor: int | None
+    ) -> tuple[list[ExperimentOverview], Page[Experiment]]:
+        """A page of active experiments, each with its open suggestions and failures: a
+        store call per experiment, so other requests are served between them."""
+        page = await self._calls.call(_analysis.experiment_page, self._core, listing, limit, cursor)
+        rows = [await self._calls.call(_analysis.overview, self._core, e) for e in page.items]
+        return rows, page
+
+    async def history(self, eid: int) -> History:
+        """The experiment, every observation, the open suggestions, the best."""
+        return await self._calls.call(_analysis.history, self._core, eid)
+
+    async def history_after(self, eid: int, after: int) -> HistoryUpdate:
+        """What changed for a page that holds every observation up to id `after`."""
+        return await self._calls.call(_analysis.history_after, self._core, eid, after)
+
+    async def metric_importances(self, eid: int) -> list[MetricImportance]:
+        """Parameter importances per optimized metric (none before enough observations):
+        the history is read on the store thread, the estimate runs on a worker thread,
+        so neither the loop nor the store's writes wait for it."""
+        experiment, observations = await self._calls.call(_analysis.observations, self._core, eid)
+        return await anyio.to_thread.run_sync(
+            _importances.metric_importances, experiment, observations, limiter=self._estimates
+        )

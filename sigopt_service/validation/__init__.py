@@ -39,6 +39,7 @@ from sigopt_service.validation.parameter import BoundsBody, CategoricalBody, Par
 from sigopt_service.validation.suggestion import (
     SuggestionCreateBody,
     SuggestionUpdateBody,
+    suggestion_task,
     validate_suggestion_create,
     validate_suggestion_update,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "ValueBody",
     "key_path",
     "parse_id",
+    "suggestion_task",
     "validate_assignments",
     "validate_experiment_create",
     "validate_experiment_update",

@@ -61,7 +61,7 @@ def _new(item: dict[str, Any], i: int) -> Parameter:
 
 def _kept(old: Parameter, item: dict[str, Any], i: int) -> Parameter:
     where = f"parameters[{i}]"
-    if "conditions" in item and (item["conditions"] or None) != (old.conditions or None):
+    if "conditions" in item and _conditions(item["conditions"]) != (old.conditions or None):
         raise _not_allowed("Conditions cannot be updated for parameters", f"{where}.conditions")
     if item.get("type") is not None and item["type"] != old.type.value:
         raise _not_allowed(
@@ -92,6 +92,13 @@ def _kept(old: Parameter, item: dict[str, Any], i: int) -> Parameter:
     if old.categorical_values is None or built.categorical_values is None:
         return built
     return built.model_copy(update={"categorical_values": _stable(old, built)})
+
+
+def _conditions(sent: Any) -> Any:
+    """Sent `conditions` as stored (a lone value is a list of one), to compare."""
+    if not isinstance(sent, dict) or not sent:
+        return sent or None
+    return {k: [v] if isinstance(v, str) else v for k, v in sent.items()}
 
 
 def _derived(grid: Any, bounds: dict[str, Any]) -> bool:

@@ -21,6 +21,7 @@ from sigopt_service.validation._common import (
     parse_id,
     validate,
 )
+from sigopt_service.validation._tasks import observation_task, task_update
 from sigopt_service.validation.assignments import validate_assignments
 from sigopt_service.validation.metadata import MetadataBody, validate_metadata
 
@@ -61,6 +62,7 @@ class ObservationUpdateBody(Body):
     failed: bool | None = None
     metadata: MetadataBody = None
     no_optimize: bool | None = None
+    task: Any = None
 
 
 def _values(
@@ -147,7 +149,8 @@ def _values_of(
 def validate_observation_create(
     experiment: Experiment, body: Mapping[str, Any], where: str = ""
 ) -> NewObservation:
-    return _new_observation(experiment, validate(ObservationBody, body, where.rstrip(".")), where)
+    parsed = validate(ObservationBody, body, where.rstrip("."))
+    return _new_observation(experiment, parsed, body, where)
 
 
 def validate_observation_with_next(
@@ -157,28 +160,27 @@ def validate_observation_with_next(
     should create next (our extension, `next_suggestion`), both checked before anything
     is stored, from one parse of the body."""
     parsed = validate(ObservationBody, body, "")
-    new = _new_observation(experiment, parsed, "")
+    new = _new_observation(experiment, parsed, body, "")
     following = parsed.next_suggestion
     if following is None:
         return new, None
     return new, validate_metadata(following.metadata, "next_suggestion.metadata")
 
 
-def _new_observation(experiment: Experiment, parsed: ObservationBody, where: str) -> NewObservation:
+def _new_observation(
+    experiment: Experiment, parsed: ObservationBody, body: Mapping[str, Any], where: str
+) -> NewObservation:
     if (parsed.suggestion is None) == (parsed.assignments is None):
         neither = parsed.suggestion is None
+        message = "Must provide exactly one of `suggestion`, `assignments`"
+        if neither and experiment.tasks:
+            message = "Either `suggestion` or `assignments`+`task` must be provided"
         raise InvalidField(
-            f"{where}Must provide exactly one of `suggestion`, `assignments`",
+            f"{where}{message}",
             field=f"{where}{'suggestion' if neither else 'assignments'}",
             code="missing_key" if neither else "invalid_request",
         )
-    if parsed.task is not None:
-        # sigopt-server: no task outside multitask experiments, and none of those here.
-        raise InvalidField(
-            f"{where}Only multitask experiments should have a task present.",
-            field=f"{where}task",
-            code="invalid_request",
-        )
+    task = observation_task(experiment, body, where)
     values = _values_of(experiment, parsed.values, parsed.value, parsed.value_stddev, where)
     if parsed.failed:
         if values:
@@ -204,6 +206,7 @@ def _new_observation(experiment: Experiment, parsed: ObservationBody, where: str
         values=values,
         failed=bool(parsed.failed),
         metadata=validate_metadata(parsed.metadata, f"{where}metadata"),
+        task=task,
     )
 
 
@@ -267,6 +270,7 @@ def validate_observation_update(
     `has_suggestion`: whether the observation references a suggestion now."""
     parsed = validate(ObservationUpdateBody, body)
     changes: dict[str, Any] = _reference_change(experiment, parsed, body, has_suggestion)
+    changes.update(task_update(experiment, body, has_suggestion))
     if "values" in body or "value" in body:
         values = _values_of(
             experiment,

@@ -1,11 +1,16 @@
-"""Shared HTTP helpers and cases for the API error tests: PARAMS, call, bad bodies."""
+"""Shared HTTP helpers and cases for the API error tests: PARAMS, call, refusal, bad
+bodies."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import pytest
+from sigopt.exception import ApiException
+from sigopt.ratelimit import failed_status_rate_limit
 
 PARAMS = [
     {"name": "x", "type": "double", "bounds": {"min": 0, "max": 1}},
@@ -26,6 +31,16 @@ async def call(
     async with session.request(method, url, data=data, headers=headers) as resp:
         text = await resp.text()
         return resp.status, (json.loads(text) if text else None)
+
+
+def refusal(call: Callable[[], object]) -> tuple[str | None, str | None, str]:
+    """(field, code, message) of the 400 the official client gets for `call()`."""
+    with pytest.raises(ApiException) as info:
+        call()
+    failed_status_rate_limit.clear()  # expected 4xx: keep the client from backing off
+    assert info.value.status_code == 400, info.value
+    body = info.value.to_json()
+    return body.get("field"), body.get("code"), body["message"]
 
 
 # (method, path suffix under the experiment or "/v1/..." absolute, body, status, fragment)

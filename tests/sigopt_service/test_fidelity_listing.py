@@ -60,8 +60,8 @@ class TestExperimentListOrder:
 
 
 class TestExperimentListFilters:
-    """`search` matches names; `period_*` bound `created`; `user` and `development=true`
-    name experiments this service never has."""
+    """`search` matches names; `period_*` bound `created`; `user` names experiments this
+    service never has; `development` keeps development experiments, or the others."""
 
     def test_search_matches_part_of_the_name_whatever_its_case(self, conn: Connection) -> None:
         for name in ("ResNet lr", "resnet depth", "mlp"):
@@ -88,11 +88,13 @@ class TestExperimentListFilters:
         assert raised.value.status_code == 400
         assert "`search`" in str(raised.value)
 
-    def test_user_and_development_find_nothing_here(self, conn: Connection) -> None:
+    def test_user_finds_nothing_here_and_development_filters(self, conn: Connection) -> None:
         conn.experiments().create(name="a", **EXPERIMENT)
         assert _names(conn, user=5) == []
         assert _names(conn, development=True) == []
         assert _names(conn, development=False, include_ai=False) == ["a"]
+        conn.experiments().create(name="d", development=True, **EXPERIMENT)
+        assert _names(conn, development=True) == ["d"]
 
 
 class TestClientExperiments:

@@ -40,6 +40,7 @@ def thread_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadLog]:
     spy(SqliteStore, "create_suggestion")
     spy(SqliteStore, "create_observations")
     spy(SqliteStore, "maintain")
+    spy(SqliteStore, "serve_queued_suggestion")
     spy(Engine, "_ask")
     yield seen
 
@@ -74,6 +75,28 @@ async def test_random_engine_writes_run_on_the_loop(tmp_path: Path, thread_log: 
     # The first call of an experiment is cold (read from the store) and goes to the thread.
     assert set(thread_log["create_suggestion"][1:]) == {loop_thread}
     assert set(thread_log["create_observations"]) == {loop_thread}
+
+
+async def test_a_waiting_queue_is_served_off_the_loop(
+    tmp_path: Path, thread_log: ThreadLog
+) -> None:
+    """A queued entry is read before it is served, so a suggest with one waiting goes to
+    the store thread; once the queue is empty and the engine warm again (serving made it
+    rebuild), suggests run on the loop."""
+    loop_thread = threading.current_thread().name
+    async with running_service(ServiceConfig(port=0, db=tmp_path / "s.db")) as url:
+        await _cycles(url, "random", 3)
+        base = f"{url}/v1/experiments/1"
+        async with aiohttp.ClientSession() as http:
+            queued = {"assignments": {"x": 0.5}}
+            async with http.post(f"{base}/queued_suggestions", data=json.dumps(queued)) as r:
+                assert r.status == 200, await r.text()
+            for expected in (0.5, None, None):
+                async with http.post(f"{base}/suggestions") as r:
+                    served = (await r.json())["assignments"]["x"]
+                    assert expected is None or served == expected
+    assert thread_log["serve_queued_suggestion"] != [loop_thread]
+    assert thread_log["create_suggestion"][-1] == loop_thread
 
 
 async def test_optimizer_asks_never_run_on_the_loop(tmp_path: Path, thread_log: ThreadLog) -> None:

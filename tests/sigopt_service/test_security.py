@@ -82,7 +82,7 @@ class TestConstantTimeComparison:
             calls.append((a, b))
             return bool(real(a, b))
 
-        monkeypatch.setattr("sigopt_service.http.middlewares.hmac.compare_digest", spy)
+        monkeypatch.setattr("sigopt_service.http.access.hmac.compare_digest", spy)
         known = (TOKEN, "another-token", "third")
         assert service_middlewares.token_is_known(candidate, known) is (candidate == TOKEN)
         # No early exit: the time taken does not tell which token matched, or how many.

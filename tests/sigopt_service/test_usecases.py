@@ -20,7 +20,7 @@ from sigopt_service.errors import (
     RecordNotFound,
     UnknownSuggestion,
 )
-from sigopt_service.models import Assignments, Metadata, Suggestion
+from sigopt_service.models import Assignments, Metadata, Suggestion, Task
 from sigopt_service.store import InMemoryStore
 from sigopt_service.usecases import OptimizationService
 
@@ -51,11 +51,16 @@ class _FailingSuggestionStore(InMemoryStore):
     fail = False
 
     def create_suggestion(
-        self, experiment_id: int, assignments: Assignments, metadata: Metadata | None = None
+        self,
+        experiment_id: int,
+        assignments: Assignments,
+        metadata: Metadata | None = None,
+        *,
+        task: Task | None = None,
     ) -> Suggestion:
         if self.fail:
             raise DatabaseError("disk full")
-        return super().create_suggestion(experiment_id, assignments, metadata)
+        return super().create_suggestion(experiment_id, assignments, metadata, task=task)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Private modules: `_store.py` (the store), `_connection.py` (opening the file, the unit of
 work), `_schema.py` (tables and migrations), `_rows.py` (rows <-> models, in-transaction
-helpers).
+helpers), `_listing.py` (listings), `_queue.py` (queued suggestions), `_updates.py`
+(observation moves), `_tokens.py` (API tokens).
 """
 
 from __future__ import annotations

@@ -1,17 +1,21 @@
-"""The connection to `SqliteStore`'s file: opening it (owner-only, WAL, PRAGMAs) and the
-unit of work every store method runs in.
+"""The connection to `SqliteStore`'s file: opening it (owner-only, WAL, PRAGMAs), the
+unit of work every store method runs in, and `SqliteUnit`, what the store's parts
+(`_listing.py`, `_queue.py`, `_store.py`) share: that unit of work.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Literal
 
 from sigopt_service.errors import DatabaseError
+from sigopt_service.store.base import BaseStore
 
 SYNCHRONOUS = {"NORMAL": "NORMAL", "FULL": "FULL"}
 
@@ -84,3 +88,12 @@ def transaction(conn: sqlite3.Connection | None, *, write: bool) -> Iterator[sql
         if isinstance(exc, sqlite3.Error):
             raise DatabaseError(f"Database error: {exc}") from exc
         raise
+
+
+class SqliteUnit(BaseStore):
+    """The base of `SqliteStore`'s parts: each method runs in `_transaction`, the store's
+    unit of work on its one connection (`SqliteStore._transaction`)."""
+
+    @abc.abstractmethod
+    def _transaction(self, *, write: bool = True) -> AbstractContextManager[sqlite3.Connection]:
+        """`transaction()` on the store's connection: commits or rolls back, maps errors."""

@@ -11,17 +11,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from sigopt_service.errors import RecordNotFound, UnknownSuggestion
-from sigopt_service.models import Experiment, Observation, Suggestion, SuggestionState
-from sigopt_service.store.base import NewObservation, check_observed_once
+from sigopt_service.models import Experiment, Observation, Suggestion, SuggestionState, Task
+from sigopt_service.store._changes import check_observed_once
+from sigopt_service.store.base import NewObservation
 
 EXPERIMENT_COLUMNS = (
     "id, name, type, parameters, metrics, observation_budget, parallel_bandwidth, "
     "num_solutions, conditionals, linear_constraints, metadata, project, state, created, "
-    "updated"
+    "updated, development, runs_only, tasks"
 )
-SUGGESTION_COLUMNS = "id, experiment_id, assignments, metadata, created, deleted"
+SUGGESTION_COLUMNS = "id, experiment_id, assignments, metadata, created, deleted, task"
 OBSERVATION_COLUMNS = (
-    'id, experiment_id, suggestion_id, assignments, "values", failed, metadata, created, deleted'
+    'id, experiment_id, suggestion_id, assignments, "values", failed, metadata, created, '
+    "deleted, task"
 )
 IS_CLOSED = "closed"
 IS_OPEN = "deleted = 0 AND closed = 0"
@@ -37,6 +39,11 @@ def dumps_optional(value: Any) -> str | None:
 
 def loads_optional(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def task_text(task: Task | None) -> str | None:
+    """A task as its column holds it: JSON, NULL outside multitask."""
+    return None if task is None else dumps(task.model_dump(mode="json"))
 
 
 def experiment_from_row(row: tuple[Any, ...]) -> Experiment:
@@ -57,6 +64,9 @@ def experiment_from_row(row: tuple[Any, ...]) -> Experiment:
             "state": row[12],
             "created": row[13],
             "updated": row[14],
+            "development": bool(row[15]),
+            "runs_only": bool(row[16]),
+            "tasks": loads_optional(row[17]),
         }
     )
 
@@ -70,6 +80,7 @@ def suggestion_from_row(row: tuple[Any, ...], *, is_closed: bool) -> Suggestion:
         created=row[4],
         deleted=bool(row[5]),
         state=SuggestionState.CLOSED if is_closed else SuggestionState.OPEN,
+        task=loads_optional(row[6]),
     )
 
 
@@ -82,7 +93,7 @@ def observation_from_row(row: tuple[Any, ...]) -> Observation:
         f'{{"id":"{int(row[0])}","experiment":"{int(row[1])}","suggestion":{suggestion},'
         f'"assignments":{row[3]},"values":{row[4]},"failed":{"true" if row[5] else "false"},'
         f'"metadata":{row[6] or "null"},"created":{int(row[7])},'
-        f'"deleted":{"true" if row[8] else "false"}}}'
+        f'"deleted":{"true" if row[8] else "false"},"task":{row[9] or "null"}}}'
     )
 
 
@@ -107,8 +118,8 @@ def insert_experiment_in_tx(conn: sqlite3.Connection, data: dict[str, Any], now:
     cur = conn.execute(
         "INSERT INTO experiments (name, type, parameters, metrics, observation_budget, "
         "parallel_bandwidth, num_solutions, conditionals, linear_constraints, metadata, "
-        "project, state, created, updated) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+        "project, state, created, updated, development, runs_only, tasks) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)",
         (
             data["name"],
             data["type"],
@@ -123,6 +134,9 @@ def insert_experiment_in_tx(conn: sqlite3.Connection, data: dict[str, Any], now:
             data["project"],
             now,
             now,
+            int(data["development"]),
+            int(data["runs_only"]),
+            dumps_optional(data["tasks"]),
         ),
     )
     assert cur.lastrowid is not None  # an INSERT into a rowid table always sets it
@@ -163,7 +177,7 @@ def suggestion_in_tx(
     ).fetchone()
     if row is None:
         raise RecordNotFound("suggestion", suggestion_id, experiment_id)
-    return suggestion_from_row(row, is_closed=bool(row[6]))
+    return suggestion_from_row(row, is_closed=bool(row[-1]))
 
 
 def observation_in_tx(
@@ -240,12 +254,12 @@ def page_in_tx(
 
 def close_suggestion_in_tx(
     conn: sqlite3.Connection, experiment_id: int, suggestion_id: int, named: set[int] | None
-) -> str:
+) -> tuple[str, str | None]:
     """Close the suggestion an observation names (inserted or moved onto); its assignments
-    as stored (JSON). Raises `UnknownSuggestion` for one that is unknown, deleted or of
-    another experiment; with `named` (the batch's so far), `check_observed_once` too."""
+    and task as stored (JSON). Raises `UnknownSuggestion` for one that is unknown, deleted
+    or of another experiment; with `named` (the batch's so far), `check_observed_once` too."""
     row = conn.execute(
-        "SELECT assignments, closed FROM suggestions "
+        "SELECT assignments, closed, task FROM suggestions "
         "WHERE id = ? AND experiment_id = ? AND deleted = 0",
         (suggestion_id, experiment_id),
     ).fetchone()
@@ -254,7 +268,7 @@ def close_suggestion_in_tx(
     if named is not None:
         check_observed_once(suggestion_id, experiment_id, named, closed=bool(row[1]))
     conn.execute("UPDATE suggestions SET closed = 1 WHERE id = ?", (suggestion_id,))
-    return str(row[0])
+    return str(row[0]), row[2]
 
 
 def insert_observation_in_tx(
@@ -267,12 +281,15 @@ def insert_observation_in_tx(
     """`named`: the batch's suggestions so far, to observe each once; None allows repeats."""
     if item.suggestion is None:
         assignments_json = dumps(item.assignments or {})
+        task_json = task_text(item.task)
     else:
-        assignments_json = close_suggestion_in_tx(conn, experiment_id, item.suggestion, named)
+        assignments_json, task_json = close_suggestion_in_tx(
+            conn, experiment_id, item.suggestion, named
+        )
     values = [v.model_dump(mode="json") for v in item.values]
     cur = conn.execute(
         "INSERT INTO observations (experiment_id, suggestion_id, assignments, "
-        '"values", failed, metadata, created) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        '"values", failed, metadata, created, task) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         (
             experiment_id,
             item.suggestion,
@@ -281,6 +298,7 @@ def insert_observation_in_tx(
             int(item.failed),
             dumps_optional(item.metadata),
             now,
+            task_json,
         ),
     )
     return Observation(
@@ -293,4 +311,5 @@ def insert_observation_in_tx(
         failed=item.failed,
         metadata=item.metadata,
         created=now,
+        task=loads_optional(task_json),
     )

@@ -77,6 +77,98 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP INDEX suggestions_by_experiment",
         "CREATE INDEX suggestions_by_experiment ON suggestions (experiment_id, deleted, closed)",
     ),
+    # v3 (issue 15): SigOpt's `development` flag, and queued suggestions (sigopt-server's
+    # `suggestions_queued`). `deleted` marks an entry gone, deleted or served; a served
+    # one names the suggestion it became in `suggestion_id`, in the same transaction.
+    (
+        "ALTER TABLE experiments ADD COLUMN development INTEGER NOT NULL DEFAULT 0",
+        """
+        CREATE TABLE queued_suggestions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            experiment_id INTEGER NOT NULL REFERENCES experiments (id),
+            assignments TEXT NOT NULL,
+            created INTEGER NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            suggestion_id INTEGER REFERENCES suggestions (id)
+        )
+        """,
+        "CREATE INDEX queued_suggestions_by_experiment "
+        "ON queued_suggestions (experiment_id, deleted)",
+    ),
+    # Issue 14 item 4: API tokens, each the SHA-256 of its secret (never the secret);
+    # `revoked` is when it was revoked, NULL while active. The service looks secrets up
+    # in memory, so no index but the hash's own uniqueness.
+    (
+        """
+        CREATE TABLE tokens (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            secret_hash TEXT NOT NULL UNIQUE,
+            name TEXT,
+            permissions TEXT NOT NULL,
+            experiment_id INTEGER REFERENCES experiments (id),
+            expires INTEGER,
+            created INTEGER NOT NULL,
+            last_used INTEGER,
+            revoked INTEGER
+        )
+        """,
+    ),
+    # Issue 14 items 1 and 2: SigOpt's AI module. `runs_only` marks an AI experiment;
+    # projects are keyed by the id their creator chose (`reference_id`); a run's mergeable
+    # fields live in one JSON `document`, as sigopt-server's `training_runs.data`; a run
+    # names at most one observation (it became that observation).
+    (
+        "ALTER TABLE experiments ADD COLUMN runs_only INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX experiments_by_project ON experiments (project)",
+        """
+        CREATE TABLE projects (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            reference_id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            metadata TEXT,
+            created INTEGER NOT NULL,
+            updated INTEGER NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+        """
+        CREATE TABLE training_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            project TEXT,
+            experiment_id INTEGER REFERENCES experiments (id),
+            suggestion_id INTEGER REFERENCES suggestions (id),
+            observation_id INTEGER UNIQUE REFERENCES observations (id),
+            state TEXT NOT NULL,
+            document TEXT NOT NULL,
+            checkpoint_count INTEGER NOT NULL DEFAULT 0,
+            created INTEGER NOT NULL,
+            updated INTEGER NOT NULL,
+            completed INTEGER,
+            deleted INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+        "CREATE INDEX training_runs_by_experiment ON training_runs (experiment_id, deleted)",
+        "CREATE INDEX training_runs_by_project ON training_runs (project)",
+        """
+        CREATE TABLE checkpoints (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            training_run_id INTEGER NOT NULL REFERENCES training_runs (id),
+            "values" TEXT NOT NULL,
+            metadata TEXT,
+            created INTEGER NOT NULL
+        )
+        """,
+        "CREATE INDEX checkpoints_by_run ON checkpoints (training_run_id)",
+    ),
+    # Issue 15 item 5: multitask. An experiment's `tasks` (JSON, NULL when it is not
+    # multitask) and the task (JSON `{object, name, cost}`) of each suggestion, queued
+    # suggestion and observation (an observation's copied from its suggestion).
+    (
+        "ALTER TABLE experiments ADD COLUMN tasks TEXT",
+        "ALTER TABLE suggestions ADD COLUMN task TEXT",
+        "ALTER TABLE queued_suggestions ADD COLUMN task TEXT",
+        "ALTER TABLE observations ADD COLUMN task TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,7 +13,10 @@ and so also survives power loss, at the price of one fsync per write call.
 
 Schema: versioned in `PRAGMA user_version` and migrated when the store opens
 (`_schema.py`); the connection set-up and the unit of work are in `_connection.py`, the
-row <-> model converters and the in-transaction row helpers in `_rows.py`.
+row <-> model converters and the in-transaction row helpers in `_rows.py`; two parts of
+the store live apart: its listings (`_listing.py`), its queued suggestions
+(`_queue.py`), its API tokens (`_tokens.py`) and its projects, training runs and
+checkpoints (`_runs.py`).
 
 Suggestion state is derived as the contract says: a suggestion is closed iff an observation
 row references it; since schema v2 a `closed` flag, kept in the same transaction as the
@@ -37,27 +40,30 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sigopt_service.errors import DatabaseError
-from sigopt_service.models import Assignments, Experiment, Metadata, Observation, Suggestion
-from sigopt_service.store._listing import NEWEST_FIRST, ExperimentListing
-from sigopt_service.store.base import (
-    EXPERIMENT_UPDATABLE,
-    BaseStore,
-    ExperimentStateFilter,
-    NewExperiment,
-    NewObservation,
-    Page,
+from sigopt_service.models import (
+    Assignments,
+    Experiment,
+    Metadata,
+    Observation,
+    Suggestion,
+    Task,
+)
+from sigopt_service.store._changes import (
     check_update_keys,
     now_s,
     observation_changes,
     plain_changes,
 )
+from sigopt_service.store.base import (
+    EXPERIMENT_UPDATABLE,
+    NewExperiment,
+    NewObservation,
+)
 from sigopt_service.store.sqlite._connection import SYNCHRONOUS, connect, transaction
-from sigopt_service.store.sqlite._listing import experiment_page_in_tx
+from sigopt_service.store.sqlite._listing import SqliteListings
+from sigopt_service.store.sqlite._queue import SqliteQueue, insert_suggestion_in_tx
 from sigopt_service.store.sqlite._rows import (
-    IS_CLOSED,
     IS_OPEN,
-    OBSERVATION_COLUMNS,
-    SUGGESTION_COLUMNS,
     dumps,
     dumps_optional,
     experiment_from_row,
@@ -68,13 +74,15 @@ from sigopt_service.store.sqlite._rows import (
     observation_from_row,
     observation_in_tx,
     open_suggestion_rows_in_tx,
-    page_in_tx,
     require_experiment_in_tx,
     suggestion_from_row,
     suggestion_in_tx,
+    task_text,
     update_experiment_in_tx,
 )
+from sigopt_service.store.sqlite._runs import SqliteRuns
 from sigopt_service.store.sqlite._schema import migrate_in_tx
+from sigopt_service.store.sqlite._tokens import SqliteTokens
 from sigopt_service.store.sqlite._updates import update_observation_in_tx
 
 
@@ -87,7 +95,7 @@ class _DryRun(Exception):
 CHECKPOINT_EVERY_WRITES = 256
 
 
-class SqliteStore(BaseStore):
+class SqliteStore(SqliteQueue, SqliteListings, SqliteTokens, SqliteRuns):
     """`BaseStore` on a SQLite file; see the module docstring for durability and schema."""
 
     def __init__(
@@ -97,6 +105,7 @@ class SqliteStore(BaseStore):
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         busy_timeout_s: float = 5.0,
         autocheckpoint: bool = True,
+        read_only: bool = False,
     ) -> None:
         if synchronous not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
@@ -112,6 +121,8 @@ class SqliteStore(BaseStore):
             if not autocheckpoint:
                 conn.execute("PRAGMA wal_autocheckpoint = 0").fetchone()
             self._migrate()
+            if read_only:  # after the migration: every write then raises DatabaseError
+                conn.execute("PRAGMA query_only = ON")
         except BaseException:
             conn.close()
             self._conn = None
@@ -174,20 +185,6 @@ class SqliteStore(BaseStore):
         with self._transaction(write=False) as conn:
             return experiment_from_row(experiment_row_in_tx(conn, experiment_id))
 
-    def list_experiments(
-        self,
-        *,
-        state: ExperimentStateFilter = "active",
-        limit: int = 100,
-        cursor: int | None = None,
-        listing: ExperimentListing = NEWEST_FIRST,
-    ) -> Page[Experiment]:
-        with self._transaction(write=False) as conn:
-            rows, count, has_more = experiment_page_in_tx(
-                conn, state=state, listing=listing, limit=limit, cursor=cursor
-            )
-        return Page([experiment_from_row(r) for r in rows], count, has_more)
-
     def update_experiment(self, experiment_id: int, changes: Mapping[str, Any]) -> Experiment:
         check_update_keys(changes, EXPERIMENT_UPDATABLE)
         with self._transaction() as conn:
@@ -200,19 +197,20 @@ class SqliteStore(BaseStore):
 
     # -- suggestions --------------------------------------------------------------------
     def create_suggestion(
-        self, experiment_id: int, assignments: Assignments, metadata: Metadata | None = None
+        self,
+        experiment_id: int,
+        assignments: Assignments,
+        metadata: Metadata | None = None,
+        *,
+        task: Task | None = None,
     ) -> Suggestion:
         assignments_json = dumps(assignments)
-        metadata_json = dumps_optional(metadata)
         now = now_s()
         with self._transaction() as conn:
             require_experiment_in_tx(conn, experiment_id)
-            cur = conn.execute(
-                "INSERT INTO suggestions (experiment_id, assignments, metadata, created) "
-                "VALUES (?, ?, ?, ?)",
-                (experiment_id, assignments_json, metadata_json, now),
+            suggestion_id = insert_suggestion_in_tx(
+                conn, experiment_id, assignments_json, metadata, now, task_text(task)
             )
-            suggestion_id = cur.lastrowid
         return Suggestion(
             id=str(suggestion_id),
             experiment=str(experiment_id),
@@ -220,47 +218,12 @@ class SqliteStore(BaseStore):
             assignments=assignments,
             metadata=metadata,
             created=now,
+            task=task,
         )
 
     def get_suggestion(self, experiment_id: int, suggestion_id: int) -> Suggestion:
         with self._transaction(write=False) as conn:
             return suggestion_in_tx(conn, experiment_id, suggestion_id)
-
-    def list_suggestions(
-        self,
-        experiment_id: int,
-        *,
-        open_only: bool = False,
-        include_deleted: bool = False,
-        deleted_only: bool = False,
-        ids: Sequence[int] | None = None,
-        limit: int = 100,
-        cursor: int | None = None,
-    ) -> Page[Suggestion]:
-        conditions = ["experiment_id = ?"]
-        params: list[Any] = [experiment_id]
-        if deleted_only:
-            conditions.append("deleted = 1 AND closed = 0" if open_only else "deleted = 1")
-        elif open_only:
-            conditions.append(IS_OPEN)
-        elif not include_deleted:
-            conditions.append("deleted = 0")
-        if ids is not None:
-            conditions.append("id IN (SELECT value FROM json_each(?))")
-            params.append(dumps([int(i) for i in ids]))
-        with self._transaction(write=False) as conn:
-            require_experiment_in_tx(conn, experiment_id)
-            rows, count, has_more = page_in_tx(
-                conn,
-                select=f"{SUGGESTION_COLUMNS}, {IS_CLOSED}",
-                table="suggestions",
-                where=" AND ".join(conditions),
-                params=params,
-                ascending=False,
-                limit=limit,
-                cursor=cursor,
-            )
-        return Page([suggestion_from_row(r, is_closed=bool(r[6])) for r in rows], count, has_more)
 
     def update_suggestion(
         self, experiment_id: int, suggestion_id: int, metadata: Metadata | None
@@ -324,33 +287,6 @@ class SqliteStore(BaseStore):
     def get_observation(self, experiment_id: int, observation_id: int) -> Observation:
         with self._transaction(write=False) as conn:
             return observation_in_tx(conn, experiment_id, observation_id)
-
-    def list_observations(
-        self,
-        experiment_id: int,
-        *,
-        ascending: bool = False,
-        include_deleted: bool = False,
-        deleted_only: bool = False,
-        limit: int = 100,
-        cursor: int | None = None,
-    ) -> Page[Observation]:
-        where = "experiment_id = ?" + (
-            " AND deleted = 1" if deleted_only else "" if include_deleted else " AND deleted = 0"
-        )
-        with self._transaction(write=False) as conn:
-            require_experiment_in_tx(conn, experiment_id)
-            rows, count, has_more = page_in_tx(
-                conn,
-                select=OBSERVATION_COLUMNS,
-                table="observations",
-                where=where,
-                params=(experiment_id,),
-                ascending=ascending,
-                limit=limit,
-                cursor=cursor,
-            )
-        return Page([observation_from_row(r) for r in rows], count, has_more)
 
     def update_observation(
         self,

@@ -19,6 +19,7 @@ from sigopt_service.store.sqlite._rows import (
     dumps,
     dumps_optional,
     observation_in_tx,
+    task_text,
 )
 
 
@@ -41,13 +42,14 @@ def update_observation_in_tx(
     updated = Observation.model_validate({**current.model_dump(), **fields})
     conn.execute(
         'UPDATE observations SET "values" = ?, failed = ?, metadata = ?, suggestion_id = ?, '
-        "assignments = ? WHERE id = ?",
+        "assignments = ?, task = ? WHERE id = ?",
         (
             dumps([v.model_dump(mode="json") for v in updated.values]),
             int(updated.failed),
             dumps_optional(updated.metadata),
             None if updated.suggestion is None else int(updated.suggestion),
             dumps(updated.assignments),
+            task_text(updated.task),
             observation_id,
         ),
     )
@@ -68,9 +70,14 @@ def _move_onto_in_tx(
     suggestion_id: int,
     allow_duplicates: bool,
 ) -> dict[str, Any]:
-    """Check the suggestion moved onto and close it; the observation's new fields."""
+    """Check the suggestion moved onto and close it; the observation's new fields (the
+    suggestion's assignments and task)."""
     unchecked = allow_duplicates or str(suggestion_id) == current.suggestion
-    assignments_json = close_suggestion_in_tx(
+    assignments_json, task_json = close_suggestion_in_tx(
         conn, experiment_id, suggestion_id, None if unchecked else set()
     )
-    return {"suggestion": str(suggestion_id), "assignments": json.loads(assignments_json)}
+    return {
+        "suggestion": str(suggestion_id),
+        "assignments": json.loads(assignments_json),
+        "task": None if task_json is None else json.loads(task_json),
+    }

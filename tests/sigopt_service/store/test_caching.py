@@ -50,6 +50,10 @@ class CountingStore(InMemoryStore):
         self._count("all_observations")
         return super().all_observations(experiment_id)
 
+    def queued_suggestion_count(self, experiment_id: int) -> int:
+        self._count("queued_suggestion_count")
+        return super().queued_suggestion_count(experiment_id)
+
 
 @pytest.fixture(params=["memory", "sqlite"])
 def inner(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BaseStore]:
@@ -67,6 +71,7 @@ def views(store: BaseStore, eid: int) -> tuple[Any, ...]:
         store.observation_count(eid),
         store.open_suggestion_count(eid),
         store.best_observation(eid),
+        store.queued_suggestion_count(eid),
     )
 
 
@@ -80,6 +85,13 @@ Write = Callable[[CachingStore, int], object]
 
 def _sids(store: BaseStore, eid: int, *, open_only: bool = True) -> list[int]:
     return [int(s.id) for s in store.list_suggestions(eid, open_only=open_only).items]
+
+
+def _oldest_queued(store: BaseStore, eid: int) -> int:
+    oldest = store.oldest_queued_suggestion(eid)
+    if oldest is None:
+        raise LookupError("nothing queued")
+    return int(oldest.id)
 
 
 def _best_id(store: BaseStore, eid: int) -> int:
@@ -120,6 +132,9 @@ WRITES: dict[str, Write] = {
     ),
     "delete_observation": lambda s, e: s.delete_observation(e, _best_id(s, e)),
     "delete_observations": lambda s, e: s.delete_observations(e),
+    "create_queued_suggestion": lambda s, e: s.create_queued_suggestion(e, {"x": 0.4}),
+    "serve_queued_suggestion": lambda s, e: s.serve_queued_suggestion(e, _oldest_queued(s, e)),
+    "delete_queued_suggestion": lambda s, e: s.delete_queued_suggestion(e, _oldest_queued(s, e)),
 }
 
 
@@ -127,6 +142,8 @@ def _history(store: BaseStore) -> int:
     eid = int(store.create_experiment(new_experiment()).id)
     sids = [int(store.create_suggestion(eid, {"x": i / 10}).id) for i in range(4)]
     store.create_observations(eid, [observed(sids[0], 3.0), observed(sids[1], 7.0)])
+    for x in (0.11, 0.12):
+        store.create_queued_suggestion(eid, {"x": x})
     return eid
 
 
@@ -163,6 +180,20 @@ class TestEveryWriteKeepsTheCaches:
         WRITES[write](caching, eid)
         assert views(caching, eid) != views(inner, eid)
 
+    @pytest.mark.parametrize(
+        "write", ["create_queued_suggestion", "serve_queued_suggestion", "delete_queued_suggestion"]
+    )
+    def test_a_forgotten_queue_count_is_caught(
+        self, inner: BaseStore, write: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The same for the queue's count: with its update removed, it is stale."""
+        monkeypatch.setattr(CachingStore, "_queue_changed", lambda self, eid, by: None)
+        caching = CachingStore(inner)
+        eid = _history(caching)
+        warm(caching, eid)
+        WRITES[write](caching, eid)
+        assert views(caching, eid) != views(inner, eid)
+
     @pytest.mark.parametrize("seed", [1, 2, 3])
     def test_random_interleaving(self, inner: BaseStore, seed: int) -> None:
         """A seeded random mix of every write on two experiments, views read at random
@@ -190,7 +221,8 @@ class TestReadsFromMemory:
     """Once warm, the hot path's reads never reach the inner store."""
 
     def test_warm_reads_skip_the_inner_store(self) -> None:
-        """The experiment, counts and best are read from the inner store once each."""
+        """The experiment, counts, best and queue's count are read from the inner store
+        once each."""
         inner = CountingStore()
         caching = CachingStore(inner)
         eid = int(caching.create_experiment(new_experiment()).id)
@@ -199,7 +231,12 @@ class TestReadsFromMemory:
             sid = int(caching.create_suggestion(eid, {"x": 0.1}).id)
             caching.create_observations(eid, [observed(sid, 2.0)])
             views(caching, eid)
-        assert inner.reads == {"get_experiment": 1, "observation_count": 1, "all_observations": 1}
+        assert inner.reads == {
+            "get_experiment": 1,
+            "observation_count": 1,
+            "all_observations": 1,
+            "queued_suggestion_count": 1,
+        }
 
     def test_is_warm(self) -> None:
         """is_warm says whether the experiment, and if asked its counts, are cached."""
@@ -215,6 +252,34 @@ class TestReadsFromMemory:
         caching.update_experiment(e3, {"name": "n"})
         assert not caching.is_warm(e3, counts=False)
 
+    def test_is_warm_for_the_queue_only_when_known_empty(self) -> None:
+        """Serving reads the oldest entry: a suggest is warm only once the queue's count is
+        cached and zero."""
+        caching = CachingStore(InMemoryStore())
+        eid = int(caching.create_experiment(new_experiment()).id)
+        caching.get_experiment(eid)
+        assert caching.is_warm(eid, counts=False) and not caching.is_warm(
+            eid, counts=False, queue=True
+        )
+        assert caching.queued_suggestion_count(eid) == 0
+        assert caching.is_warm(eid, counts=False, queue=True)
+        qid = int(caching.create_queued_suggestion(eid, {"x": 0.5}).id)
+        assert not caching.is_warm(eid, counts=False, queue=True)
+        caching.serve_queued_suggestion(eid, qid)
+        assert caching.is_warm(eid, counts=False, queue=True)
+
+    def test_queue_count_read_once(self) -> None:
+        """The queue's count is read from the inner store once, then kept by the writes."""
+        inner = CountingStore()
+        caching = CachingStore(inner)
+        eid = int(caching.create_experiment(new_experiment()).id)
+        for _ in range(3):
+            qid = int(caching.create_queued_suggestion(eid, {"x": 0.1}).id)
+            assert caching.queued_suggestion_count(eid) == 1
+            caching.serve_queued_suggestion(eid, qid)
+            assert caching.queued_suggestion_count(eid) == 0
+        assert inner.reads == {"queued_suggestion_count": 1}
+
     def test_delegation_and_repr(self, tmp_path: Path) -> None:
         """Speed, housekeeping and closing are the inner store's; repr shows the caches."""
         inner = SqliteStore(tmp_path / "s.db", synchronous="FULL", autocheckpoint=False)
@@ -224,10 +289,12 @@ class TestReadsFromMemory:
         caching.maintain()
         eid = int(caching.create_experiment(new_experiment()).id)
         caching.get_experiment(eid)
-        assert repr(caching) == (f"<CachingStore of {inner!r} experiments=1/256 counts=0 best=0>")
+        assert repr(caching) == (
+            f"<CachingStore of {inner!r} experiments=1/256 counts=0 best=0 queued=0>"
+        )
         caching.close()
         assert "closed" in repr(inner)
-        assert repr(caching).endswith("experiments=0/256 counts=0 best=0>")
+        assert repr(caching).endswith("experiments=0/256 counts=0 best=0 queued=0>")
 
 
 class TestSnapshots:
@@ -263,7 +330,7 @@ class TestSnapshots:
         eid = int(caching.create_experiment(new_experiment()).id)
         [created] = caching.create_observations(eid, [observed(value=4.0)])
         before = views(caching, eid)
-        experiment, _, _, best = views(caching, eid)
+        experiment, _, _, best, _ = views(caching, eid)
         assert experiment.metadata is not None and best is not None
         experiment.metadata["owner"] = "mallory"
         experiment.parameters.clear()

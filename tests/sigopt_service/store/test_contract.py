@@ -20,13 +20,15 @@ from sigopt_service.models import (
 )
 from sigopt_service.store import BaseStore
 from tests.sigopt_service.store.contract_moves import ObservationMovesContract
+from tests.sigopt_service.store.contract_queue import QueuedSuggestionsContract
 from tests.sigopt_service.store.contract_views import DerivedViewsContract
 from tests.sigopt_service.store.helpers import new_experiment, observed
 
 
-class TestStoreContract(DerivedViewsContract, ObservationMovesContract):
+class TestStoreContract(DerivedViewsContract, ObservationMovesContract, QueuedSuggestionsContract):
     """Every store keeps the contract of `BaseStore` (the derived views and errors as data
-    are in `contract_views.py`, observation moves in `contract_moves.py`)."""
+    are in `contract_views.py`, observation moves in `contract_moves.py`, queued
+    suggestions and `development` in `contract_queue.py`)."""
 
     class TestIds:
         """Ids are positive, increasing in creation order and never reused."""

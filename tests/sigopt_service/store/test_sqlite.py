@@ -15,7 +15,7 @@ import pytest
 
 from sigopt_service.errors import DatabaseError
 from sigopt_service.models import SuggestionState
-from sigopt_service.store import SqliteStore
+from sigopt_service.store import ExperimentListing, SqliteStore
 from sigopt_service.store.sqlite import MIGRATIONS, SCHEMA_VERSION
 from tests.sigopt_service.store.helpers import new_experiment, observed
 
@@ -91,6 +91,43 @@ class TestSqliteDurability:
             assert store.open_suggestion_count(1) == 1
         finally:
             store.close()
+
+    def test_v2_database_migrates_to_development_and_queue(self, tmp_path: Path) -> None:
+        """A version-2 file (the schema before issue 15) opens at the current version:
+        its experiments are not development ones and keep everything else, and its
+        experiments take queued suggestions, served as suggestions with the next ids."""
+        path = tmp_path / "v2.db"
+        raw = sqlite3.connect(path)
+        for migration in MIGRATIONS[:2]:
+            for statement in migration:
+                raw.execute(statement)
+        raw.execute(
+            "INSERT INTO experiments VALUES (1, 'old', 'offline', '[]', '[]', 10, 1, 1, "
+            "'[]', '[]', '{\"k\": \"v\"}', NULL, 'active', 5, 6)"
+        )
+        raw.execute("INSERT INTO suggestions VALUES (1, 1, '{\"x\": 0.1}', NULL, 5, 0, 0)")
+        raw.execute("PRAGMA user_version = 2")
+        raw.commit()
+        raw.close()
+        store = SqliteStore(path)
+        try:
+            assert store.schema_version() == SCHEMA_VERSION >= 3
+            old = store.get_experiment(1)
+            assert not old.development
+            assert (old.name, old.observation_budget, old.metadata) == ("old", 10, {"k": "v"})
+            assert (old.created, old.updated) == (5, 6)
+            assert store.list_experiments(listing=ExperimentListing(development=False)).count == 1
+            qid = int(store.create_queued_suggestion(1, {"x": 0.5}).id)
+            served = store.serve_queued_suggestion(1, qid)
+            assert served.id == "2" and served.assignments == {"x": 0.5}
+            assert [s.id for s in store.open_suggestions(1)] == ["1", "2"]
+            dev = store.create_experiment(new_experiment().model_copy(update={"development": True}))
+            assert store.get_experiment(int(dev.id)).development
+        finally:
+            store.close()
+        with sqlite3.connect(path) as raw:
+            row = raw.execute("SELECT deleted, suggestion_id FROM queued_suggestions").fetchone()
+        assert row == (1, 2)  # the served entry names the suggestion it became
 
     def test_future_version_refused(self, tmp_path: Path) -> None:
         """A database written by newer code raises DatabaseError instead of being touched."""
