@@ -15,7 +15,7 @@ import anyio
 import structlog
 from pydantic import ValidationError
 
-from sigopt_service.config import ServiceConfig
+from sigopt_service.config import ServiceConfig, database_path
 from sigopt_service.http import serve
 from sigopt_service.logs import configure_logging
 
@@ -29,7 +29,13 @@ log = structlog.get_logger()
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
-    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite database file")
+    parser.add_argument(
+        "--db",
+        type=_database_path,
+        default=DEFAULT_DB,
+        help="SQLite database: a file path, sqlite:///relative/path.db or "
+        "sqlite:////absolute/path.db (default: runs/service.db)",
+    )
     parser.add_argument(
         "--token",
         action="append",
@@ -85,6 +91,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default="info",
         help="the least severe log events written: debug, info, warning, error",
     )
+
+
+def _database_path(location: str) -> Path:
+    # argparse reports an ArgumentTypeError as "argument --db: <message>".
+    try:
+        return database_path(location)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def config_from_args(args: argparse.Namespace) -> ServiceConfig:

@@ -3,12 +3,47 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+#: `scheme://...` (RFC 3986 scheme); anything else given as a database is a file path.
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+_SQLITE_FORMS = "a file path, sqlite:///relative/path.db or sqlite:////absolute/path.db"
+
+
+def database_path(location: str) -> Path:
+    """The SQLite file a `--db` value names: a plain path, or a SQLAlchemy-style URL,
+    `sqlite:///relative/path.db` (three slashes) or `sqlite:////absolute/path.db` (four).
+
+    `ValueError` for any other URL (PostgreSQL's included, for now), a host, a query
+    string or no file at all. Written by hand rather than with SQLAlchemy's `make_url`:
+    two URL forms do not justify the dependency.
+    """
+    match = _URL_SCHEME.match(location)
+    if match is None:
+        if not location:
+            raise ValueError(f"needs a database: {_SQLITE_FORMS}")
+        return Path(location)
+    scheme = match.group(1).lower()
+    if scheme.split("+")[0] in ("postgresql", "postgres"):
+        raise ValueError(f"PostgreSQL is not supported yet; give {_SQLITE_FORMS}")
+    if scheme != "sqlite":
+        raise ValueError(f"unknown database URL scheme {scheme!r}; give {_SQLITE_FORMS}")
+    rest = location[match.end() :]
+    if not rest.startswith("/"):
+        raise ValueError(f"a sqlite URL takes no host ({location!r}); give {_SQLITE_FORMS}")
+    if "?" in rest:
+        raise ValueError(f"a sqlite URL takes no query string ({location!r})")
+    # `sqlite:///x` -> "x" (relative), `sqlite:////x` -> "/x" (absolute), as SQLAlchemy.
+    path = rest.removeprefix("/")
+    if not path or path == ":memory:":
+        raise ValueError(f"a sqlite URL needs a file ({location!r}); give {_SQLITE_FORMS}")
+    return Path(path)
 
 
 def is_loopback(host: str) -> bool:
@@ -48,6 +83,12 @@ class ServiceConfig(BaseModel):
     #: page login) is refused with a 405, and the store's connection is query-only
     #: (`orchestrator dashboard`; `--read-only`).
     read_only: bool = False
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _db_location(cls, value: Any) -> Any:
+        # `sqlite:///path` as `--db` takes it, as well as a plain path.
+        return database_path(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _token_beyond_loopback(self) -> ServiceConfig:

@@ -19,11 +19,16 @@ ambiguous failure (the service may have acted) would duplicate it. Both therefor
 what the service already did before sending again; see their docstrings.
 
 The base URL may end in `/`, or in `/v1` as the API's own address does: the client
-normalises it (`normalize_base_url`).
+normalises it (`normalize_base_url`). Several URLs (a list, or one comma-separated string)
+name several processes of one service: every request goes to the current one, and a
+connection error or a 5xx there makes the next one current (round robin, sticking to a URL
+that works) before the retry, whose exactly-once checks thus ask the new URL.
 
 Modules: `_client.py` (the calls), `_requests.py` (status mapping, parsing, paging),
 `_retry.py` (the policy and the retry loop), `_lookups.py` (what an ambiguous attempt did),
-`_bodies.py` (request bodies and what `report_and_ask` returns), `_url.py` (the base URL).
+`_bodies.py` (request bodies and what `report_and_ask` returns), `_queued.py` (queueing a
+new experiment's first assignments exactly once), `_url.py` (the base URLs), `_failover.py`
+(which URL a request goes to), `_runs.py` (SigOpt training runs, `client.runs`).
 
 Usage sketch:
 ```python
@@ -38,7 +43,8 @@ from __future__ import annotations
 from orchestrator.client._bodies import REQUEST_KEY, AskNext, Reported
 from orchestrator.client._client import ServiceClient
 from orchestrator.client._retry import RetryPolicy
-from orchestrator.client._url import normalize_base_url
+from orchestrator.client._runs import TrainingRuns
+from orchestrator.client._url import base_urls, checked_base_url, normalize_base_url, split_urls
 
 __all__ = [
     "REQUEST_KEY",
@@ -46,5 +52,9 @@ __all__ = [
     "Reported",
     "RetryPolicy",
     "ServiceClient",
+    "TrainingRuns",
+    "base_urls",
+    "checked_base_url",
     "normalize_base_url",
+    "split_urls",
 ]

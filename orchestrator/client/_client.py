@@ -19,10 +19,13 @@ from orchestrator.client._bodies import (
     observation_body,
     refuses_next_suggestion,
 )
+from orchestrator.client._failover import Endpoints
 from orchestrator.client._lookups import existing_observation, find_by_request_key
+from orchestrator.client._queued import queue_all
 from orchestrator.client._requests import Requests, parse
 from orchestrator.client._retry import DEFAULT_RETRY, RetryPolicy, retrying
-from orchestrator.client._url import normalize_base_url
+from orchestrator.client._runs import TrainingRuns
+from orchestrator.client._url import base_urls
 from orchestrator.errors import BudgetExhausted, ServiceRejected, TransientServiceError
 from orchestrator.transport import AiohttpTransport, Transport, TransportResponse
 from sigopt_service.models import (
@@ -30,6 +33,7 @@ from sigopt_service.models import (
     Experiment,
     MetricEvaluation,
     Observation,
+    QueuedSuggestion,
     Suggestion,
 )
 
@@ -37,7 +41,8 @@ log = structlog.get_logger()
 
 
 class ServiceClient:
-    """Async SigOpt REST API v1 client. Ids are strings, as on the wire.
+    """Async SigOpt REST API v1 client. Ids are strings, as on the wire. Given several
+    URLs, it fails over from one to the next on a connection error or a 5xx (`_failover.py`).
 
     Every method retries transient failures per `retry` and raises the last
     `TransientServiceError` when retries run out, `ServiceRejected` when the service
@@ -48,27 +53,36 @@ class ServiceClient:
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         *,
         token: str | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         connect_timeout_s: float = 10.0,
         request_timeout_s: float = 60.0,
-        transport: Transport | None = None,
+        transport: Transport | Sequence[Transport] | None = None,
     ) -> None:
-        # `http://host/`, `http://host/v1` and `http://host` all name the same service.
-        self.base_url = normalize_base_url(base_url)
-        # An injected transport belongs to the caller, who closes it.
-        self._owned: AiohttpTransport | None = None
+        # Several URLs (a sequence, or one comma-separated string) are one service's
+        # processes, tried in order on failure (`_failover.py`). `http://host/`,
+        # `http://host/v1` and `http://host` all name the same service.
+        urls = base_urls(base_url)
+        # An injected transport (one per URL) belongs to the caller, who closes it.
+        self._owned: list[AiohttpTransport] = []
         if transport is None:
-            self._owned = AiohttpTransport(
-                self.base_url,
-                token=token,
-                connect_timeout_s=connect_timeout_s,
-                request_timeout_s=request_timeout_s,
-            )
-            transport = self._owned
-        self._requests = Requests(transport, retry)
+            self._owned = [
+                AiohttpTransport(
+                    url,
+                    token=token,
+                    connect_timeout_s=connect_timeout_s,
+                    request_timeout_s=request_timeout_s,
+                )
+                for url in urls
+            ]
+            transports: Sequence[Transport] = self._owned
+        else:
+            transports = list(transport) if isinstance(transport, Sequence) else [transport]
+        self._requests = Requests(Endpoints.of(urls, transports), retry)
+        #: SigOpt training runs (a command's view of its suggestion; `_runs.py`).
+        self.runs = TrainingRuns(self._requests)
         # Whether the service answers `next_suggestion` (ours does); learnt on first use.
         self._offers_next_suggestion = True
 
@@ -79,6 +93,16 @@ class ServiceClient:
     @retry.setter
     def retry(self, policy: RetryPolicy) -> None:
         self._requests.policy = policy
+
+    @property
+    def base_url(self) -> str:
+        """The URL requests go to now: the first one given, until it fails (then the next)."""
+        return self._requests.endpoints.current.url
+
+    @property
+    def base_urls(self) -> tuple[str, ...]:
+        """Every URL given, in the order they are tried."""
+        return tuple(endpoint.url for endpoint in self._requests.endpoints.all)
 
     def __repr__(self) -> str:
         return f"ServiceClient({self.base_url!r}, transport={self._requests.transport!r})"
@@ -95,8 +119,8 @@ class ServiceClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._owned is not None:
-            await self._owned.aclose()
+        for transport in self._owned:
+            await transport.aclose()
 
     async def _call(
         self,
@@ -126,6 +150,15 @@ class ServiceClient:
         path = f"/experiments/{experiment_id}"
         response = await self._requests.call("PUT", path, json=dict(body))
         return parse(Experiment, response, "PUT", path)
+
+    async def queue_suggestions(
+        self, experiment_id: str, entries: Sequence[Mapping[str, Any]]
+    ) -> list[QueuedSuggestion]:
+        """Queue assignments (`POST .../queued_suggestions`), in order, each exactly once:
+        the experiment's next suggestions serve them first. Only for an experiment nothing
+        else queues on or asks suggestions of meanwhile (one this run just created): an
+        attempt that may have landed is recognised by the queue's length."""
+        return await queue_all(self._requests, self.retry, experiment_id, entries)
 
     async def best_assignments(self, experiment_id: str) -> list[BestAssignments]:
         path = f"/experiments/{experiment_id}/best_assignments"
@@ -211,6 +244,11 @@ class ServiceClient:
         """Every open, non-deleted suggestion, newest first (all pages)."""
         path = f"/experiments/{experiment_id}/suggestions"
         return [s async for s in self._requests.iter_pages(Suggestion, path, {"state": "open"})]
+
+    async def suggestions(self, experiment_id: str) -> list[Suggestion]:
+        """Every non-deleted suggestion, open and closed, newest first (all pages)."""
+        path = f"/experiments/{experiment_id}/suggestions"
+        return [s async for s in self._requests.iter_pages(Suggestion, path, {})]
 
     async def delete_suggestion(self, experiment_id: str, suggestion_id: str) -> None:
         """Delete one suggestion; one that is already gone (404) counts as deleted."""

@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
 
+from orchestrator.client._failover import Endpoints
 from orchestrator.client._retry import RetryPolicy, retrying
 from orchestrator.errors import ServiceError, ServiceRejected, TransientServiceError
 from orchestrator.transport import Transport, TransportResponse
@@ -22,14 +23,21 @@ _ALWAYS_TRANSIENT = frozenset({429, 502, 503, 504})
 
 
 class Requests:
-    """The transport plus status mapping, parsing, paging and retries.
+    """The transports plus failover, status mapping, parsing, paging and retries.
 
-    `policy` is read on every call (the client's `retry` attribute is the source).
+    Each attempt goes to the current endpoint; one that gets no answer or a 5xx makes the
+    next endpoint current (`_failover.py`) before it raises. `policy` is read on every call
+    (the client's `retry` attribute is the source).
     """
 
-    def __init__(self, transport: Transport, policy: RetryPolicy) -> None:
-        self.transport = transport
+    def __init__(self, endpoints: Endpoints, policy: RetryPolicy) -> None:
+        self.endpoints = endpoints
         self.policy = policy
+
+    @property
+    def transport(self) -> Transport:
+        """The current endpoint's transport."""
+        return self.endpoints.current.transport
 
     async def send(
         self,
@@ -39,12 +47,20 @@ class Requests:
         params: Mapping[str, str] | None = None,
         json: Any = None,
     ) -> TransportResponse:
-        """One attempt: the transport's answer, or the error its status maps to."""
-        response = await self.transport.request(method, path, params=params, json=json)
+        """One attempt, on the current endpoint: its answer, or the error its status maps
+        to."""
+        index, endpoint = self.endpoints.pick()
+        try:
+            response = await endpoint.transport.request(method, path, params=params, json=json)
+        except TransientServiceError as exc:
+            self.endpoints.failed(index, str(exc))
+            raise
         status = response.status
         if 200 <= status < 300:
             return response
         message = error_message(response)
+        if status >= 500:
+            self.endpoints.failed(index, f"HTTP {status}: {message}")
         if status in _ALWAYS_TRANSIENT or (status == 500 and self.policy.retry_server_errors):
             _raise_transient(method, path, response, message)
         code, field = error_data(response)

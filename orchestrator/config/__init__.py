@@ -8,6 +8,7 @@ its section of the config through its constructor. Every error is a `ConfigError
 message names the key and the file (`configs/x.yaml: workers.count: ...`).
 
 - `sections.py`: the models, one per YAML section, and the root `OrchestratorConfig`;
+  `_service.py`: the `service` section (its `url` may list several for failover);
 - `loading.py`: read, validate, override, check (`load_config`, `parse_config`,
   `check_parameters` for an existing experiment's parameters);
 - `_yaml.py`: the YAML loader (YAML 1.2 numbers: `1e-5` is a float);
@@ -16,6 +17,7 @@ message names the key and the file (`configs/x.yaml: workers.count: ...`).
 
 from __future__ import annotations
 
+from orchestrator.config._service import DEFAULT_TOKEN_ENV, ServiceSection
 from orchestrator.config.loading import (
     check_parameters,
     check_runnable,
@@ -23,7 +25,6 @@ from orchestrator.config.loading import (
     parse_config,
 )
 from orchestrator.config.sections import (
-    DEFAULT_TOKEN_ENV,
     ExperimentSection,
     FailuresSection,
     Invalid,
@@ -32,7 +33,6 @@ from orchestrator.config.sections import (
     RetrySection,
     RunSection,
     Section,
-    ServiceSection,
     TimeoutsSection,
     WorkersSection,
 )

@@ -34,7 +34,8 @@ def fields_at(loc: tuple[int | str, ...]) -> list[str]:
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
         model = annotation
-    return [name for name in model.model_fields if name != "source"]
+    # A field read under an alias (`service.url` fills `urls`) is written as its alias.
+    return [field.alias or name for name, field in model.model_fields.items() if name != "source"]
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:

@@ -71,6 +71,10 @@ def parse_config(raw: Any, source: Path | None = None) -> OrchestratorConfig:
     _check_experiment_definition(config)
     if config.experiment.parameters is not None:
         names = [p.get("name") for p in config.experiment.parameters]
+        # A conditional's value is an assignment too, so `{arch}` is a placeholder.
+        names += [
+            c.get("name") for c in config.experiment.conditionals or [] if isinstance(c, dict)
+        ]
         check_parameters(config, [name for name in names if isinstance(name, str)])
     return config
 
@@ -169,10 +173,10 @@ def load_config(
     try:
         config = parse_config(raw, path)
     except ConfigError as exc:
-        if exc.key in flags:
-            raise ConfigError(
-                f"{exc.message} (set by {flags[exc.key]})", file=path, key=exc.key
-            ) from exc
+        # `service.url[1]`: an entry of the list `--api-url a,b` set.
+        flag = flags.get((exc.key or "").split("[")[0])
+        if flag is not None:
+            raise ConfigError(f"{exc.message} (set by {flag})", file=path, key=exc.key) from exc
         raise
     if check:
         check_runnable(config)

@@ -7,15 +7,28 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    field_validator,
+    model_validator,
+)
 
-from orchestrator.client import RetryPolicy, normalize_base_url
+from orchestrator.client import RetryPolicy
+from orchestrator.config._service import ServiceSection
+from sigopt_service.errors import InvalidRequest
+from sigopt_service.models import Experiment
+from sigopt_service.validation import InvalidField, validate_assignments, validate_experiment_create
 from workers.base import InvalidSetting, WorkerKind, WorkerSettings
 from workers.kinds import KindName, worker_kind
+from workers.resources import CUDA_ENV, detect_gpus, plan_resources
 
 
 class Invalid(ValueError):
@@ -30,27 +43,11 @@ class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-#: Where the API token is read from unless `service.token_env` names another variable.
-DEFAULT_TOKEN_ENV = "SIGOPT_API_TOKEN"
+class QueuedEntry(Section):
+    """One `experiment.queued` item, in SigOpt's queued-suggestion shape."""
 
-
-class ServiceSection(Section):
-    #: Base URL of a SigOpt-compatible service; a trailing `/` or `/v1` is dropped (the
-    #: client appends /v1). None: start the embedded one.
-    url: str | None = None
-    #: SQLite file of the embedded service; None: `<run dir>/service.db`.
-    db: Path | None = None
-    #: The environment variable holding the API token (read at start, never written).
-    token_env: str = DEFAULT_TOKEN_ENV
-
-    @field_validator("url")
-    @classmethod
-    def _url_shape(cls, url: str | None) -> str | None:
-        if url is None:
-            return None
-        if not url.startswith(("http://", "https://")):
-            raise Invalid("", f"must start with http:// or https://, got {url!r}")
-        return normalize_base_url(url)
+    #: Parameter name -> value, as a suggestion of the experiment has them.
+    assignments: dict[str, Any]
 
 
 class ExperimentSection(Section):
@@ -67,6 +64,30 @@ class ExperimentSection(Section):
     parallel_bandwidth: int | None = Field(default=None, ge=1)
     metadata: dict[str, Any] | None = None
     type: Literal["offline", "random", "grid"] = "offline"
+    #: SigOpt's shapes, sent as written and checked by the service's own validation:
+    #: `[{name, values}]`, and `[{type, threshold, terms: [{name, weight}]}]`.
+    conditionals: list[dict[str, Any]] | None = None
+    linear_constraints: list[dict[str, Any]] | None = None
+    #: Multitask `[{name, cost}]` (one of cost 1): the budget is spent in task costs.
+    tasks: list[dict[str, Any]] | None = None
+    #: Multisolution: how many good, diverse solutions `best_assignments` returns.
+    num_solutions: int | None = Field(default=None, ge=1)
+    #: Assignments evaluated first, in this order (the settings in use today, say): queued
+    #: on the service when `orchestrator run` creates the experiment, never on a resumed
+    #: one. `[{assignments: {lr: 0.01, depth: 6}}]`.
+    queued: list[QueuedEntry] | None = None
+
+    @field_validator("queued", mode="before")
+    @classmethod
+    def _entries_hold_assignments(cls, value: Any) -> Any:
+        # `queued: [{lr: 0.01}]` would read as an unknown key `lr`: say what an entry is.
+        for i, entry in enumerate(value if isinstance(value, list) else []):
+            if isinstance(entry, dict) and "assignments" not in entry:
+                raise Invalid(
+                    f"[{i}]",
+                    "each entry is `{assignments: {name: value, ...}}`, as SigOpt queues them",
+                )
+        return value
 
     @field_validator("id", mode="before")
     @classmethod
@@ -115,12 +136,48 @@ class ExperimentSection(Section):
             if difflib.get_close_matches(typo, [key], n=1, cutoff=0.6):
                 raise Invalid(typo, f"unknown key (did you mean `{key}`?)")
 
+    @model_validator(mode="after")
+    def _queued_fit_the_parameters(self) -> ExperimentSection:
+        """Each queued entry is assignments a suggestion of this definition could have,
+        checked by the service's own rules (a bad definition is the loader's to report)."""
+        if not self.queued or self.id is not None:
+            return self
+        if self.tasks:  # a multitask entry needs its task, which queueing does not send yet
+            raise Invalid("queued", "cannot be combined with `tasks` (multitask) yet")
+        try:
+            new = validate_experiment_create(self.definition(1, "check"))
+        except InvalidRequest:
+            return self
+        experiment = Experiment(id="0", **new.model_dump())
+        for i, entry in enumerate(self.queued):
+            try:
+                validate_assignments(experiment, entry.assignments)
+            except InvalidField as exc:
+                raise Invalid(f"queued[{i}].{exc.field}", exc.reason) from exc
+        return self
+
+    def queued_assignments(self) -> list[dict[str, Any]]:
+        """The `queued` entries' assignments, in order (none when there are none)."""
+        return [dict(entry.assignments) for entry in self.queued or []]
+
     def definition(self, workers: int, run_id: str) -> dict[str, Any]:
-        """The body of `POST /experiments`, with the run's id in the metadata."""
-        body = self.model_dump(exclude_none=True, exclude={"id"})
+        """The body of `POST /experiments`, with the run's id in the metadata (`queued` is
+        sent after it, as queued suggestions)."""
+        body = self.model_dump(exclude_none=True, exclude={"id", "queued"})
         body["parallel_bandwidth"] = self.parallel_bandwidth or workers
         body["metadata"] = {**(self.metadata or {}), "orchestrator_run_id": run_id}
         return body
+
+
+class ClusterSection(Section):
+    """`workers.cluster`: a Dask cluster class the run starts, and its size."""
+
+    #: Any importable Dask cluster class, "package.module.Class" (or "package.module:Class").
+    class_: str = Field(alias="class", min_length=1)
+    #: Keyword arguments of the class (for SLURMCluster: cores, memory, queue, walltime ...).
+    options: dict[str, Any] = Field(default_factory=dict)
+    #: How many Dask workers to ask for; None: `workers.count`.
+    scale: int | None = Field(default=None, ge=1)
 
 
 class WorkersSection(Section):
@@ -140,6 +197,33 @@ class WorkersSection(Section):
     shell: bool = False
     #: How often an evaluation is re-run after an infrastructure fault (lost worker).
     max_retries: int = Field(default=2, ge=0, le=100)
+    #: dask: a running scheduler's address, `tcp://host:8786`; absent, the run starts
+    #: `cluster`, else a LocalCluster of `count` processes with one thread each.
+    scheduler: str | None = None
+    #: dask: the cluster to start, e.g. `{class: dask_jobqueue.SLURMCluster, options:
+    #: {...}, scale: 16}`.
+    cluster: ClusterSection | None = None
+    #: dask: the Dask worker resources each evaluation holds, e.g. `{GPU: 1}`.
+    resources: dict[str, float] = Field(default_factory=dict)
+    #: GPU ids shared out among running evaluations, or `auto` (`CUDA_VISIBLE_DEVICES`,
+    #: else `nvidia-smi -L`, else none), resolved to the ids when the config is read.
+    gpus: list[NonNegativeInt] | None = None
+    #: GPUs each running evaluation holds alone; None: 1 when `gpus` are given.
+    gpus_per_evaluation: int | None = Field(default=None, ge=1)
+    #: Cores each running evaluation is pinned to alone (and its BLAS/OpenMP threads).
+    cpus_per_evaluation: int | None = Field(default=None, ge=1)
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpus_found(cls, gpus: Any) -> Any:
+        if not isinstance(gpus, str):
+            return gpus
+        if gpus != "auto":
+            raise Invalid("", f"must be a list of GPU ids or `auto`, got {gpus!r}")
+        try:
+            return list(detect_gpus(os.environ))
+        except ValueError as exc:
+            raise Invalid("", str(exc)) from exc
 
     def worker_kind(self) -> WorkerKind:
         """The descriptor of `kind`: what it needs, how it is checked and built."""
@@ -156,12 +240,47 @@ class WorkersSection(Section):
             cwd=self.cwd,
             shell=self.shell,
             kill_grace_s=kill_grace_s,
+            scheduler=self.scheduler,
+            cluster_class=self.cluster.class_ if self.cluster else None,
+            cluster_options=self.cluster.options if self.cluster else {},
+            cluster_scale=self.cluster.scale if self.cluster else None,
+            resources=self.resources,
+            gpus=tuple(self.gpus or ()),
+            # `auto` that found none: the run shares no GPUs (the config runs anywhere).
+            gpus_per_evaluation=None if self.gpus == [] else self.gpus_per_evaluation,
+            cpus_per_evaluation=self.cpus_per_evaluation,
         )
 
     @model_validator(mode="after")
     def _kind_needs(self) -> WorkersSection:
+        if not self.worker_kind().uses_cluster:
+            for key in ("scheduler", "cluster", "resources"):
+                if getattr(self, key):
+                    raise Invalid(
+                        key, f"is for kind `dask`; kind `{self.kind}` runs on this machine"
+                    )
         try:
             self.worker_kind().check_settings(self.settings())
+        except InvalidSetting as exc:
+            raise Invalid(exc.field, str(exc)) from exc
+        return self
+
+    @model_validator(mode="after")
+    def _resources_fit(self) -> WorkersSection:
+        """`count` evaluations at once fit the GPUs and cores (the error says the numbers)."""
+        if self.worker_kind().uses_cluster:
+            for key in ("gpus", "gpus_per_evaluation", "cpus_per_evaluation"):
+                if getattr(self, key) is not None:
+                    raise Invalid(
+                        key,
+                        "shares this machine's GPUs and cores out; on a cluster use `resources`",
+                    )
+        if self.gpus and CUDA_ENV in self.env:
+            raise Invalid(
+                "env", f"sets {CUDA_ENV}, which `gpus` hands out per evaluation: drop one of them"
+            )
+        try:
+            plan_resources(self.settings())
         except InvalidSetting as exc:
             raise Invalid(exc.field, str(exc)) from exc
         return self
