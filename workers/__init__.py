@@ -6,6 +6,7 @@ from __future__ import annotations
 from workers.base import (
     Completed,
     Evaluation,
+    EvaluationTask,
     Failed,
     InvalidSetting,
     MetricValue,
@@ -20,6 +21,7 @@ __all__ = [
     "BrokenWorker",
     "Completed",
     "Evaluation",
+    "EvaluationTask",
     "Failed",
     "InvalidSetting",
     "MetricValue",

@@ -22,6 +22,13 @@ An `async def` objective runs on the event loop and is cancelled like any task. 
 thread is abandoned: it runs to its end in the background and its result is dropped.
 CPU-bound or possibly hanging objectives belong in `ProcessPoolWorker` or
 `SubprocessWorker`, whose cancellation kills a process.
+
+An objective that declares a parameter named `evaluation` gets the `Evaluation` as that
+keyword: its id, attempt, and the GPUs and cores it holds (`gpus`, `cpus`). This process
+is shared by every evaluation, so nothing is pinned or exported for it: the objective
+picks its devices from `evaluation.gpus` itself (`torch.device(f"cuda:{gpus[0]}")`). A
+timed-out plain-`def` objective keeps running in its thread after its GPUs went back to
+the pool: what a thread uses cannot be taken back, another reason for the process kinds.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from workers.errors import BrokenWorker
 __all__ = [
     "ASYNC_KIND",
     "AsyncFunctionWorker",
+    "accepts_evaluation",
     "check_function_importable",
     "check_function_settings",
     "describe_exception",
@@ -141,6 +149,19 @@ def describe_exception(exc: BaseException) -> dict[str, str | int | float]:
     }
 
 
+def accepts_evaluation(fn: Callable[..., Any]) -> bool:
+    """Whether `fn` declares a parameter named `evaluation` that can be passed by keyword
+    (it then gets the `Evaluation`; objectives without it are called as before)."""
+    try:
+        parameter = inspect.signature(fn).parameters.get("evaluation")
+    except (TypeError, ValueError):  # no signature to read (some builtins)
+        return False
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
+
+
 def _is_async_callable(fn: Callable[..., Any]) -> bool:
     while isinstance(fn, functools.partial):
         fn = fn.func
@@ -172,6 +193,7 @@ class AsyncFunctionWorker(ClosesOnExit):
             self._fn = target
             self._name = getattr(target, "__qualname__", repr(target))
         self._is_async = _is_async_callable(self._fn)
+        self._wants_evaluation = accepts_evaluation(self._fn)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -188,16 +210,16 @@ class AsyncFunctionWorker(ClosesOnExit):
         """
         if self._closed:
             raise BrokenWorker(f"{self!r} is closed")
-        assignments = dict(evaluation.assignments)
+        call = functools.partial(self._fn, dict(evaluation.assignments))
+        if self._wants_evaluation:
+            call = functools.partial(call, evaluation=evaluation)
         try:
             if self._is_async:
-                result = await self._fn(assignments)
+                result = await call()
             else:
                 # abandon_on_cancel: a thread cannot be interrupted, so waiting for it
                 # would make the caller's deadline a suggestion; we walk away instead.
-                result = await anyio.to_thread.run_sync(
-                    self._fn, assignments, abandon_on_cancel=True
-                )
+                result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
         # Cancellation is a BaseException and passes through; SystemExit is caught
         # because an objective calling sys.exit() must not stop the orchestrator.
         except (Exception, SystemExit) as exc:

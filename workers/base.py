@@ -28,6 +28,16 @@ AssignmentValue = int | float | str
 
 
 @dataclass(frozen=True)
+class EvaluationTask:
+    """The task of a multitask experiment's evaluation: its `name` (`cheap`, `full`) and
+    `cost` in (0, 1], 1 for the full-cost task (the objective itself); a cheaper task is
+    an approximation the objective chooses how to make (fewer epochs, less data)."""
+
+    name: str
+    cost: float
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """One evaluation to run: what the worker needs, nothing of HTTP."""
 
@@ -37,6 +47,18 @@ class Evaluation:
     #: a worker that writes files creates it (mode 0o700) if it does not exist.
     workdir: Path | None = None
     attempt: int = 1
+    #: The GPU ids this evaluation holds alone (`workers.resources.ResourcePool`); a
+    #: process running it gets them as `CUDA_VISIBLE_DEVICES`. Empty: none assigned.
+    gpus: tuple[int, ...] = ()
+    #: The CPU cores it holds alone; a process running it is pinned to them. Empty: none.
+    cpus: tuple[int, ...] = ()
+    #: Environment variables of this evaluation alone (the orchestrator's: what the
+    #: `sigopt` client needs to read this suggestion as its run), for a kind that
+    #: `takes_environment`; set on top of everything else a command gets. Out of the
+    #: repr: it holds an API token.
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: Multitask only: the task to evaluate the assignments on; None otherwise.
+    task: EvaluationTask | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +140,22 @@ class WorkerSettings:
     #: first, before the working directory and the installed packages (the orchestrator
     #: gives `workers.cwd`, then the config file's folder).
     import_path: tuple[Path, ...] = ()
+    #: dask: a running scheduler's address (`tcp://host:8786`); None: the run starts a
+    #: cluster (`cluster_class`, else a `LocalCluster` of `count` processes).
+    scheduler: str | None = None
+    #: dask: the cluster class to start ("dask_jobqueue.SLURMCluster"), its keyword
+    #: options, and how many workers to scale it to (None: `count`).
+    cluster_class: str | None = None
+    cluster_options: Mapping[str, Any] = field(default_factory=dict)
+    cluster_scale: int | None = None
+    #: dask: the Dask worker resources each evaluation holds (`{"GPU": 1}`).
+    resources: Mapping[str, float] = field(default_factory=dict)
+    #: The GPU ids shared out among running evaluations (`workers.gpus`, `auto` resolved).
+    gpus: tuple[int, ...] = ()
+    #: GPUs each running evaluation holds alone; None: 1 when `gpus` are given.
+    gpus_per_evaluation: int | None = None
+    #: Cores each running evaluation is pinned to alone; None: not pinned.
+    cpus_per_evaluation: int | None = None
 
 
 class InvalidSetting(ValueError):
@@ -176,6 +214,13 @@ class WorkerKind:
     #: (a plain-`def` objective in this process): the program must then exit without
     #: waiting for such threads.
     abandons_threads: bool = False
+    #: Whether it runs evaluations on a cluster, so takes the settings that say which
+    #: (`scheduler`, `cluster_*`, `resources`); the other kinds refuse them.
+    uses_cluster: bool = False
+    #: Whether an evaluation's `Evaluation.env` reaches what runs it (a command's
+    #: environment): the orchestrator then gives each evaluation a SigOpt training run
+    #: of its suggestion, which a script written for `sigopt optimize` reads and logs to.
+    takes_environment: bool = False
 
     def __repr__(self) -> str:
         traits = [
@@ -184,6 +229,8 @@ class WorkerKind:
                 ("needs_run_folder", self.needs_run_folder),
                 ("recovers", self.recover is not nothing_to_recover),
                 ("abandons_threads", self.abandons_threads),
+                ("uses_cluster", self.uses_cluster),
+                ("takes_environment", self.takes_environment),
             )
             if on
         ]

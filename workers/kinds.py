@@ -16,16 +16,17 @@ from typing import Literal
 
 from workers.async_function import ASYNC_KIND
 from workers.base import WorkerKind
+from workers.dask import DASK_KIND
 from workers.process_pool import PROCESS_KIND
 from workers.subprocess import SUBPROCESS_KIND
 
 __all__ = ["KINDS", "KindName", "worker_kind"]
 
 #: The names `workers.kind` accepts; a test holds it equal to `KINDS`' keys.
-KindName = Literal["async", "process", "subprocess"]
+KindName = Literal["async", "process", "subprocess", "dask"]
 
 KINDS: Mapping[str, WorkerKind] = MappingProxyType(
-    {kind.name: kind for kind in (ASYNC_KIND, PROCESS_KIND, SUBPROCESS_KIND)}
+    {kind.name: kind for kind in (ASYNC_KIND, PROCESS_KIND, SUBPROCESS_KIND, DASK_KIND)}
 )
 
 

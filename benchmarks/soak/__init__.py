@@ -30,6 +30,9 @@ restarted on the same database and port. At the end the API is checked:
 - wall time against the ideal: the planned evaluation time of the observed points (hangs
   at the timeout) spread over all 48 workers, with no overhead and no chaos.
 
+**Dask.** One run of kind `dask` on a cluster of 3 Dask workers, 2 of them killed with -9
+mid-run: none lost, duplicated or left open, no process left (`dask_row`).
+
 **Leaks.** One coordinator process (async no-op objective, 16 workers, random engine,
 standalone service) runs 10,000 evaluations while its open file descriptors, child
 processes and RSS are sampled twenty times a second; growth after a warm-up must stay
@@ -53,6 +56,7 @@ import anyio
 
 from benchmarks.common import markdown_table
 from benchmarks.soak.chaos import check_soak, finished_lines, lost_evaluations, run_soak
+from benchmarks.soak.dask_row import FULL_DASK, QUICK_DASK, run_dask_soak
 from benchmarks.soak.leaks import Sample, leak_workers, run_leak, sample
 from benchmarks.soak.processes import (
     CoordinatorProcess,
@@ -127,6 +131,10 @@ async def main_async(quick: bool) -> SoakReport:
             leak = await run_leak(bounds, root / f"leak-{bounds.kind}")
             report.rows += leak.rows
             report.details["leaks"][bounds.kind] = {"bounds": asdict(bounds), **leak.details}
+        dask_spec = QUICK_DASK if quick else FULL_DASK
+        dask = await run_dask_soak(dask_spec, root / "dask")
+        report.rows += dask.rows
+        report.details["dask"] = {"spec": asdict(dask_spec), **dask.details}
     return report
 
 

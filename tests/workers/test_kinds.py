@@ -42,7 +42,7 @@ class TestRegistry:
     def test_repr_says_what_each_kind_needs(self) -> None:
         """Each kind's repr lists what the orchestrator must do for it."""
         assert repr(worker_kind("subprocess")) == (
-            "<WorkerKind subprocess runs=command needs_run_folder recovers>"
+            "<WorkerKind subprocess runs=command needs_run_folder recovers takes_environment>"
         )
         assert repr(worker_kind("async")) == "<WorkerKind async runs=function abandons_threads>"
         assert repr(worker_kind("process")) == "<WorkerKind process runs=function>"
@@ -52,9 +52,9 @@ class TestWhatKindsNeed:
     """Only a command writes files per evaluation and can outlive a crashed run; only an
     in-process objective can leave a thread nothing can stop."""
 
-    def test_only_subprocess_needs_a_run_folder(self) -> None:
-        """The run folder goes to the subprocess kind alone."""
-        assert {n for n, k in KINDS.items() if k.needs_run_folder} == {"subprocess"}
+    def test_only_command_kinds_need_a_run_folder(self) -> None:
+        """The run folder goes to the kinds that run commands (their output is kept)."""
+        assert {n for n, k in KINDS.items() if k.needs_run_folder} == {"subprocess", "dask"}
 
     def test_only_async_abandons_threads(self) -> None:
         """Only the in-process kind may leave threads the program must not wait for."""

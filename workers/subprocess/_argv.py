@@ -4,11 +4,20 @@ environment, and the check that its executable can run at all.
 Each argv element is formatted on its own; a value fills part of exactly one element and is
 never split or interpreted by a shell (with `shell=True` every value is `shlex.quote`d).
 
-Besides the parameters, two placeholders are the orchestrator's own (`RESERVED`):
-`{suggestion_id}` and `{python}`, the interpreter running the orchestrator (`sys.executable`),
-so `["{python}", "train.py"]` runs with the packages the orchestrator was installed with,
-whatever `python` is first on PATH. A parameter may not be named like a reserved placeholder
-that the command uses: which one was meant is ambiguous, so `check_placeholders` refuses it.
+Besides the parameters, four placeholders are the orchestrator's own (`RESERVED`):
+`{suggestion_id}`, `{gpus}` (the GPU ids the evaluation holds, `0,1`; empty when it holds
+none), `{task}` (a multitask experiment's task name, `SIGOPT_TASK` in the environment with
+its cost in `SIGOPT_TASK_COST`) and `{python}`, the interpreter running the orchestrator
+(`sys.executable`), so `["{python}", "train.py"]` runs with the packages the orchestrator
+was installed with, whatever `python` is first on PATH. A parameter may not be named like
+a reserved placeholder that the command uses: which one was meant is ambiguous, so
+`check_placeholders` refuses it.
+
+A parameter with `conditions` is left out of the suggestions whose conditionals make it
+inactive. Its placeholder then fails that evaluation (`inactive_placeholders` names it),
+unless the template gives the text to use instead after a `|`: `{depth|none}` is the
+depth when the suggestion has one and `none` when it does not (`{depth|}`: empty). The
+default is used as written; a format spec (`{lr|0.1:.3f}`) applies to the value only.
 """
 
 from __future__ import annotations
@@ -28,15 +37,20 @@ from typing import Any
 
 from workers.base import AssignmentValue, Evaluation
 from workers.errors import BrokenWorker
+from workers.resources import evaluation_env
 from workers.subprocess._output import RESULT_ENV
 
 __all__ = [
+    "GPUS_PLACEHOLDER",
     "RESERVED",
+    "TASK_PLACEHOLDER",
     "Template",
     "check_executable",
     "check_placeholders",
     "command_env",
     "fixed_values",
+    "inactive_message",
+    "inactive_placeholders",
     "param_env_name",
     "parse_template",
     "render",
@@ -46,8 +60,12 @@ __all__ = [
 _ENV_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9]")
 _FORMATTER = string.Formatter()
 
-#: The placeholders that are no parameter: the suggestion's id and the interpreter.
-RESERVED = ("suggestion_id", "python")
+#: The placeholders that are no parameter: the suggestion's id, its GPUs, the interpreter.
+RESERVED = ("suggestion_id", "gpus", "task", "python")
+#: The placeholder of a multitask evaluation's task name.
+TASK_PLACEHOLDER = "task"
+#: The placeholder of the evaluation's GPU ids, which needs `workers.gpus`.
+GPUS_PLACEHOLDER = "gpus"
 
 
 def fixed_values() -> dict[str, str]:
@@ -62,18 +80,32 @@ def param_env_name(name: str) -> str:
 
 
 def command_env(
-    base: Mapping[str, str], evaluation: Evaluation, *, assignments: Path, result: Path
+    base: Mapping[str, str],
+    evaluation: Evaluation,
+    *,
+    assignments: Path,
+    result: Path,
+    user_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """`base` (the orchestrator's environment and the worker's `env`), then the
-    evaluation's: `SIGOPT_SUGGESTION_ID`, `SIGOPT_ASSIGNMENTS` (JSON), the paths of its
-    two JSON files, and one `SIGOPT_PARAM_<NAME>` per parameter."""
+    """`base` (the orchestrator's environment and the worker's `env`, `user_env`), then
+    the evaluation's: its GPUs and thread counts (`evaluation_env`: the thread counts
+    unless `user_env` sets them), `SIGOPT_SUGGESTION_ID`, `SIGOPT_TASK` and
+    `SIGOPT_TASK_COST` (multitask), `SIGOPT_ASSIGNMENTS` (JSON),
+    the paths of its two JSON files, one `SIGOPT_PARAM_<NAME>` per parameter, and last
+    the evaluation's own `env` (the `sigopt` client's run: `SIGOPT_CONTEXT` and friends)."""
     env = dict(base)
+    env.update(evaluation_env(evaluation.gpus, evaluation.cpus, user_env or {}))
     for name, value in evaluation.assignments.items():
         env[param_env_name(name)] = str(value)
     env["SIGOPT_SUGGESTION_ID"] = evaluation.id
+    if evaluation.task is not None:
+        env["SIGOPT_TASK"] = evaluation.task.name
+        env["SIGOPT_TASK_COST"] = repr(evaluation.task.cost)
     env["SIGOPT_ASSIGNMENTS"] = json.dumps(dict(evaluation.assignments))
     env["SIGOPT_ASSIGNMENTS_FILE"] = str(assignments)
     env[RESULT_ENV] = str(result)
+    # Last: the evaluation's own (its SigOpt training run), which nothing may shadow.
+    env.update(evaluation.env)
     return env
 
 
@@ -97,6 +129,8 @@ class _Field:
     name: str
     spec: str
     conversion: str | None
+    #: The text after `|` in `{name|default}`: used when the evaluation has no `name`.
+    default: str | None = None
 
 
 Template = tuple[tuple[str | _Field, ...], ...]
@@ -124,7 +158,13 @@ def parse_template(command: Sequence[str]) -> Template:
                     )
                 if spec and ("{" in spec or "}" in spec):
                     raise BrokenWorker(f"command element {element!r}: nested placeholders")
-                parts.append(_Field(name, spec or "", conversion))
+                name, bar, default = name.partition("|")
+                if not name:
+                    raise BrokenWorker(
+                        f"command element {element!r}: placeholder '{{|{default}}}' names no "
+                        "parameter before its default"
+                    )
+                parts.append(_Field(name, spec or "", conversion, default if bar else None))
         except ValueError as exc:  # unbalanced braces
             raise BrokenWorker(
                 f"command element {element!r} is not a valid template: {exc}"
@@ -160,7 +200,39 @@ def check_placeholders(template: Template, parameters: Collection[str]) -> None:
                 )
 
 
+def inactive_placeholders(
+    template: Template, values: Mapping[str, AssignmentValue | str]
+) -> list[str]:
+    """The placeholders without a default whose name `values` lack: parameters inactive in
+    this evaluation's suggestion. The worker fails such an evaluation, naming them; it
+    cannot tell them from a name of no parameter, which is why `check_placeholders`
+    refuses those before a run starts (the orchestrator calls it on every config)."""
+    missing = []
+    for parts in template:
+        for part in parts:
+            if isinstance(part, _Field) and part.default is None and part.name not in values:
+                missing.append(part.name)
+    return list(dict.fromkeys(missing))
+
+
+def inactive_message(names: Sequence[str]) -> str:
+    """Why an evaluation with these `inactive_placeholders` did not run."""
+    if TASK_PLACEHOLDER in names:
+        return (
+            "command placeholder {task} has no value: the experiment is not multitask "
+            "(no `experiment.tasks`); give the text to use instead, e.g. {task|full}"
+        )
+    listed = ", ".join(f"{{{n}}}" for n in names)
+    return (
+        f"command placeholder {listed} has no value in this suggestion: a parameter "
+        f"inactive in it (its conditions are not met), unless it names no parameter at "
+        f"all; give the text to use when inactive in the template, e.g. {{{names[0]}|none}}"
+    )
+
+
 def _render_field(field: _Field, values: Mapping[str, AssignmentValue | str]) -> str:
+    if field.name not in values and field.default is not None:
+        return field.default
     if field.name not in values:
         raise _unknown_placeholder(field.name, values)
     value: Any = values[field.name]

@@ -11,6 +11,7 @@ from pathlib import Path
 from workers.base import InvalidSetting, Worker, WorkerKind, WorkerSettings
 from workers.errors import BrokenWorker
 from workers.subprocess._argv import (
+    GPUS_PLACEHOLDER,
     check_executable,
     check_placeholders,
     parse_template,
@@ -53,12 +54,20 @@ def _check_settings(settings: WorkerSettings) -> None:
 
 def _check_parameters(settings: WorkerSettings, parameters: Collection[str]) -> None:
     """Every placeholder names a parameter or a reserved placeholder (`RESERVED`), and
-    none is ambiguous: what every evaluation would otherwise fail on."""
+    none is ambiguous: what every evaluation would otherwise fail on. `{gpus}` needs
+    GPUs to share out (`gpus`), or it would always be empty."""
     for i, arg in enumerate(settings.command or ()):
+        template = parse_template([arg])
         try:
-            check_placeholders(parse_template([arg]), parameters)
+            check_placeholders(template, parameters)
         except BrokenWorker as exc:
             raise InvalidSetting(f"command[{i}]", str(exc)) from exc
+        names = {part.name for part in template[0] if not isinstance(part, str)}
+        if GPUS_PLACEHOLDER in names and GPUS_PLACEHOLDER not in parameters and not settings.gpus:
+            raise InvalidSetting(
+                f"command[{i}]",
+                f"placeholder {{{GPUS_PLACEHOLDER}}} needs `gpus`: the GPU ids to share out",
+            )
 
 
 def _check_runnable(settings: WorkerSettings) -> None:
@@ -106,4 +115,6 @@ SUBPROCESS_KIND = WorkerKind(
     # A command's output, result and process-group record go to its own folder.
     needs_run_folder=True,
     recover=kill_leftover_groups,
+    # `Evaluation.env` goes into the command's environment (a `sigopt` run to log to).
+    takes_environment=True,
 )

@@ -22,12 +22,15 @@ import anyio
 import anyio.to_thread
 import structlog
 
-from workers.base import AssignmentValue, ClosesOnExit, Evaluation, Outcome
+from workers.base import AssignmentValue, ClosesOnExit, Evaluation, Failed, Outcome
 from workers.errors import BrokenWorker
+from workers.resources import ids_text
 from workers.subprocess._argv import (
     check_executable,
     command_env,
     fixed_values,
+    inactive_message,
+    inactive_placeholders,
     parse_template,
     render,
     resolve_fixed,
@@ -41,14 +44,15 @@ from workers.subprocess._output import (
 )
 from workers.subprocess._recovery import forget_group, record_group, signal_group
 from workers.subprocess._scratch import ASSIGNMENTS_FILE, ScratchFolder, prepare_workdir
-from workers.subprocess._spawn import Child, Pipes, spawn
+from workers.subprocess._spawn import Child, Pipes, group_ended, spawn
 
 __all__ = ["PIPE_DRAIN_TIMEOUT_S", "REAP_TIMEOUT_S", "SubprocessWorker"]
 
 log = structlog.get_logger()
 
 #: After SIGKILL a process dies at once unless stuck in the kernel (D state, NFS);
-#: we stop waiting for the reap after this long rather than hang shutdown.
+#: we stop waiting for the reap (and the rest of its group) after this long rather than
+#: hang shutdown.
 REAP_TIMEOUT_S = 5.0
 #: Once the process group is gone its pipes close; a process that left the group (its own
 #: `setsid`) may still hold them, and is not waited for longer than this.
@@ -94,7 +98,8 @@ class SubprocessWorker(ClosesOnExit):
             raise ValueError(f"max_output_bytes must be >= 1, got {max_output_bytes}")
         self._command = tuple(command)
         self._template = parse_template(self._command)
-        self._base_env = {**os.environ, **(env or {})}
+        self._user_env = dict(env or {})
+        self._base_env = {**os.environ, **self._user_env}
         self._cwd = cwd
         self._kill_grace_s = kill_grace_s
         self._shell = shell
@@ -131,8 +136,17 @@ class SubprocessWorker(ClosesOnExit):
         values: dict[str, AssignmentValue | str] = {
             **evaluation.assignments,
             "suggestion_id": evaluation.id,
+            # Multitask only: without a task, `{task}` is missing (`inactive_message`).
+            **({} if evaluation.task is None else {"task": evaluation.task.name}),
+            "gpus": ids_text(evaluation.gpus),
             **self._fixed,
         }
+        inactive = inactive_placeholders(self._template, values)
+        if inactive:
+            # A conditional parameter this suggestion leaves out: its fault, not the worker's.
+            return Failed(
+                reason="inactive_parameter", details={"message": inactive_message(inactive)}
+            )
         argv = render(self._template, values, shell=self._shell)
         if evaluation.workdir is not None:
             return await self._run_in_folder(argv, evaluation, evaluation.workdir)
@@ -151,7 +165,9 @@ class SubprocessWorker(ClosesOnExit):
             evaluation, assignments=workdir / ASSIGNMENTS_FILE, result=workdir / RESULT_FILE
         )
         try:
-            process = await self._start(argv, env, stdout=files.stdout, stderr=files.stderr)
+            process = await self._start(
+                argv, env, stdout=files.stdout, stderr=files.stderr, cpus=evaluation.cpus
+            )
         finally:
             files.close()  # the child has its own descriptors
         await self._register(process, evaluation.id)
@@ -182,7 +198,11 @@ class SubprocessWorker(ClosesOnExit):
             with Pipes() as pipes:
                 try:
                     process = await self._start(
-                        argv, env, stdout=pipes.stdout_write, stderr=pipes.stderr_write
+                        argv,
+                        env,
+                        stdout=pipes.stdout_write,
+                        stderr=pipes.stderr_write,
+                        cpus=evaluation.cpus,
                     )
                 finally:
                     pipes.close_write_ends()  # the child has its own
@@ -224,8 +244,10 @@ class SubprocessWorker(ClosesOnExit):
         *,
         stdout: IO[bytes] | int,
         stderr: IO[bytes] | int,
+        cpus: tuple[int, ...],
     ) -> Child:
-        """Start `argv` as the leader of a new session (so of its own process group)."""
+        """Start `argv` as the leader of a new session (so of its own process group),
+        pinned to the evaluation's `cpus` (if any) from its first instruction."""
         try:
             # Shielded: a cancellation landing inside open_process could leave a started
             # process we hold no handle to; once we have it, `_wait` owns it.
@@ -237,6 +259,7 @@ class SubprocessWorker(ClosesOnExit):
                     stderr=stderr,
                     cwd=self._cwd,
                     env=env,
+                    cpus=cpus,
                 )
         # Not found, not executable, no shebang (ENOEXEC): every evaluation would fail alike.
         except OSError as exc:
@@ -256,8 +279,9 @@ class SubprocessWorker(ClosesOnExit):
             raise self._closed_during(suggestion_id)
 
     async def _wait(self, process: Child, suggestion_id: str) -> int:
-        """The exit status; the group is SIGKILLed afterwards, and on any exception
-        (a cancellation) terminated first, then the exception re-raised."""
+        """The exit status; the group is SIGKILLed afterwards and waited for until its
+        last process died, and on any exception (a cancellation) terminated first, then
+        the exception re-raised."""
         # The child is a session leader: its pid is its process group id.
         pgid = process.pid
         try:
@@ -272,8 +296,12 @@ class SubprocessWorker(ClosesOnExit):
         finally:
             self._running.discard(process)
         # Grandchildren left running in the background (`cmd &`, a forked server)
-        # belong to this evaluation too.
+        # belong to this evaluation too, and may hold its GPUs until they have died.
         signal_group(pgid, signal.SIGKILL)
+        with anyio.move_on_after(REAP_TIMEOUT_S, shield=True) as bound:
+            await group_ended(pgid)
+        if bound.cancelled_caught:
+            log.warning("process_group_outlived_kill", pid=pgid, suggestion_id=suggestion_id)
         log.debug("subprocess_exited", pid=pgid, returncode=returncode)
         return returncode
 
@@ -287,10 +315,17 @@ class SubprocessWorker(ClosesOnExit):
     def _env_for(
         self, evaluation: Evaluation, *, assignments: Path, result: Path
     ) -> dict[str, str]:
-        return command_env(self._base_env, evaluation, assignments=assignments, result=result)
+        return command_env(
+            self._base_env,
+            evaluation,
+            assignments=assignments,
+            result=result,
+            user_env=self._user_env,
+        )
 
     async def _terminate(self, process: Child, *, suggestion_id: str) -> None:
-        """SIGTERM the group, give it `kill_grace_s`, SIGKILL the group, reap.
+        """SIGTERM the group, give it `kill_grace_s`, SIGKILL the group, reap the leader,
+        wait for the rest of the group to die (`group_ended`).
 
         Bounded by `kill_grace_s + REAP_TIMEOUT_S` in total; callers shield it.
         """
@@ -309,6 +344,7 @@ class SubprocessWorker(ClosesOnExit):
             # Always, even if the leader exited: its children may still be running.
             signal_group(pgid, signal.SIGKILL)
             await process.wait()
+            await group_ended(pgid)
         if bound.cancelled_caught:
             log.warning("subprocess_not_reaped", pid=pgid, suggestion_id=suggestion_id)
         else:

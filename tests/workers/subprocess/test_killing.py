@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.support.processes import wait_gone
+from tests.support.processes import is_gone, wait_gone
 from tests.workers.subprocess.support import (
     DEADLINE_S,
     bare,
@@ -107,6 +107,47 @@ class TestKilling:
                 with pytest.raises(BrokenWorker, match="closed during evaluation"):
                     await worker.evaluate(ev)
         await wait_gone(int(ready.read_text()))
+
+
+SLOW_TO_DIE = """
+    import os, subprocess, sys, time
+    from pathlib import Path
+    # The kernel frees the memory of a killed process before it is a zombie: for 256 MB
+    # that takes ~10 ms, the time a process holding GPU memory takes to let go of it.
+    grandchild = subprocess.Popen([sys.executable, "-c",
+        "import time; held = b'x' * (256 << 20); print(flush=True); time.sleep(100)"],
+        stdout=subprocess.PIPE)
+    grandchild.stdout.readline()
+    workdir = Path(os.environ["SIGOPT_RESULT_FILE"]).parent
+    (workdir / "pids.tmp").write_text(f"{os.getpid()} {grandchild.pid}")
+    (workdir / "pids.tmp").rename(workdir / "pids")
+    if sys.argv[1] == "hang":
+        time.sleep(100)
+    print('{"value": 1}')
+"""
+
+
+class TestDeadOnReturn:
+    """`evaluate` returns or raises only once every process of the group has died, not
+    just its leader: the GPUs and cores the evaluation held go back to the pool then."""
+
+    async def test_after_a_normal_exit(self, tmp_path: Path) -> None:
+        worker = SubprocessWorker([sys.executable, script(tmp_path, SLOW_TO_DIE), "exit"])
+        ev = evaluation(tmp_path)
+        assert ev.workdir is not None
+        assert value_of(await evaluate(worker, ev)) == 1.0
+        pids = [int(p) for p in (ev.workdir / "pids").read_text().split()]
+        assert [pid for pid in pids if not is_gone(pid)] == []
+
+    async def test_after_a_cancellation(self, tmp_path: Path) -> None:
+        worker = SubprocessWorker(
+            [sys.executable, script(tmp_path, SLOW_TO_DIE), "hang"], kill_grace_s=0.2
+        )
+        ev = evaluation(tmp_path)
+        assert ev.workdir is not None
+        await cancel_when_ready(worker, ev, ev.workdir / "pids")
+        pids = [int(p) for p in (ev.workdir / "pids").read_text().split()]
+        assert [pid for pid in pids if not is_gone(pid)] == []
 
 
 class TestCloseWhileStarting:

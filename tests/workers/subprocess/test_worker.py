@@ -68,11 +68,12 @@ class TestArgvTemplate:
         assert (tmp_path / "arg.txt").read_text() == hostile
         assert not (tmp_path / "pwned").exists()
 
-    async def test_unknown_placeholder_is_a_broken_worker(self, tmp_path: Path) -> None:
-        """A placeholder naming no parameter is a configuration error naming the placeholder."""
+    async def test_placeholder_without_a_value_fails_the_evaluation(self, tmp_path: Path) -> None:
+        """A placeholder the suggestion has no value for (a parameter a conditional leaves
+        out; the config check refuses names of no parameter) fails it, naming it."""
         worker = SubprocessWorker([sys.executable, "-c", "pass", "{missing}"])
-        with pytest.raises(BrokenWorker, match=r"\{missing\}"):
-            await evaluate(worker, evaluation(tmp_path, x=1))
+        outcome = failed(await evaluate(worker, evaluation(tmp_path, x=1)), "inactive_parameter")
+        assert "{missing}" in str(outcome.details["message"])
 
     def test_malformed_template_is_rejected_at_construction(self) -> None:
         """Unbalanced braces fail when the worker is built, not at the first evaluation."""
