@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
+from decimal import Decimal
 from types import TracebackType
 
 import structlog
@@ -14,13 +15,16 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.coordinator import FailureNote, RunStats
+from orchestrator.coordinator import FailureNote, RunningEvaluation, RunStats
+from workers.resources import Resources
 
 log = structlog.get_logger()
 
 #: Lines of the last failure's stdout, stderr or traceback in the panel (the summary
 #: shows more).
 PANEL_TAIL_LINES = 3
+#: Running evaluations listed with their slot, GPUs and cores; the rest are counted.
+PANEL_SLOT_ROWS = 16
 
 
 def _fmt_s(seconds: float | None) -> str:
@@ -31,10 +35,33 @@ def _fmt_s(seconds: float | None) -> str:
 
 
 def rate_and_eta(stats: RunStats, now: float) -> tuple[float, float | None]:
+    """Evaluations per second, and the seconds left until the budget is reached at the
+    pace of this run (in a multitask experiment, the pace at which it consumes cost)."""
     elapsed = max(now - stats.started_at, 1e-9)
     rate = stats.finished / elapsed
-    remaining = stats.budget - stats.observed
-    return rate, (remaining / rate if rate > 0 else None)
+    consumed = stats.consumed
+    if consumed is None:
+        remaining = stats.budget - stats.observed
+        return rate, (remaining / rate if rate > 0 else None)
+    spent = consumed - stats.consumed_at_start
+    return rate, (float((stats.budget - consumed) / spent) * elapsed if spent > 0 else None)
+
+
+def cost_text(cost: Decimal) -> str:
+    """`3.25`, `10`: a budget in task cost, to two decimals, trailing zeros dropped."""
+    return f"{cost:.2f}".rstrip("0").rstrip(".")
+
+
+def budget_text(stats: RunStats) -> str:
+    """How far the experiment is into its budget: `7/10 observations`; in a multitask
+    experiment, where the budget is spent in task cost, `3.25/10 of the budget consumed
+    by 13 observations`."""
+    if stats.consumed is None:
+        return f"{stats.observed}/{stats.budget} observations"
+    return (
+        f"{cost_text(stats.consumed)}/{stats.budget} of the budget consumed "
+        f"by {stats.observed} observations"
+    )
 
 
 #: Between a count and what it counts (`8 TIMES no_metric`): never read as an exit code.
@@ -77,6 +104,18 @@ def tail_lines(text: str, count: int) -> list[str]:
     return lines[-count:]
 
 
+def holding(stats: RunStats) -> list[RunningEvaluation]:
+    """The running evaluations that hold GPUs or cores, by slot (none when the run
+    shares none out)."""
+    running = sorted(stats.running_by_slot.values(), key=lambda r: r.slot)
+    return [r for r in running if r.gpus or r.cpus]
+
+
+def holding_text(running: RunningEvaluation) -> str:
+    """`suggestion 12: GPUs 0,1, cores 3`."""
+    return f"suggestion {running.suggestion_id}: {Resources(running.gpus, running.cpus)}"
+
+
 def resumed_text(stats: RunStats) -> str:
     return f"{stats.adopted} adopted, {stats.replayed} replayed"
 
@@ -88,7 +127,12 @@ def render(stats: RunStats, experiment_id: str, now: float) -> Table:
     table = Table(title=f"experiment {experiment_id}", show_header=False, expand=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    table.add_row("experiment observations", f"{stats.observed} / {stats.budget}")
+    if stats.consumed is None:
+        table.add_row("experiment observations", f"{stats.observed} / {stats.budget}")
+    else:
+        consumed = f"{cost_text(stats.consumed)} / {stats.budget} (task costs)"
+        table.add_row("experiment budget consumed", consumed)
+        table.add_row("experiment observations", str(stats.observed))
     if stats.is_resumed:
         table.add_row("this run: resumed", resumed_text(stats))
     table.add_row("this run: completed", str(stats.completed))
@@ -97,6 +141,11 @@ def render(stats: RunStats, experiment_id: str, now: float) -> Table:
         failed += f" ({reasons_text(stats)})"
     table.add_row("this run: failed", Text(failed, style="red" if stats.failed else ""))
     table.add_row("running (open)", str(stats.running))
+    held = holding(stats)
+    for running in held[:PANEL_SLOT_ROWS]:
+        table.add_row(f"  slot {running.slot}", holding_text(running))
+    if len(held) > PANEL_SLOT_ROWS:
+        table.add_row("  other slots", f"{len(held) - PANEL_SLOT_ROWS} more")
     # The experiment's best (earlier runs' included), not only this run's.
     best = "-" if stats.best_value is None else f"{stats.best_value:.6g}"
     table.add_row("experiment best", best)
@@ -197,6 +246,10 @@ class LogProgress:
             return
         self._last = now
         rate, eta = rate_and_eta(stats, now)
+        # Only in a run that shares GPUs or cores out: which slot holds which.
+        held = {"holding": {r.slot: holding_text(r) for r in holding(stats)}}
+        # Only in a multitask experiment: the budget is spent in task cost.
+        cost = {} if stats.consumed is None else {"consumed": float(stats.consumed)}
         log.info(
             "progress",
             observed=stats.observed,
@@ -209,6 +262,8 @@ class LogProgress:
             best_value=stats.best_value,
             rate_per_s=round(rate, 3),
             eta_s=None if eta is None or stats.phase != "running" else round(eta, 1),
+            **(held if held["holding"] else {}),
+            **cost,
         )
 
     def __enter__(self) -> LogProgress:

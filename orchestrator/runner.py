@@ -19,7 +19,7 @@ changed field.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,7 @@ from orchestrator.coordinator import (
     Coordinator,
     CoordinatorSettings,
     FailurePolicy,
+    RunEnvironment,
     RunStats,
     RunSummary,
 )
@@ -53,6 +54,7 @@ from orchestrator.run_state import (
     updates,
 )
 from sigopt_service.models import BestAssignments
+from workers.resources import ResourcePool
 
 log = structlog.get_logger()
 
@@ -88,13 +90,14 @@ def recorded_service(config: OrchestratorConfig, state: RunState | None) -> Orch
     (`experiment.id`), or a state file without the record, is taken as it is."""
     if config.experiment.id is not None or state is None or state.experiment_id is None:
         return config
+    # The record is the first URL the run was given; any of a list names the service.
     recorded, named = state.service, config.service.url
-    if recorded is None or recorded == (named or EMBEDDED):
+    if recorded is None or recorded in (config.service.urls or (EMBEDDED,)):
         return config
     run_dir = config.run_dir()
     if named is None:
         log.info("service_from_run_folder", url=recorded, run_dir=str(run_dir))
-        service = config.service.model_copy(update={"url": recorded})
+        service = config.service.model_copy(update={"urls": (recorded,)})
         return config.model_copy(update={"service": service})
     if recorded == EMBEDDED:
         where, fix = "its embedded service", "drop --api-url and `service.url`"
@@ -102,7 +105,8 @@ def recorded_service(config: OrchestratorConfig, state: RunState | None) -> Orch
         where, fix = recorded, f"pass --api-url {recorded}"
     raise ConfigError(
         f"experiment {state.experiment_id} of the run folder {run_dir} lives on {where}, "
-        f"not on {named}: {fix} (a new `run.name` starts a new experiment there)",
+        f"not on {', '.join(config.service.urls)}: {fix} (a new `run.name` starts a new "
+        "experiment there)",
         file=config.source,
         key="service.url",
     )
@@ -112,14 +116,14 @@ def recorded_service(config: OrchestratorConfig, state: RunState | None) -> Orch
 async def service_client(config: OrchestratorConfig) -> AsyncIterator[ServiceClient]:
     """A client for the configured service, starting the embedded one if there is no URL."""
     async with AsyncExitStack() as stack:
-        url = config.service.url
-        if url is None:
+        urls: Sequence[str] = config.service.urls
+        if not urls:
             db = config.service_db()
             await anyio.to_thread.run_sync(make_run_dir, db.parent)
-            url = await stack.enter_async_context(embedded_service(db))
+            urls = [await stack.enter_async_context(embedded_service(db))]
         client = await stack.enter_async_context(
             ServiceClient(
-                url,
+                urls,
                 token=token_of(config),
                 retry=retry_policy(config),
                 connect_timeout_s=config.timeouts.connect_s,
@@ -138,12 +142,17 @@ async def ensure_experiment(
     on_update: OnUpdate | None = None,
 ) -> str:
     """The experiment id: given, remembered from an earlier run of this folder (updated to
-    the config, see `continue_experiment`), or created."""
+    the config, see `continue_experiment`), or created, with `experiment.queued` queued
+    (only then: a resumed experiment keeps the queue it has)."""
     if config.experiment.id is not None:
         # The names a command's placeholders must match are the service's: check them
         # before the run starts (a definition in the file was checked at load).
         experiment = await client.get_experiment(config.experiment.id)
-        check_parameters(config, [parameter.name for parameter in experiment.parameters])
+        check_parameters(
+            config,
+            [parameter.name for parameter in experiment.parameters]
+            + [str(conditional["name"]) for conditional in experiment.conditionals],
+        )
         return config.experiment.id
     if state.experiment_id is not None:
         await continue_experiment(
@@ -156,6 +165,12 @@ async def ensure_experiment(
         return state.experiment_id
     definition = config.experiment.definition(config.workers.count, state.run_id)
     experiment = await client.create_experiment(definition)
+    queued = config.experiment.queued_assignments()
+    if queued:
+        # Before the state names the experiment: a run that dies here starts afresh
+        # next time, with a new experiment and its whole queue.
+        await client.queue_suggestions(experiment.id, queued)
+        log.info("suggestions_queued", experiment_id=experiment.id, count=len(queued))
     state.remember(experiment.id, definition)
     state.service = config.service.url or EMBEDDED
     await anyio.to_thread.run_sync(save_state, run_dir, state)
@@ -263,6 +278,11 @@ async def run_job(
                 run_dir=run_dir if kind.needs_run_folder else None,
                 fresh=fresh,
                 failures=FailurePolicy(**config.failures.model_dump()),
+                # A command may read its suggestion through the `sigopt` client: a
+                # placeholder token where the service checks none (the client needs one).
+                training_runs=RunEnvironment(client.base_url, token_of(config) or "unchecked")
+                if kind.takes_environment
+                else None,
             )
             with structlog.contextvars.bound_contextvars(run_id=state.run_id):
                 coordinator = Coordinator(
@@ -272,6 +292,8 @@ async def run_job(
                     settings=settings,
                     journal=journal,
                     on_progress=on_progress,
+                    # GPUs and cores shared out among the slots (none unless configured).
+                    resources=ResourcePool.for_settings(config.worker_settings()),
                 )
                 summary = await coordinator.run(stop=stop, force=force)
             best = await client.best_assignments(experiment_id)

@@ -1,16 +1,20 @@
 """`orchestrator`: argv, logging, signals and `anyio.run`; nothing else.
 
-    orchestrator run CONFIG [--workers N] [--api-url URL] [--experiment-id ID] [--fresh]
-    orchestrator serve [--host H] [--port P] [--db PATH] [--token T]...
+    orchestrator run CONFIG [--workers N] [--api-url URL[,URL...]] [--experiment-id ID] [--fresh]
+    orchestrator serve [--host H] [--port P] [--db PATH|sqlite:///PATH] [--token T]...
     orchestrator status|best|suggestions [EXPERIMENT] [--api-url URL | --config CONFIG] [--json]
     orchestrator observations [EXPERIMENT] [--failed] [--limit N] [--api-url URL | --config CONFIG]
     orchestrator init [DIRECTORY] [--kind subprocess|async|process] [--force]
+    orchestrator dashboard [CONFIG|RUN_DIR] [--port P] [--host H] [--experiment-id ID]
+    orchestrator export [ID] [--config F | --api-url U] [--format csv|json] [--output FILE]
+    orchestrator token create|list|revoke ID|rotate ID [--api-url U | --config F] [--json]
 
 Exit codes: 0 the budget was reached; 1 a service or unexpected error; 2 a bad config or
 usage; 3 the failure breaker ended the run; 4 the worker is broken; 130 stopped by a signal.
-One module per command (`_run.py`, `_query.py`, `_observations.py`, `_init.py`), the
-grammar in `_parser.py`. Output goes through `make_console`: wrapped and coloured on a
-terminal, neither off one (`NO_COLOR` / `FORCE_COLOR` decide colour).
+One module per command (`_run.py`, `_query.py`, `_observations.py`, `_init.py`,
+`_dashboard.py`, `_export.py`, `_token.py`), the grammar in `_parser.py`. Output goes through
+`make_console`: wrapped and coloured on a terminal, neither off one (`NO_COLOR` /
+`FORCE_COLOR` decide colour).
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ import sys
 from rich.markup import escape
 
 from orchestrator.cli._common import EXIT_CONFIG, guarded, make_console
+from orchestrator.cli._dashboard import dashboard
+from orchestrator.cli._export import export
 from orchestrator.cli._init import init
 from orchestrator.cli._observations import observations
 from orchestrator.cli._parser import build_parser
 from orchestrator.cli._query import query
 from orchestrator.cli._run import exit_despite_stuck_threads, run
+from orchestrator.cli._token import token
 from orchestrator.config import load_config
 from orchestrator.errors import ConfigError
 from sigopt_service.cli import run_serve
@@ -65,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("auto", "warning")
     if args.command == "observations":
         return guarded(lambda: observations(args, console), console)
+    if args.command == "dashboard":
+        return guarded(lambda: dashboard(args, console), console)
+    if args.command == "export":
+        return guarded(lambda: export(args, console), console)
+    if args.command == "token":
+        return guarded(lambda: token(args, console), console)
     return guarded(lambda: query(args, console), console)
 
 

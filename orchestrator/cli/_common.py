@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import TextIO
 
 import anyio
+import anyio.to_thread
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -97,12 +98,20 @@ def guarded(fn: Callable[[], Awaitable[int]], console: Console) -> int:
         raise
 
 
-def query_config(args: argparse.Namespace) -> OrchestratorConfig | None:
+async def query_config(args: argparse.Namespace) -> OrchestratorConfig | None:
     """The config of `--config F`, if given (not checked as for a run: only the service
     and the run folder are read from it). Asked about its run folder's experiment, its
-    service is the one that experiment lives on (`recorded_service`)."""
+    service is the one that experiment lives on (`recorded_service`).
+
+    Read in a thread: reading it may run `nvidia-smi` (`workers.gpus: auto`, for up to
+    10 s), which must not hold up the event loop."""
     if args.config is None:
         return None
+    return await anyio.to_thread.run_sync(_read_query_config, args)
+
+
+def _read_query_config(args: argparse.Namespace) -> OrchestratorConfig:
+    """Blocking: `query_config`'s work."""
     config = load_config(args.config, api_url=args.api_url, check=False)
     state = load_state(config.run_dir())
     if state is not None and args.experiment not in (None, state.experiment_id):

@@ -34,7 +34,7 @@ async def export(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(
             f"must start with http:// or https://, got {args.api_url!r}", key="--api-url"
         )
-    config = query_config(args)
+    config = await query_config(args)
     eid = experiment_of(args, config)
     async with query_client(args, config) as client:
         try:

@@ -33,7 +33,7 @@ DETAIL_LINES = 5
 
 
 async def observations(args: argparse.Namespace, console: Console) -> int:
-    config = query_config(args)
+    config = await query_config(args)
     eid = experiment_of(args, config)
     async with query_client(args, config) as client:
         experiment = await client.get_experiment(eid)

@@ -18,15 +18,17 @@ from rich.table import Table
 
 from orchestrator.cli._common import experiment_of, print_table, query_client, query_config
 from orchestrator.client import ServiceClient
-from orchestrator.coordinator import RUN_ID_KEY
+from orchestrator.coordinator import CPUS_KEY, GPUS_KEY, RUN_ID_KEY
 from sigopt_service.models import BestAssignments, Experiment, MetricEvaluation
 
 #: The metadata keys of an open suggestion that say who holds it, as table columns.
 SUGGESTION_OWNER = (RUN_ID_KEY, "host", "worker_slot")
+#: What its evaluation holds, as columns when some suggestion holds any.
+SUGGESTION_RESOURCES = (GPUS_KEY, CPUS_KEY)
 
 
 async def query(args: argparse.Namespace, console: Console) -> int:
-    config = query_config(args)
+    config = await query_config(args)
     eid = experiment_of(args, config)
     async with query_client(args, config) as client:
         if args.command == "status":
@@ -99,8 +101,11 @@ async def _suggestions(
     )
     table = Table(title=f"open suggestions of experiment {eid}")
     table.add_column("id")
-    # Who holds it: the run that asked for it (its metadata), on which host and slot.
-    for column in SUGGESTION_OWNER:
+    # Who holds it: the run that asked for it (its metadata), on which host and slot,
+    # with which GPUs and cores when the run shares them out.
+    held = [k for k in SUGGESTION_RESOURCES if any((s.metadata or {}).get(k) for s in opened)]
+    owner_keys = [*SUGGESTION_OWNER, *held]
+    for column in owner_keys:
         table.add_column(column.replace("_", " "))
     for name in params:
         table.add_column(name, justify="right")
@@ -108,7 +113,7 @@ async def _suggestions(
         owner = s.metadata or {}
         table.add_row(
             s.id,
-            *(fmt(owner.get(key)) for key in SUGGESTION_OWNER),
+            *(fmt(owner.get(key)) for key in owner_keys),
             *(fmt(s.assignments.get(p)) for p in params),
         )
     print_table(console, table)

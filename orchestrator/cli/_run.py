@@ -4,7 +4,10 @@ The console (stdout) carries the lines for the user in both display modes: with 
 panel they print above it; with `--log-format` (or off a terminal) the log events go to
 stderr, so a line on stdout mixes no formats. Among them: the experiment's update when
 the config changed its budget, name, bandwidth or metadata (the `experiment_updated`
-event says the same in the logs), and the end-of-run summary.
+event says the same in the logs), the end-of-run summary, and `Explore your experiment:
+URL` (its analysis page) once the experiment is known and again at the end, as SigOpt's
+loop ends. The embedded service stops with the run, so the end's URL is the one
+`orchestrator dashboard` serves, with the command that serves it.
 """
 
 from __future__ import annotations
@@ -25,9 +28,16 @@ import structlog
 from rich.console import Console
 
 from orchestrator.cli._common import EXIT_CODES
+from orchestrator.cli._dashboard import dashboard_url, explore_line, say
 from orchestrator.config import OrchestratorConfig
 from orchestrator.coordinator import ExitReason, RunStats
-from orchestrator.progress import LiveProgress, LogProgress, failure_report, resumed_text
+from orchestrator.progress import (
+    LiveProgress,
+    LogProgress,
+    budget_text,
+    failure_report,
+    resumed_text,
+)
 from orchestrator.runner import JobResult, run_job
 
 log = structlog.get_logger()
@@ -92,6 +102,10 @@ async def run(config: OrchestratorConfig, args: argparse.Namespace, console: Con
         announced = True
         display.update(stats)
 
+    def on_start(experiment_id: str, service_url: str) -> None:
+        display.started(experiment_id, service_url)
+        say(console, explore_line(service_url, experiment_id))
+
     async with anyio.create_task_group() as tg:
         with anyio.CancelScope() as job:
             # Evaluations get SIGTERM, kill_grace_s, then SIGKILL; past that, give up.
@@ -104,7 +118,7 @@ async def run(config: OrchestratorConfig, args: argparse.Namespace, console: Con
                     stop=stop,
                     force=force,
                     on_progress=on_progress,
-                    on_start=display.started,
+                    on_start=on_start,
                     on_update=lambda eid, changed: console.print(
                         updated_text(eid, changed), soft_wrap=True, markup=False
                     ),
@@ -158,8 +172,8 @@ def _print_result(result: JobResult, console: Console, config_path: Path) -> Non
     s = result.summary
     console.print(
         f"run ended: [bold]{s.reason.value}[/] after {s.elapsed_s:.1f}s: "
-        f"{s.stats.observed}/{s.stats.budget} observations ({s.stats.completed} "
-        f"completed, {s.stats.failed} failed this run)"
+        f"{budget_text(s.stats)} ({s.stats.completed} completed, {s.stats.failed} failed "
+        "this run)"
     )
     if s.stats.failed or s.reason is ExitReason.FAILURE_LIMIT:
         _print_failures(result, console, config_path)
@@ -175,6 +189,16 @@ def _print_result(result: JobResult, console: Console, config_path: Path) -> Non
         else f"service {result.service_url}"
     )
     console.print(f"run folder: {result.run_dir}  (experiment {s.experiment_id}, {where})")
+    if result.embedded_db is None:
+        say(console, explore_line(result.service_url, s.experiment_id))
+        return
+    # The run's embedded service is gone: name the page where the dashboard serves it.
+    say(console, explore_line(dashboard_url(), s.experiment_id))
+    say(
+        console,
+        f"  (the run's embedded service stopped with it; serve the page with: "
+        f"orchestrator dashboard {shlex.quote(str(config_path))})",
+    )
 
 
 def exit_despite_stuck_threads(code: int) -> int:

@@ -14,6 +14,10 @@ Outcomes and where they go:
   observation, `failed: true` with the reason in metadata for the latter.
 - `BrokenWorker` (lost process, infrastructure) → the same suggestion is re-run up to
   `max_retries` times, then deleted: it is no fault of the parameters.
+- GPUs and cores (`resources`, a `workers.resources.ResourcePool`): a slot takes a set
+  before it asks for a suggestion, so the suggestion's metadata names them (`gpus`,
+  `cpus`), the worker gets them in the `Evaluation`, the observation's metadata records
+  them, and the set goes back once the evaluation ended, however it ended.
 - A stop (`stop` then `drain_s`, or `force`) cancels evaluations; their suggestions are
   left open for resume or deleted (`on_stop`), and never reported failed.
 - The failure breaker cancels everything running and deletes those suggestions, so the
@@ -33,19 +37,24 @@ from __future__ import annotations
 from orchestrator.coordinator._coordinator import Coordinator
 from orchestrator.coordinator._ledger import BudgetLedger
 from orchestrator.coordinator._model import (
+    CPUS_KEY,
+    GPUS_KEY,
     METADATA_STRING_MAX,
     PREPARE_TIMEOUT_S,
     RUN_ID_KEY,
     CoordinatorSettings,
     ExitReason,
     FailurePolicy,
+    RunEnvironment,
     RunSummary,
 )
 from orchestrator.coordinator._outcome_file import OUTCOME_FILE, outcome_record
 from orchestrator.coordinator._reporting import failure_metadata, match_metrics
-from orchestrator.coordinator._stats import FailureNote, Phase, RunStats
+from orchestrator.coordinator._stats import FailureNote, Phase, RunningEvaluation, RunStats
 
 __all__ = [
+    "CPUS_KEY",
+    "GPUS_KEY",
     "METADATA_STRING_MAX",
     "OUTCOME_FILE",
     "PREPARE_TIMEOUT_S",
@@ -57,8 +66,10 @@ __all__ = [
     "FailureNote",
     "FailurePolicy",
     "Phase",
+    "RunEnvironment",
     "RunStats",
     "RunSummary",
+    "RunningEvaluation",
     "failure_metadata",
     "match_metrics",
     "outcome_record",

@@ -12,10 +12,8 @@ import structlog
 
 from orchestrator.client import ServiceClient
 from orchestrator.coordinator._evaluation import STOPPED, Evaluations, Stopped
-from orchestrator.coordinator._ledger import BudgetLedger
+from orchestrator.coordinator._ledger import BudgetLedger, cost_of
 from orchestrator.coordinator._model import (
-    METADATA_STRING_MAX,
-    RUN_ID_KEY,
     CoordinatorSettings,
     ExitReason,
     RunSummary,
@@ -27,26 +25,33 @@ from orchestrator.coordinator._reporting import (
     Reporter,
     make_report,
     match_metrics,
+    owner_metadata,
 )
 from orchestrator.coordinator._resume import Resume
 from orchestrator.coordinator._stats import RunStats, count_stored, seed_best
+from orchestrator.coordinator._training_runs import binder_for
 from orchestrator.errors import BudgetExhausted, ConfigError
 from orchestrator.journal import ReportJournal
 from sigopt_service.models import Experiment, Suggestion
 from workers.base import Failed, Outcome, Worker
 from workers.errors import BrokenWorker
+from workers.resources import NO_RESOURCES, NullResourcePool, ResourcePool, Resources
 
 log = structlog.get_logger()
 
 #: A slot's next job: an adopted (or prefetched) suggestion, a new one (its budget slot
 #: already reserved), or nothing more to do.
 Job = Suggestion | Literal["new"] | None
+#: An evaluation whose outcome is still to be reported.
+Done = tuple[Suggestion, Finished]
 
 
 class Coordinator:
     """Runs one experiment to its end (budget, stop, breaker, broken worker); see the
     package docstring. `stats` and `ledger` are live and read-only for callers; `clock`
-    measures elapsed time and evaluation durations (inject a fake one in tests)."""
+    measures elapsed time and evaluation durations (inject a fake one in tests).
+    `resources` shares GPUs and cores out among the evaluations (`ResourcePool`); it
+    must have a set for each of `settings.workers` slots (`ValueError` otherwise)."""
 
     def __init__(
         self,
@@ -58,7 +63,12 @@ class Coordinator:
         journal: ReportJournal | None = None,
         on_progress: Callable[[RunStats], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        resources: ResourcePool | NullResourcePool | None = None,
     ) -> None:
+        self._resources = resources or NullResourcePool()
+        # Else a slot would wait for a set before even reporting its last outcome.
+        if (self._resources.capacity or settings.workers) < settings.workers:
+            raise ValueError(f"{self._resources!r} has too few sets for {settings.workers} slots")
         self._client = client
         self._eid = experiment_id
         self._settings = settings
@@ -83,6 +93,7 @@ class Coordinator:
             self._progress,
             timeout_s=settings.evaluation_timeout_s,
             run_dir=settings.run_dir,
+            runs=binder_for(client, experiment_id, settings.training_runs),
         )
         self._stopping = False
         self._reason = ExitReason.BUDGET_REACHED
@@ -109,7 +120,7 @@ class Coordinator:
                 for slot in range(self._settings.workers):
                     slots.start_soon(self._slot, slot)
             tg.cancel_scope.cancel()
-        if self._reason is ExitReason.STOPPED and self.stats.observed >= self.stats.budget:
+        if self._reason is ExitReason.STOPPED and self.ledger.observed >= self.ledger.budget:
             self._reason = ExitReason.BUDGET_REACHED  # the drain finished the budget
         await self._resume.sweep(
             ends_for_good=self._reason is not ExitReason.STOPPED, on_stop=self._settings.on_stop
@@ -182,35 +193,58 @@ class Coordinator:
     async def _slot(self, slot: int) -> None:
         with structlog.contextvars.bound_contextvars(experiment_id=self._eid, worker=slot):
             job = self._next_job()
-            while job is not None:
-                suggestion = job if isinstance(job, Suggestion) else await self._new(slot)
-                if suggestion is None:
-                    return
-                with structlog.contextvars.bound_contextvars(suggestion_id=suggestion.id):
-                    finished = await self._run_suggestion(suggestion)
-                    if finished is None:
-                        job = self._next_job()
-                        continue
-                    # Reported before (or, in one request, together with) asking the next
-                    # suggestion: the service never holds more than N open suggestions of
-                    # this run, and the next one already knows this outcome.
-                    job = await self._report(slot, suggestion, finished)
-                    await self._record(suggestion, finished)
-                if isinstance(job, Suggestion):
-                    # Made with (or right after) the report. An adopted one passes
-                    # through: `_next_job` hands those out only while not stopping.
-                    job = await self._take_prefetched(job)
+            done: Done | None = None
+            while job is not None or done is not None:
+                # The GPUs and cores are taken before the suggestion is asked for (alone,
+                # or with the last report), so its metadata says what its evaluation
+                # holds; they go back once the evaluation ended, however it ended. A slot
+                # never waits here: the pool has a set for each slot.
+                async with self._resources.hold() as held:
+                    if done is not None:
+                        job = await self._report_done(slot, done, held)
+                        done = None
+                    if isinstance(job, str):  # "new"
+                        job = await self._new(slot, held)
+                    if job is None:
+                        return
+                    suggestion = job
+                    with structlog.contextvars.bound_contextvars(suggestion_id=suggestion.id):
+                        finished = await self._run_suggestion(suggestion, slot, held)
+                if finished is None:
+                    job = self._next_job()
+                else:
+                    job, done = None, (suggestion, finished)
+
+    async def _report_done(self, slot: int, done: Done, held: Resources) -> Job:
+        """Report a finished evaluation; the slot's next job, for which `held` is taken."""
+        suggestion, finished = done
+        with structlog.contextvars.bound_contextvars(suggestion_id=suggestion.id):
+            # Reported before (or, in one request, together with) asking the next
+            # suggestion: the service never holds more than N open suggestions of this
+            # run, and the next one already knows this outcome.
+            job = await self._report(slot, suggestion, finished, held)
+            await self._record(suggestion, finished)
+        if isinstance(job, Suggestion):
+            # Made with (or right after) the report. An adopted one passes through:
+            # `_next_job` hands those out only while not stopping.
+            return await self._take_prefetched(job)
+        return job
 
     async def _new(
-        self, slot: int, *, request_key: str | None = None, maybe_created: bool = False
+        self,
+        slot: int,
+        held: Resources = NO_RESOURCES,
+        *,
+        request_key: str | None = None,
+        maybe_created: bool = False,
     ) -> Suggestion | None:
         """A new suggestion for a budget slot `_next_job` already reserved; None when the
         service says other runs on this experiment have taken the rest of the budget.
         `request_key`/`maybe_created`: see `ServiceClient.suggest`."""
         try:
-            return await self._client.suggest(
+            suggestion = await self._client.suggest(
                 self._eid,
-                metadata=self._base_metadata(slot),
+                metadata=self._base_metadata(slot, held),
                 within_budget=True,
                 request_key=request_key,
                 maybe_created=maybe_created,
@@ -221,27 +255,30 @@ class Coordinator:
         except BaseException:
             self.ledger.release()
             raise
+        return self.ledger.priced(suggestion)
 
     def _budget_taken(self) -> None:
         """The service refused a reserved slot: other runs on this experiment took it."""
         self.ledger.refused()
         log.info("budget_taken_by_other_runs")
 
-    def _base_metadata(self, slot: int) -> Metadata:
-        return {
-            RUN_ID_KEY: self._settings.run_id,
-            "worker_slot": slot,
-            "host": self._settings.host[:METADATA_STRING_MAX],
-        }
+    def _base_metadata(self, slot: int, held: Resources = NO_RESOURCES) -> Metadata:
+        return owner_metadata(self._settings.run_id, self._settings.host, slot, held)
 
-    async def _run_suggestion(self, suggestion: Suggestion) -> Finished | None:
+    async def _run_suggestion(
+        self, suggestion: Suggestion, slot: int, held: Resources
+    ) -> Finished | None:
         """Evaluate, re-running after infrastructure faults; None if nothing is to report."""
         attempt = 0
         while True:
             attempt += 1
             started = self._clock()
             result: Outcome | BrokenWorker | Stopped = (
-                STOPPED if self._stopping else await self._evaluations.evaluate(suggestion, attempt)
+                STOPPED
+                if self._stopping
+                else await self._evaluations.evaluate(
+                    suggestion, attempt, slot=slot, resources=held
+                )
             )
             duration = self._clock() - started
             if isinstance(result, Stopped):
@@ -249,7 +286,7 @@ class Coordinator:
                 return None
             if not isinstance(result, BrokenWorker):
                 folder = self._evaluations.folder(suggestion, attempt)
-                return Finished(self._matched(result), attempt, duration, folder)
+                return Finished(self._matched(result), attempt, duration, folder, held)
             self.stats.infrastructure_errors += 1
             log.warning("worker_broken", attempt=attempt, error=str(result)[:300])
             if attempt <= self._settings.max_retries and not self._stopping:
@@ -279,26 +316,32 @@ class Coordinator:
             self._resume.leave_open(suggestion)
 
     # -- reporting --------------------------------------------------------------------
-    async def _report(self, slot: int, suggestion: Suggestion, finished: Finished) -> Job:
+    async def _report(
+        self, slot: int, suggestion: Suggestion, finished: Finished, held: Resources
+    ) -> Job:
         """Report the outcome; the slot's next job (see `_next_job`), which is the next
-        suggestion itself when it came in the same request."""
+        suggestion itself when it came in the same request (`held`: what its evaluation
+        will hold)."""
         outcome = finished.outcome
         report = make_report(suggestion, outcome, finished, self._base_metadata(slot))
         # Decided before the await, as `_next_job` does: "new" reserves the next slot. Only
         # a new suggestion can come with the report (an adopted one is already open).
-        asks = not (self._stopping or self._resume.adopted or self._will_trip(outcome))
+        trips = isinstance(outcome, Failed) and self._settings.failures.is_tripped_by(
+            self.stats, one_more_failure=True
+        )
+        asks = not (self._stopping or self._resume.adopted or trips)
         if not asks or self._next_job() is None:
             self._settle(await self._reporter.send(report), suggestion, finished)
             return self._next_job()
         try:
-            reported = await self._reporter.send_and_ask(report, self._base_metadata(slot))
+            reported = await self._reporter.send_and_ask(report, self._base_metadata(slot, held))
         except BaseException:
             self.ledger.release()  # the reserved slot was not used
             raise
         self._settle(reported.observation is not None, suggestion, finished)
         following = reported.next
         if isinstance(following, Suggestion):
-            return following
+            return self.ledger.priced(following)
         if following is None:
             self._budget_taken()
             return None
@@ -308,7 +351,7 @@ class Coordinator:
         # Not made with the report: ask for it with the report's key, which finds a
         # suggestion the combined request may have made instead of making a second.
         return await self._new(
-            slot, request_key=following.request_key, maybe_created=following.maybe_created
+            slot, held, request_key=following.request_key, maybe_created=following.maybe_created
         )
 
     def _matched(self, outcome: Outcome) -> Outcome:
@@ -326,9 +369,9 @@ class Coordinator:
 
     def _settle(self, stored: bool, suggestion: Suggestion, finished: Finished) -> None:
         if not stored:
-            self.ledger.release()  # nothing was stored: the budget slot is free again
+            self.ledger.release(cost_of(suggestion))  # nothing stored: the slot is free again
             return
-        self.ledger.commit()
+        self.ledger.commit(cost_of(suggestion))
         assert self._experiment is not None
         outcome = finished.outcome
         count_stored(self.stats, suggestion, outcome, self._experiment, finished.folder)
@@ -341,9 +384,7 @@ class Coordinator:
             )
         self._progress()
         stats = self.stats
-        if not self._stopping and self._settings.failures.is_tripped(
-            stats.consecutive_failures, stats.failed, stats.finished
-        ):
+        if not self._stopping and self._settings.failures.is_tripped_by(stats):
             log.error(
                 "failure_limit_reached",
                 failed=stats.failed,
@@ -352,13 +393,6 @@ class Coordinator:
             )
             self._stop(ExitReason.FAILURE_LIMIT)
             self._evaluations.cancel_all()
-
-    def _will_trip(self, outcome: Outcome) -> bool:
-        """Whether counting `outcome` trips the failure breaker (so no next suggestion)."""
-        stats = self.stats
-        return isinstance(outcome, Failed) and self._settings.failures.is_tripped(
-            stats.consecutive_failures + 1, stats.failed + 1, stats.finished + 1
-        )
 
     def _progress(self) -> None:
         if self._on_progress is not None:

@@ -12,6 +12,10 @@ from orchestrator.coordinator._stats import RunStats
 
 #: Metadata key tying a suggestion to the run that asked for it (resume matches on it).
 RUN_ID_KEY = "run_id"
+#: Metadata keys of the GPU ids and cores an evaluation holds (`0,1`), on its suggestion
+#: and its observation, when the run shares them out.
+GPUS_KEY = "gpus"
+CPUS_KEY = "cpus"
 METADATA_STRING_MAX = 500
 #: Bound on `Worker.prepare` (a process start and an import), apart from the deadline.
 PREPARE_TIMEOUT_S = 120.0
@@ -42,6 +46,23 @@ class FailurePolicy:
             and failed / finished > self.max_fraction
         )
 
+    def is_tripped_by(self, stats: RunStats, *, one_more_failure: bool = False) -> bool:
+        """`is_tripped` on the run's counts, with one more failure counted if asked (to
+        know, before reporting it, whether a failure will trip it)."""
+        more = int(one_more_failure)
+        return self.is_tripped(
+            stats.consecutive_failures + more, stats.failed + more, stats.finished + more
+        )
+
+
+@dataclass(frozen=True)
+class RunEnvironment:
+    """Where a command's `sigopt` client finds its training run: the service's base URL
+    (as this run reaches it) and a token (any on a service that checks none)."""
+
+    url: str
+    token: str = field(repr=False)
+
 
 @dataclass(frozen=True)
 class CoordinatorSettings:
@@ -57,6 +78,9 @@ class CoordinatorSettings:
     #: Delete this run's leftover open suggestions instead of adopting them.
     fresh: bool = False
     host: str = field(default_factory=socket.gethostname)
+    #: Give each evaluation a SigOpt training run of its suggestion, in its environment
+    #: (a kind that `takes_environment`); None: none.
+    training_runs: RunEnvironment | None = None
 
 
 @dataclass(frozen=True)

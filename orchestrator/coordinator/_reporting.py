@@ -12,12 +12,13 @@ import anyio
 import structlog
 
 from orchestrator.client import Reported, ServiceClient
-from orchestrator.coordinator._model import METADATA_STRING_MAX
+from orchestrator.coordinator._model import CPUS_KEY, GPUS_KEY, METADATA_STRING_MAX, RUN_ID_KEY
 from orchestrator.coordinator._stats import RunStats
 from orchestrator.errors import ServiceRejected
 from orchestrator.journal import ReportJournal
 from sigopt_service.models import MetricEvaluation, Suggestion
 from workers.base import Completed, Failed, Outcome
+from workers.resources import NO_RESOURCES, Resources, ids_text
 
 log = structlog.get_logger()
 
@@ -33,6 +34,8 @@ class Finished:
     duration_s: float
     #: The evaluation's folder (None when the kind keeps none).
     folder: Path | None = None
+    #: The GPUs and cores it held.
+    resources: Resources = NO_RESOURCES
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,11 @@ def make_report(
     suggestion: Suggestion, outcome: Outcome, finished: Finished, base_metadata: Metadata
 ) -> Report:
     """The observation for `outcome` (already matched to the metrics): values, or
-    `failed` with the reason and details in metadata; duration and attempt always."""
+    `failed` with the reason and details in metadata; duration and attempt always, the
+    GPUs and cores it held when it held some."""
     metadata: Metadata = {
         **base_metadata,
+        **resource_metadata(finished.resources),
         "duration_s": round(finished.duration_s, 4),
         "attempt": finished.attempt,
     }
@@ -163,6 +168,27 @@ def match_metrics(outcome: Outcome, metric_names: Sequence[str | None]) -> Outco
             details={"message": f"expected metrics {sorted(str(n) for n in names)}, got {got}"},
         )
     return outcome
+
+
+def owner_metadata(run_id: str, host: str, slot: int, held: Resources) -> Metadata:
+    """Who holds a suggestion: which run, on which host and slot, with which GPUs and
+    cores (`held`: those its evaluation holds)."""
+    return {
+        RUN_ID_KEY: run_id,
+        "worker_slot": slot,
+        "host": host[:METADATA_STRING_MAX],
+        **resource_metadata(held),
+    }
+
+
+def resource_metadata(resources: Resources) -> Metadata:
+    """`gpus` and `cpus` (`0,1`) of what an evaluation holds; nothing it does not hold."""
+    metadata: Metadata = {}
+    if resources.gpus:
+        metadata[GPUS_KEY] = ids_text(resources.gpus)
+    if resources.cpus:
+        metadata[CPUS_KEY] = ids_text(resources.cpus)
+    return metadata
 
 
 def failure_metadata(outcome: Failed) -> Metadata:

@@ -10,13 +10,14 @@ reached the service after the client gave up on them.
 from __future__ import annotations
 
 from collections import deque
+from decimal import Decimal
 from typing import Literal
 
 import anyio
 import structlog
 
 from orchestrator.client import ServiceClient
-from orchestrator.coordinator._ledger import BudgetLedger
+from orchestrator.coordinator._ledger import BudgetLedger, cost_of, task_cost
 from orchestrator.coordinator._model import RUN_ID_KEY
 from orchestrator.coordinator._reporting import Report, Reporter
 from orchestrator.coordinator._stats import RunStats
@@ -27,6 +28,17 @@ log = structlog.get_logger()
 
 #: How long one shielded deletion may take during shutdown.
 DELETE_TIMEOUT_S = 30.0
+
+
+def _consumed(experiment: Experiment) -> Decimal:
+    """What the experiment's observations consumed of its budget, as its `progress` says
+    (the sum of their task costs in a multitask experiment, their count otherwise)."""
+    progress = experiment.progress
+    if progress is None:
+        return Decimal(0)
+    if experiment.tasks:
+        return Decimal(repr(float(progress.observation_budget_consumed)))
+    return Decimal(progress.observation_count)
 
 
 class Resume:
@@ -65,7 +77,7 @@ class Resume:
         the journal holds for them, and start the ledger; returns other runs' open count."""
         assert experiment.observation_budget is not None
         budget = experiment.observation_budget
-        observed = experiment.progress.observation_count if experiment.progress else 0
+        observed = _consumed(experiment)
         open_now = await self._client.open_suggestions(self._eid)
         mine = [s for s in open_now if self.is_mine(s)]
         if fresh:
@@ -74,24 +86,32 @@ class Resume:
             log.info("leftovers_deleted", experiment_id=self._eid, count=len(mine))
             open_now = [s for s in open_now if s not in mine]
             mine = []
-        foreign = len(open_now) - len(mine)
+        foreign = sum((cost_of(s) for s in open_now if s not in mine), Decimal(0))
         unsent = sorted(await self._replay_journal(mine), key=lambda s: int(s.id))
-        replayed = len(mine) - len(unsent)
-        self._stats.observed_at_start += replayed
-        self._stats.replayed = replayed
+        replayed = [s for s in mine if s not in unsent]
+        observed += sum((cost_of(s) for s in replayed), Decimal(0))
+        self._stats.observed_at_start += len(replayed)
+        self._stats.replayed = len(replayed)
         # Never adopt past the budget: a suggest that reached the service after the client
-        # gave up on it leaves one more open suggestion than the run had reserved.
-        room = max(0, budget - (observed + replayed) - foreign)
-        for excess in unsent[room:]:
-            await self._client.delete_suggestion(self._eid, excess.id)
-            log.info("excess_suggestion_deleted", suggestion_id=excess.id)
-        self.adopted.extend(unsent[:room])
+        # gave up on it leaves one more open suggestion than the run had reserved. As the
+        # service grants suggestions: each while less than the budget is held before it.
+        room, held = budget - observed - foreign, Decimal(0)
+        for s in unsent:
+            if held < room:
+                self.adopted.append(s)
+                held += cost_of(s)
+                continue
+            await self._client.delete_suggestion(self._eid, s.id)
+            log.info("excess_suggestion_deleted", suggestion_id=s.id)
         self._stats.adopted = len(self.adopted)
         # Every open suggestion counts: ours are adopted, others' belong to other runs.
+        cheapest = min((task_cost(t) for t in experiment.tasks or ()), default=Decimal(1))
         self._ledger.start(
-            budget, observed=observed + replayed, foreign=foreign, adopted=len(self.adopted)
+            budget, observed=observed, foreign=foreign, adopted=held, cheapest=cheapest
         )
-        return foreign
+        if experiment.tasks:  # the budget goes in cost: the display reads the ledger
+            self._stats.ledger, self._stats.consumed_at_start = self._ledger, observed
+        return len(open_now) - len(mine)
 
     async def _replay_journal(self, mine: list[Suggestion]) -> list[Suggestion]:
         """Report results a previous run computed but could not send; returns the rest."""
@@ -120,7 +140,7 @@ class Resume:
         # Shielded and bounded: the deletion must happen even while the run is cancelled.
         with anyio.CancelScope(shield=True), anyio.move_on_after(DELETE_TIMEOUT_S):
             await self._client.delete_suggestion(self._eid, suggestion.id)
-            self._ledger.release()
+            self._ledger.release(cost_of(suggestion))
             log.info("suggestion_deleted", why=why)
 
     def leave_open(self, suggestion: Suggestion) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+from orchestrator.coordinator._ledger import BudgetLedger
 from sigopt_service.models import Experiment, MetricEvaluation, Objective, Suggestion
 from workers.base import Completed, Failed, MetricValue, Outcome
 
@@ -48,6 +50,17 @@ class FailureNote:
         )
 
 
+@dataclass(frozen=True)
+class RunningEvaluation:
+    """An evaluation running now: in which slot, of which suggestion, holding which GPUs
+    and cores (empty when the run shares none out)."""
+
+    slot: int
+    suggestion_id: str
+    gpus: tuple[int, ...] = ()
+    cpus: tuple[int, ...] = ()
+
+
 @dataclass
 class RunStats:
     """Live counters of this run; the progress display reads them.
@@ -58,7 +71,8 @@ class RunStats:
     and results the earlier run computed but could not send (reported from the journal).
     `best_value` and `best_assignments` are the experiment's best (one optimized metric
     only): seeded at the start from its `progress.best_observation` (`seed_best`), then
-    kept up to date as this run finds better ones.
+    kept up to date as this run finds better ones. In a multitask experiment `budget` is
+    spent in task cost, not in observations: `consumed` says how much is.
     """
 
     budget: int = 0
@@ -78,6 +92,12 @@ class RunStats:
     #: This run's failed evaluations by `failure_reason`, in the order first seen.
     failure_reasons: dict[str, int] = field(default_factory=dict)
     last_failure: FailureNote | None = None
+    #: What runs now, by slot.
+    running_by_slot: dict[int, RunningEvaluation] = field(default_factory=dict)
+    #: Multitask only (None otherwise): the run's budget ledger, read by `consumed`; set
+    #: at the start, with `consumed_at_start`, what had been consumed by then.
+    ledger: BudgetLedger | None = field(default=None, repr=False, compare=False)
+    consumed_at_start: Decimal = Decimal(0)
 
     @property
     def finished(self) -> int:
@@ -86,6 +106,13 @@ class RunStats:
     @property
     def observed(self) -> int:
         return self.observed_at_start + self.finished
+
+    @property
+    def consumed(self) -> Decimal | None:
+        """Multitask only (None otherwise): how much of `budget` the experiment's
+        observations (earlier runs' included) consumed, in task cost: the ledger's
+        `observed`, as the service counts it."""
+        return None if self.ledger is None else self.ledger.observed
 
     @property
     def is_resumed(self) -> bool:

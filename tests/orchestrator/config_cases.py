@@ -94,7 +94,7 @@ BAD_CONFIGS: list[tuple[str, str | None, str | None, str]] = [
         "unknown-kind",
         VALID.replace("kind: async", "kind: thread"),
         "workers.kind",
-        "'async', 'process' or 'subprocess'",
+        "'async', 'process', 'subprocess' or 'dask'",
     ),
     (
         "count-zero",
