@@ -25,26 +25,31 @@ run: $(STAMP)
 	$(BIN)/orchestrator run configs/quickstart.yaml
 
 # System tools the tests drive for real: tmux shows the terminal a user sees (Ctrl-C and
-# resume). Installed from Debian's packages when missing (CI runs as root).
+# resume); Debian's chromium runs the pages' browser tests (Playwright drives it by path,
+# no browser download). Installed from Debian's packages when missing (CI runs as root).
 test-tools:
 	@command -v tmux >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; \
 	  else echo "the tests need tmux: install it (e.g. sudo apt-get install tmux)"; exit 1; fi; }
+	@[ -x /usr/bin/chromium ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the tests need chromium: install it (e.g. sudo apt-get install chromium)"; exit 1; fi; }
 
 test: $(STAMP) test-tools
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(STAMP) test-tools
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks
 
-bench-full: $(STAMP)
+bench-full: $(STAMP) test-tools
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks --full
 
