@@ -140,28 +140,8 @@ async def check_soak(
     kills: Counter[str],
     wall_s: float,
 ) -> None:
-    async with direct_client(url) as client:
-        observations = await client.observations(experiment_id)
-        open_now = await client.open_suggestions(experiment_id)
-    budget = spec.budget
-    report.add("observations", len(observations), f"== {budget}", len(observations) == budget)
-    per_suggestion = Counter(o.suggestion for o in observations)
-    duplicated = sum(1 for n in per_suggestion.values() if n > 1)
-    report.add("duplicated (suggestions observed twice)", duplicated, "0", duplicated == 0)
-    lost = lost_evaluations(finished_lines(folder), observations)
-    report.details["lost"] = lost[:20]
-    report.add("lost (finished, not observed)", len(lost), "0", not lost)
-    report.add("open suggestions", len(open_now), "0", not open_now)
+    observations = await check_observations(report, folder, url, experiment_id, spec.budget)
     failed = [o for o in observations if o.failed]
-    no_reason = [o.id for o in failed if not (o.metadata or {}).get("failure_reason")]
-    reasons = Counter(str((o.metadata or {}).get("failure_reason")) for o in failed)
-    report.details["failure_reasons"] = dict(reasons)
-    report.add(
-        f"failed observations without failure_reason (of {len(failed)})",
-        len(no_reason),
-        "0",
-        not no_reason,
-    )
     final_codes = [c.exit_codes[-1] if c.exit_codes else None for c in coordinators]
     report.add("final coordinator exit codes", final_codes, "all 0", final_codes == [0] * 3)
     report.add(
@@ -188,6 +168,44 @@ async def check_soak(
         exit_codes={c.index: c.exit_codes for c in coordinators},
         failed=len(failed),
     )
+
+
+async def check_observations(
+    report: SoakReport,
+    folder: Path,
+    url: str,
+    experiment_id: str,
+    budget: int,
+    *,
+    prefix: str = "",
+) -> list[Observation]:
+    """The checks every soak row makes of its experiment once the run is over: exactly
+    `budget` observations, none duplicated, lost or left open, every failure with its
+    reason (rows labelled `prefix`...; `lost` and `failure_reasons` in the details).
+    Returns the observations, for the row's own checks."""
+    async with direct_client(url) as client:
+        observations = await client.observations(experiment_id)
+        open_now = await client.open_suggestions(experiment_id)
+    count = len(observations)
+    report.add(f"{prefix}observations", count, f"== {budget}", count == budget)
+    per_suggestion = Counter(o.suggestion for o in observations)
+    duplicated = sum(1 for n in per_suggestion.values() if n > 1)
+    report.add(f"{prefix}duplicated (suggestions observed twice)", duplicated, "0", not duplicated)
+    lost = lost_evaluations(finished_lines(folder), observations)
+    report.details["lost"] = lost[:20]
+    report.add(f"{prefix}lost (finished, not observed)", len(lost), "0", not lost)
+    report.add(f"{prefix}open suggestions", len(open_now), "0", not open_now)
+    failed = [o for o in observations if o.failed]
+    no_reason = [o.id for o in failed if not (o.metadata or {}).get("failure_reason")]
+    reasons = Counter(str((o.metadata or {}).get("failure_reason")) for o in failed)
+    report.details["failure_reasons"] = dict(reasons)
+    report.add(
+        f"{prefix}failed observations without failure_reason (of {len(failed)})",
+        len(no_reason),
+        "0",
+        not no_reason,
+    )
+    return observations
 
 
 def lost_evaluations(lines: list[dict[str, Any]], observations: list[Observation]) -> list[str]:

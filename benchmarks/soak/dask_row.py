@@ -23,7 +23,6 @@ import os
 import sys
 import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ import anyio
 import anyio.to_thread
 import yaml
 
-from benchmarks.soak.chaos import finished_lines, lost_evaluations
+from benchmarks.soak.chaos import check_observations
 from benchmarks.soak.processes import (
     CoordinatorProcess,
     direct_client,
@@ -164,25 +163,10 @@ async def _check(
     kills: int,
     wall_s: float,
 ) -> None:
-    async with direct_client(url) as client:
-        observations = await client.observations(experiment_id)
-        open_now = await client.open_suggestions(experiment_id)
-    budget = spec.budget
-    report.add("dask: observations", len(observations), f"== {budget}", len(observations) == budget)
-    per_suggestion = Counter(o.suggestion for o in observations)
-    duplicated = sum(1 for n in per_suggestion.values() if n > 1)
-    report.add("dask: duplicated", duplicated, "0", duplicated == 0)
-    lost = lost_evaluations(finished_lines(folder), observations)
-    report.add("dask: lost (finished, not observed)", len(lost), "0", not lost)
-    report.add("dask: open suggestions", len(open_now), "0", not open_now)
-    failed = [o for o in observations if o.failed]
-    no_reason = [o.id for o in failed if not (o.metadata or {}).get("failure_reason")]
-    report.add(
-        f"dask: failed observations without failure_reason (of {len(failed)})",
-        len(no_reason),
-        "0",
-        not no_reason,
+    observations = await check_observations(
+        report, folder, url, experiment_id, spec.budget, prefix="dask: "
     )
+    failed = [o for o in observations if o.failed]
     reruns = sum(1 for o in observations if str((o.metadata or {}).get("attempt", 1)) != "1")
     exit_code = coordinator.exit_codes[-1] if coordinator.exit_codes else None
     report.add("dask: coordinator exit code", exit_code, "0", exit_code == 0)
@@ -198,9 +182,5 @@ async def _check(
         wall_s=wall_s,
         failed=len(failed),
         reruns=reruns,
-        lost=lost[:20],
-        failure_reasons=dict(
-            Counter(str((o.metadata or {}).get("failure_reason")) for o in failed)
-        ),
         python=sys.executable,
     )

@@ -20,7 +20,6 @@ from sigopt_service.http.query import parse_limit
 from sigopt_service.http.responses import json_response, pagination
 from sigopt_service.http.run_json import checkpoint_json, run_json
 from sigopt_service.http.run_query import parse_run_listing
-from sigopt_service.store import Page
 
 
 def _experiment_of(request: web.Request) -> int | None:
@@ -38,15 +37,15 @@ async def runs_page(
     position, after = cursor(request, after_allowed=True)
     order = parse_run_listing(request, ascending=after)
     limit = parse_limit(request.query.get("limit"))
-    items, count, more = await service_of(request).ai.list_runs(
+    page = await service_of(request).ai.list_runs(
         project=project, experiment=experiment, order=order, limit=limit, cursor=position
     )
     return json_response(
         request,
         pagination(
-            [run_json(r) for r in items],
-            Page(items, count, more),
-            [int(r.id) for r in items],
+            [run_json(r) for r in page.items],
+            page,
+            [int(r.id) for r in page.items],
             follow_after=after,
         ),
     )
@@ -91,19 +90,24 @@ async def delete_run(request: web.Request) -> web.Response:
     return json_response(request, run_json(run))
 
 
+# Under `/v1/experiments/{id}`, a checkpoint of a run of that experiment only (a share
+# token's reach): the use cases check the run in the same store call.
 async def create_checkpoint(request: web.Request) -> web.Response:
     run_id = path_id(request, "training_run_id")
-    await service_of(request).ai.get_run(run_id, eid=_experiment_of(request))
-    made = await service_of(request).ai.create_checkpoint(run_id, await read_body(request))
+    made = await service_of(request).ai.create_checkpoint(
+        run_id, await read_body(request), eid=_experiment_of(request)
+    )
     return json_response(request, checkpoint_json(made))
 
 
 async def list_checkpoints(request: web.Request) -> web.Response:
     run_id = path_id(request, "training_run_id")
-    await service_of(request).ai.get_run(run_id, eid=_experiment_of(request))
     position, _ = cursor(request)
     page = await service_of(request).ai.list_checkpoints(
-        run_id, limit=parse_limit(request.query.get("limit")), cursor=position
+        run_id,
+        limit=parse_limit(request.query.get("limit")),
+        cursor=position,
+        eid=_experiment_of(request),
     )
     return json_response(
         request,
@@ -114,9 +118,9 @@ async def list_checkpoints(request: web.Request) -> web.Response:
 async def get_checkpoint(request: web.Request) -> web.Response:
     run_id = path_id(request, "training_run_id")
     checkpoint_id = path_id(request, "checkpoint_id")
-    # Under `/v1/experiments/{id}`, only a run of that experiment (a share token's reach).
-    await service_of(request).ai.get_run(run_id, eid=_experiment_of(request))
-    found = await service_of(request).ai.get_checkpoint(run_id, checkpoint_id)
+    found = await service_of(request).ai.get_checkpoint(
+        run_id, checkpoint_id, eid=_experiment_of(request)
+    )
     return json_response(request, checkpoint_json(found))
 
 

@@ -17,7 +17,7 @@ from sigopt_service.usecases._core import suggest_and_store
 from sigopt_service.usecases._importances import (
     MIN_OBSERVATIONS as MIN_IMPORTANCE_OBSERVATIONS,
 )
-from sigopt_service.usecases._importances import MetricImportance, completed_count
+from sigopt_service.usecases._importances import MetricImportance
 from sigopt_service.usecases._observations import Observed
 from sigopt_service.usecases._tokens import IssuedToken, TokenRegistry, hash_secret
 from sigopt_service.usecases.ai_module import AiModule
@@ -34,7 +34,6 @@ __all__ = [
     "Observed",
     "OptimizationService",
     "TokenRegistry",
-    "completed_count",
     "hash_secret",
     "open_store",
     "suggest_and_store",

@@ -58,6 +58,15 @@ def completed_count(experiment: Experiment, observations: list[Observation]) -> 
     )
 
 
+def importances_with_progress(
+    experiment: Experiment, observations: list[Observation]
+) -> tuple[list[MetricImportance], int | None]:
+    """`metric_importances`, and while there are none, `completed_count` (None once there
+    are): what the analysis page shows, from one snapshot of the history. Off the loop."""
+    found = metric_importances(experiment, observations)
+    return found, None if found else completed_count(experiment, observations)
+
+
 def metric_importances(
     experiment: Experiment, observations: list[Observation]
 ) -> list[MetricImportance]:

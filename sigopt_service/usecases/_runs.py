@@ -23,7 +23,7 @@ from sigopt_service.models import (
     SuggestionState,
 )
 from sigopt_service.run_models import RunState, TrainingRun
-from sigopt_service.store import NewObservation, NewTrainingRun, RunListing
+from sigopt_service.store import NewObservation, NewTrainingRun, Page, RunListing
 from sigopt_service.usecases._core import Core
 from sigopt_service.validation import parse_id, validate_assignments
 from sigopt_service.validation.training_run import (
@@ -275,11 +275,11 @@ def listing(
     order: RunListing,
     limit: int,
     cursor: int | None,
-) -> tuple[list[TrainingRun], int, bool]:
+) -> Page[TrainingRun]:
     """The runs of a project (which must exist) or an experiment, in `order`."""
     if project is not None:
         _project_of(core, project)
     if experiment is not None:
         core.experiment(experiment)
     runs = core.store.all_training_runs(project=project, experiment=experiment)
-    return order.page(runs, cursor, limit, find=core.store.get_training_run)
+    return Page(*order.page(runs, cursor, limit, find=core.store.get_training_run))

@@ -112,8 +112,8 @@ class AiModule:
         order: RunListing,
         limit: int,
         cursor: int | None,
-    ) -> tuple[list[TrainingRun], int, bool]:
-        """One page in `order`, the count of all that match, whether more follow."""
+    ) -> Page[TrainingRun]:
+        """One page in `order` (with the count of all that match, whether more follow)."""
         return await self._calls.call(
             _runs.listing,
             self._core,
@@ -125,13 +125,18 @@ class AiModule:
         )
 
     # -- checkpoints ----------------------------------------------------------------------
-    async def create_checkpoint(self, run_id: int, body: dict[str, Any]) -> Checkpoint:
-        return await self._calls.call(_checkpoints.create, self._core, run_id, body)
+    # `eid`, as for a run: under an experiment's path, only a run of that experiment.
+    async def create_checkpoint(
+        self, run_id: int, body: dict[str, Any], *, eid: int | None = None
+    ) -> Checkpoint:
+        return await self._calls.call(_checkpoints.create, self._core, run_id, body, eid)
 
-    async def get_checkpoint(self, run_id: int, checkpoint_id: int) -> Checkpoint:
-        return await self._calls.call(_checkpoints.fetch, self._core, run_id, checkpoint_id)
+    async def get_checkpoint(
+        self, run_id: int, checkpoint_id: int, *, eid: int | None = None
+    ) -> Checkpoint:
+        return await self._calls.call(_checkpoints.fetch, self._core, run_id, checkpoint_id, eid)
 
     async def list_checkpoints(
-        self, run_id: int, *, limit: int, cursor: int | None
+        self, run_id: int, *, limit: int, cursor: int | None, eid: int | None = None
     ) -> Page[Checkpoint]:
-        return await self._calls.call(_checkpoints.listing, self._core, run_id, limit, cursor)
+        return await self._calls.call(_checkpoints.listing, self._core, run_id, limit, cursor, eid)

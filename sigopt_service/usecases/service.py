@@ -309,10 +309,21 @@ class OptimizationService:
         return await self._calls.call(_analysis.history_after, self._core, eid, after)
 
     async def metric_importances(self, eid: int) -> list[MetricImportance]:
-        """Parameter importances per optimized metric (none before enough observations):
-        the history is read on the store thread, the estimate runs on a worker thread,
-        so neither the loop nor the store's writes wait for it."""
+        """Parameter importances per optimized metric (none before enough observations)."""
+        found, _ = await self.importances_with_progress(eid)
+        return found
+
+    async def importances_with_progress(
+        self, eid: int
+    ) -> tuple[list[MetricImportance], int | None]:
+        """The importances and, while there are none, how many completed observations count
+        towards them (`_importances.importances_with_progress`): the history is read once
+        on the store thread, the estimate runs on a worker thread, so neither the loop nor
+        the store's writes wait for it."""
         experiment, observations = await self._calls.call(_analysis.observations, self._core, eid)
         return await anyio.to_thread.run_sync(
-            _importances.metric_importances, experiment, observations, limiter=self._estimates
+            _importances.importances_with_progress,
+            experiment,
+            observations,
+            limiter=self._estimates,
         )

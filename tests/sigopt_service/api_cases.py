@@ -33,13 +33,19 @@ async def call(
         return resp.status, (json.loads(text) if text else None)
 
 
-def refusal(call: Callable[[], object]) -> tuple[str | None, str | None, str]:
-    """(field, code, message) of the 400 the official client gets for `call()`."""
+def refused_body(call: Callable[..., object]) -> dict[str, Any]:
+    """The body of the 400 the official client gets for `call()`."""
     with pytest.raises(ApiException) as info:
         call()
     failed_status_rate_limit.clear()  # expected 4xx: keep the client from backing off
     assert info.value.status_code == 400, info.value
-    body = info.value.to_json()
+    body: dict[str, Any] = info.value.to_json()
+    return body
+
+
+def refusal(call: Callable[[], object]) -> tuple[str | None, str | None, str]:
+    """(field, code, message) of the 400 the official client gets for `call()`."""
+    body = refused_body(call)
     return body.get("field"), body.get("code"), body["message"]
 
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 import copy
 import random
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sigopt import Connection
 
-from sigopt_service.config import ServiceConfig
 from sigopt_service.engine import Engine
 from sigopt_service.models import Experiment, Parameter
 from sigopt_service.store import InMemoryStore
@@ -44,11 +42,7 @@ META: dict[str, Any] = dict(
 ACTIVE = {"1": {"a"}, "5": {"a", "b"}, "10": {"a", "b", "c"}}
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def service_config(request: pytest.FixtureRequest, tmp_path: Path) -> ServiceConfig:
-    """Both stores behind the real service."""
-    db = None if request.param == "memory" else tmp_path / "service.db"
-    return ServiceConfig(port=0, db=db, seed=1)
+pytestmark = pytest.mark.both_stores
 
 
 def meta(**changes: Any) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from typing import Any, Literal
 import aiohttp
 import pytest
 
-from sigopt_service.config import ServiceConfig
 from sigopt_service.validation import (
     BoundsBody,
     CategoricalBody,
@@ -246,10 +245,7 @@ def _case_id(walk: Walk) -> str:
     return f"{walk.field}={walk.treatment}:{next(iter(walk.patch.values()), '')!s:.30}"
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def service_config(request: pytest.FixtureRequest, tmp_path: Path) -> ServiceConfig:
-    db = tmp_path / "service.db" if request.param == "sqlite" else None
-    return ServiceConfig(port=0, db=db, seed=1)
+pytestmark = pytest.mark.both_stores
 
 
 class TestEveryCreateFieldRoundTripsOrIsRefused:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from sigopt import Connection
-from sigopt.exception import ApiException
-from sigopt.ratelimit import failed_status_rate_limit
+
+from tests.sigopt_service.api_cases import refused_body
 
 X = dict(name="x", type="double", bounds=dict(min=0.0, max=1.0))
 C = dict(name="c", type="categorical", categorical_values=["b", "a"])
@@ -29,12 +29,7 @@ def two(conn: Connection) -> str:
 
 
 def refused(conn: Connection, eid: str, **body: Any) -> str:
-    with pytest.raises(ApiException) as info:
-        conn.experiments(eid).update(**body)
-    # The client sleeps ever longer after 5 failed answers in a row: these are on purpose.
-    failed_status_rate_limit.clear()
-    assert info.value.status_code == 400, info.value
-    return str(info.value.message)
+    return str(refused_body(lambda: conn.experiments(eid).update(**body)).get("message"))
 
 
 def names(conn: Connection, eid: str) -> list[str]:

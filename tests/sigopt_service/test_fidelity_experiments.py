@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from sigopt import Connection
-from sigopt.exception import ApiException
-from sigopt.ratelimit import failed_status_rate_limit
+
+from tests.sigopt_service.api_cases import refused_body
 
 X = dict(name="x", type="double", bounds=dict(min=0.0, max=1.0))
 
@@ -18,12 +18,7 @@ def refused(conn: Connection, **body: Any) -> str:
     """The message of the 400 that creating `body` answers."""
     body.setdefault("name", "fidelity")
     body.setdefault("parameters", [X])
-    with pytest.raises(ApiException) as info:
-        conn.experiments().create(**body)
-    # The client sleeps ever longer after 5 failed answers in a row: these are on purpose.
-    failed_status_rate_limit.clear()
-    assert info.value.status_code == 400, info.value
-    return str(info.value.message)
+    return str(refused_body(lambda: conn.experiments().create(**body)).get("message"))
 
 
 class TestNoFiveHundred:

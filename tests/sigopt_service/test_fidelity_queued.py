@@ -5,7 +5,6 @@ suggestions serve the oldest first, consume it, and the optimizer counts it as p
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,7 +13,6 @@ from sigopt import Connection
 from sigopt.exception import ApiException
 from structlog.testing import capture_logs
 
-from sigopt_service.config import ServiceConfig
 from tests.sigopt_service.api_cases import call
 
 PARAMETERS: list[dict[str, Any]] = [
@@ -27,11 +25,7 @@ EXPERIMENT = dict(name="queued", parameters=PARAMETERS, observation_budget=10)
 A, B = dict(x=1, y=2, c="b"), dict(x=0, y=0, c="a")
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def service_config(request: pytest.FixtureRequest, tmp_path: Path) -> ServiceConfig:
-    """Every test here runs on a SQLite file and on the in-memory store."""
-    db = tmp_path / "service.db" if request.param == "sqlite" else None
-    return ServiceConfig(port=0, db=db, seed=1)
+pytestmark = pytest.mark.both_stores
 
 
 @pytest.fixture

@@ -6,14 +6,11 @@ than any; the experiment list's `after` paging and `development` filter
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sigopt import Connection
 from sigopt.exception import ApiException
-
-from sigopt_service.config import ServiceConfig
 
 TWO_METRICS = dict(
     name="sorted",
@@ -33,10 +30,7 @@ ROWS: list[tuple[float, str, float, float, float] | None] = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def service_config(request: pytest.FixtureRequest, tmp_path: Path) -> ServiceConfig:
-    db = tmp_path / "service.db" if request.param == "sqlite" else None
-    return ServiceConfig(port=0, db=db, seed=1)
+pytestmark = pytest.mark.both_stores
 
 
 @pytest.fixture

@@ -6,14 +6,12 @@ on hundreds, for each engine path), and user-given assignments that break one ar
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from sigopt import Connection
 
-from sigopt_service.config import ServiceConfig
 from sigopt_service.engine.constraints import parse_constraints, violated_constraint
 from sigopt_service.models import Experiment
 from sigopt_service.validation import validate_experiment_create
@@ -62,11 +60,7 @@ VALID = [dict(a=1, b=0, c="d", f=2, g=12), dict(a=1, b=-1, c="d", f=14, g=4)]
 BREAKING = [dict(a=50, b=-50, c="d", f=2, g=10), dict(a=25, b=-3, c="e", f=50, g=25)]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def service_config(request: pytest.FixtureRequest, tmp_path: Path) -> ServiceConfig:
-    """Both stores behind the real service."""
-    db = None if request.param == "memory" else tmp_path / "service.db"
-    return ServiceConfig(port=0, db=db, seed=1)
+pytestmark = pytest.mark.both_stores
 
 
 def meta(constraints: list[dict[str, Any]] | None = None, **changes: Any) -> dict[str, Any]:

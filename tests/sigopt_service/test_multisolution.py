@@ -6,17 +6,14 @@ space (k-center clustering over the top fifth, `engine/solutions.py`)."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from sigopt import Connection
-from sigopt.exception import ApiException
-from sigopt.ratelimit import failed_status_rate_limit
 
-from sigopt_service.config import ServiceConfig
 from sigopt_service.engine.solutions import distances, k_center
+from tests.sigopt_service.api_cases import refused_body as refused
 
 META: dict[str, Any] = {
     "name": "multiopt experiment",
@@ -34,19 +31,7 @@ BEST_B = {"a": 50, "b": -50, "c": "e"}
 BAD = {"a": 2, "b": -1, "c": "d"}
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def service_config(request: pytest.FixtureRequest, tmp_path: Path) -> ServiceConfig:
-    db = tmp_path / "service.db" if request.param == "sqlite" else None
-    return ServiceConfig(port=0, db=db, seed=1)
-
-
-def refused(call: Any) -> dict[str, Any]:
-    with pytest.raises(ApiException) as raised:
-        call()
-    failed_status_rate_limit.clear()  # an expected 4xx: keep the client from backing off
-    assert raised.value.status_code == 400, raised.value
-    body: dict[str, Any] = raised.value.to_json()
-    return body
+pytestmark = pytest.mark.both_stores
 
 
 def random_point(rng: random.Random) -> dict[str, Any]:

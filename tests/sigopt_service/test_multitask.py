@@ -5,15 +5,12 @@ assignments of the full-cost task only, and the budget consumed in cost."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sigopt import Connection
-from sigopt.exception import ApiException
-from sigopt.ratelimit import failed_status_rate_limit
 
-from sigopt_service.config import ServiceConfig
+from tests.sigopt_service.api_cases import refused_body as refused
 
 META: dict[str, Any] = {
     "name": "multitask experiment",
@@ -32,20 +29,7 @@ META: dict[str, Any] = {
 POINT = {"a": 3, "b": -2.5, "c": "d"}
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def service_config(request: pytest.FixtureRequest, tmp_path: Path) -> ServiceConfig:
-    db = tmp_path / "service.db" if request.param == "sqlite" else None
-    return ServiceConfig(port=0, db=db, seed=1)
-
-
-def refused(call: Any) -> dict[str, Any]:
-    """The body of the 400 that `call()` raises."""
-    with pytest.raises(ApiException) as raised:
-        call()
-    failed_status_rate_limit.clear()  # an expected 4xx: keep the client from backing off
-    assert raised.value.status_code == 400, raised.value
-    body: dict[str, Any] = raised.value.to_json()
-    return body
+pytestmark = pytest.mark.both_stores
 
 
 @pytest.fixture

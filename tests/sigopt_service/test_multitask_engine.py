@@ -5,14 +5,12 @@ own task; and the service's budget check counts task costs (raw HTTP)."""
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from sigopt_service.best import cost_units
-from sigopt_service.config import ServiceConfig
 from sigopt_service.engine import Engine
 from sigopt_service.engine._multitask import full_cost_share, task_scores
 from sigopt_service.models import Metric, MetricEvaluation, Objective, Observation, Task
@@ -96,12 +94,8 @@ class TestScores:
         assert scores == {1: 0.75, 2: 0.25, 3: 0.25, 4: 0.75}
 
 
+@pytest.mark.both_stores
 class TestBudgetCheck:
-    @pytest.fixture(params=["sqlite", "memory"])
-    def service_config(self, request: pytest.FixtureRequest, tmp_path: Path) -> ServiceConfig:
-        db = tmp_path / "service.db" if request.param == "sqlite" else None
-        return ServiceConfig(port=0, db=db, seed=1)
-
     async def test_within_budget_counts_task_costs(
         self, http: aiohttp.ClientSession, service_url: str
     ) -> None:

@@ -19,6 +19,7 @@ from sigopt_service.engine.space import Space
 from sigopt_service.models import Parameter
 from sigopt_service.store import InMemoryStore
 from sigopt_service.usecases import suggest_and_store
+from tests.sigopt_service.api_cases import refused_body
 from tests.sigopt_service.engine_helpers import make_experiment, observe, study_of
 
 X = dict(name="x", type="double", bounds=dict(min=0.0, max=1.0))
@@ -55,11 +56,7 @@ def refused(
     """`field` and `code` of the 400 answering a create whose second parameter (a double
     on [0, 1] unless `parameter` says otherwise) has `prior`."""
     second = dict(parameter or dict(X, name="y"), prior=prior)
-    with pytest.raises(ApiException) as info:
-        conn.experiments().create(name="prior", parameters=[X, second])
-    failed_status_rate_limit.clear()  # expected 4xx: keep the client from backing off
-    assert info.value.status_code == 400, info.value
-    body = info.value.to_json()
+    body = refused_body(lambda: conn.experiments().create(name="prior", parameters=[X, second]))
     return body.get("field"), body.get("code")
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from sigopt_service.config import ServiceConfig
@@ -18,12 +16,6 @@ from tests.sigopt_service.tokens_helpers import ADMIN, Api
 @pytest.fixture
 def service_config(tmp_path: Path) -> ServiceConfig:
     return ServiceConfig(port=0, db=tmp_path / "service.db", seed=1, tokens=(ADMIN,))
-
-
-@pytest.fixture
-async def api(service_url: str) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
-        yield Api(session, service_url)
 
 
 async def _suggest_and_observe(api: Api, eid: str, token: str) -> None:

@@ -27,7 +27,7 @@ from sigopt_service.http.parsing import path_id
 from sigopt_service.http.query import parse_id
 from sigopt_service.http.responses import JSON_HEADERS, json_response
 from sigopt_service.models import Experiment, Observation, Suggestion
-from sigopt_service.usecases import History, completed_count
+from sigopt_service.usecases import History
 
 #: How often the page asks for news; the issue asks for an update within 10 s.
 LIVE_INTERVAL_S = 4
@@ -166,11 +166,9 @@ async def history(request: web.Request) -> web.Response:
 
 async def importances(request: web.Request) -> web.Response:
     eid = path_id(request, "experiment_id")
-    service = service_of(request)
-    found = await service.metric_importances(eid)
+    found, completed = await service_of(request).importances_with_progress(eid)
     body = importances_json(found)
-    if not found:
+    if completed is not None:
         # Why there are none yet: the page says how many it waits for.
-        full = await service.history(eid)
-        body["completed_observations"] = completed_count(full.experiment, full.observations)
+        body["completed_observations"] = completed
     return json_response(request, body)

@@ -29,7 +29,7 @@ from sigopt_service.http.access import (
     token_of,
 )
 from sigopt_service.http.middlewares import Handler, api_error_for
-from sigopt_service.http.pages.rendering import PAGE_HEADERS, render
+from sigopt_service.http.pages.rendering import error_page, see_other
 from sigopt_service.http.pages.sessions import BY_SESSION, COOKIE_NAME, SESSIONS
 
 LOGIN_PATH = "/login"
@@ -90,14 +90,8 @@ def _refused(request: web.Request) -> web.StreamResponse:
     own fetches once its session expired) gets a 401."""
     if request.method in ("GET", "HEAD") and "text/html" in request.headers.get("Accept", ""):
         target = quote(request.path_qs, safe="/?=&:")
-        return web.Response(
-            status=303, headers={**PAGE_HEADERS, "Location": f"{LOGIN_PATH}?next={target}"}
-        )
-    return _error_page(request, 401, "Sign in with the service's API token first.")
-
-
-def _error_page(request: web.Request, status: int, message: str) -> web.Response:
-    return render(request, "error.html", status=status, status_code=status, message=message)
+        return see_other(f"{LOGIN_PATH}?next={target}")
+    return error_page(request, 401, "Sign in with the service's API token first.")
 
 
 @web.middleware
@@ -112,19 +106,19 @@ async def page_gate(request: web.Request, handler: Handler) -> web.StreamRespons
         request[CALLER] = caller
         refusal = page_refusal(request, caller)
         if isinstance(refusal, Redirect):
-            return web.Response(status=303, headers={**PAGE_HEADERS, "Location": refusal.location})
+            return see_other(refusal.location)
         if refusal is not None:
-            return _error_page(request, refusal.status, refusal.message)
+            return error_page(request, refusal.status, refusal.message)
     try:
         return await handler(request)
     except OptimizationServiceError as exc:
         mapped = api_error_for(exc)
         if mapped is None:
             raise  # a database failure: the error middleware logs it and answers 500
-        return _error_page(request, mapped.status, mapped.message)
+        return error_page(request, mapped.status, mapped.message)
     except web.HTTPException as exc:
         if exc.status == 404:
-            return _error_page(request, 404, f"No page at {request.path}")
+            return error_page(request, 404, f"No page at {request.path}")
         if exc.status == 405:
-            return _error_page(request, 405, f"{request.method} is not allowed here")
+            return error_page(request, 405, f"{request.method} is not allowed here")
         raise

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from sigopt_service.http.access import auth_required, signed_in
 from sigopt_service.http.pages.gate import is_local_path, page_caller
-from sigopt_service.http.pages.rendering import PAGE_HEADERS, render
+from sigopt_service.http.pages.rendering import error_page, render, see_other
 from sigopt_service.http.pages.sessions import COOKIE_NAME, SESSIONS
 
 #: A token longer than this is no token of ours: refused before comparing.
@@ -39,37 +39,34 @@ def is_same_origin(request: web.Request) -> bool:
     return origin is None or origin == f"{request.scheme}://{request.host}"
 
 
-def _see_other(location: str) -> web.Response:
-    return web.Response(status=303, headers={**PAGE_HEADERS, "Location": location})
+def cross_site_refusal(request: web.Request, refused: str = "Refused") -> web.Response:
+    """The 403 page for a form post `is_same_origin` turns down."""
+    return error_page(
+        request, 403, f"{refused}: the form was not sent from this service's own page."
+    )
 
 
 async def login_form(request: web.Request) -> web.Response:
     next_path = _next_of(request.query.get("next"))
     if not auth_required(request) or await page_caller(request) is not None:
-        return _see_other(next_path)
+        return see_other(next_path)
     return render(request, "login.html", next_path=next_path, message=None)
 
 
 async def login(request: web.Request) -> web.Response:
     if not is_same_origin(request):
-        return render(
-            request,
-            "error.html",
-            status=403,
-            status_code=403,
-            message="Sign-in refused: the form was not sent from this service's own page.",
-        )
+        return cross_site_refusal(request, "Sign-in refused")
     form = await request.post()
     next_path = _next_of(str(form.get("next", "")) or None)
     if not auth_required(request):
-        return _see_other(next_path)
+        return see_other(next_path)
     token = str(form.get("token", "")).strip()
     if not token or len(token) > _MAX_TOKEN_CHARS or await signed_in(request, token) is None:
         return render(
             request, "login.html", status=401, next_path=next_path, message="Unknown token."
         )
     sid = request.app[SESSIONS].open(token, now=time.monotonic())
-    response = _see_other(next_path)
+    response = see_other(next_path)
     response.set_cookie(
         COOKIE_NAME,
         sid,
@@ -83,16 +80,10 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     if not is_same_origin(request):
-        return render(
-            request,
-            "error.html",
-            status=403,
-            status_code=403,
-            message="Sign-out refused: the form was not sent from this service's own page.",
-        )
+        return cross_site_refusal(request, "Sign-out refused")
     sid = request.cookies.get(COOKIE_NAME)
     if sid:
         request.app[SESSIONS].close(sid)
-    response = _see_other("/login")
+    response = see_other("/login")
     response.del_cookie(COOKIE_NAME, path="/")
     return response

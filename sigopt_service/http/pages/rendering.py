@@ -93,6 +93,16 @@ def render(
     return _page(status, render_text(request, template, **context))
 
 
+def error_page(request: web.Request, status: int, message: str) -> web.Response:
+    """The error page: the status and what went wrong."""
+    return render(request, "error.html", status=status, status_code=status, message=message)
+
+
+def see_other(location: str) -> web.Response:
+    """A 303 to `location` (after a form, or to the login form), with `PAGE_HEADERS`."""
+    return web.Response(status=303, headers={**PAGE_HEADERS, "Location": location})
+
+
 async def render_text_off_loop(
     request: web.Request, template: str, build: Callable[[], dict[str, Any]]
 ) -> str:

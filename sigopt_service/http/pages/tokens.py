@@ -23,8 +23,8 @@ from aiohttp import web
 
 from sigopt_service.errors import ApiError, InvalidRequest, RecordNotFound
 from sigopt_service.http.context import service_of
-from sigopt_service.http.pages.login import is_same_origin
-from sigopt_service.http.pages.rendering import PAGE_HEADERS, render
+from sigopt_service.http.pages.login import cross_site_refusal, is_same_origin
+from sigopt_service.http.pages.rendering import render, see_other
 from sigopt_service.http.parsing import path_id
 from sigopt_service.store import StoredToken
 from sigopt_service.validation.token import parse_expiry
@@ -70,16 +70,6 @@ async def _page(
     )
 
 
-def _refused(request: web.Request) -> web.Response:
-    return render(
-        request,
-        "error.html",
-        status=403,
-        status_code=403,
-        message="Refused: the form was not sent from this service's own page.",
-    )
-
-
 async def token_list(request: web.Request) -> web.Response:
     return await _page(request)
 
@@ -103,7 +93,7 @@ def _create_body(form: dict[str, str]) -> dict[str, Any]:
 
 async def create_token(request: web.Request) -> web.Response:
     if not is_same_origin(request):
-        return _refused(request)
+        return cross_site_refusal(request)
     posted = await request.post()
     form = {k: str(posted.get(k, "")) for k in ("name", "permissions", "experiment", "expires")}
     try:
@@ -117,6 +107,6 @@ async def create_token(request: web.Request) -> web.Response:
 
 async def revoke_token(request: web.Request) -> web.Response:
     if not is_same_origin(request):
-        return _refused(request)
+        return cross_site_refusal(request)
     await service_of(request).tokens.revoke(path_id(request, "token_id"))
-    return web.Response(status=303, headers={**PAGE_HEADERS, "Location": "/tokens"})
+    return see_other("/tokens")

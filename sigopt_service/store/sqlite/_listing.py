@@ -31,8 +31,6 @@ from sigopt_service.store.sqlite._rows import (
     suggestion_from_row,
 )
 
-_BY_ID = " WHERE id = ?"
-
 
 def _where(state: ExperimentStateFilter, listing: ExperimentListing) -> tuple[str, list[Any]]:
     clauses: list[str] = ["1 = 1"]
@@ -72,31 +70,21 @@ def experiment_page_in_tx(
     cursor: int | None,
 ) -> tuple[list[tuple[Any, ...]], int, bool]:
     """Rows of one page, the total count and whether more rows follow."""
-    if limit < 0:
-        raise ValueError("limit must be >= 0")
     where, params = _where(state, listing)
-    count = conn.execute(f"SELECT COUNT(*) FROM experiments WHERE {where}", params).fetchone()
-    total = int(count[0])
-    direction = "ASC" if listing.ascending else "DESC"
-    op = ">" if listing.ascending else "<"
-    page_where, page_params = where, list(params)
-    if listing.sort == "recent":
-        order = f"updated {direction}, id {direction}"
-        if cursor is not None:
-            # The cursor row's key; a cursor naming no row gives NULL: no row follows it.
-            page_where += f" AND (updated, id) {op} (SELECT updated, id FROM experiments{_BY_ID})"
-            page_params.append(cursor)
-    else:
-        order = f"id {direction}"
-        if cursor is not None:
-            page_where += f" AND id {op} ?"
-            page_params.append(cursor)
-    page_params.append(limit + 1)  # one row past the page tells whether another follows
-    rows = conn.execute(
-        f"SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE {page_where} ORDER BY {order} LIMIT ?",
-        page_params,
-    ).fetchall()
-    return rows[:limit], total, len(rows) > limit
+    recent = listing.sort == "recent"
+    return page_in_tx(
+        conn,
+        select=EXPERIMENT_COLUMNS,
+        table="experiments",
+        where=where,
+        params=params,
+        ascending=listing.ascending,
+        limit=limit,
+        cursor=cursor,
+        key=("updated", "id") if recent else ("id",),
+        # Under `recent` the cursor row's key; a cursor naming no row gives NULL.
+        cursor_key="(SELECT updated, id FROM experiments WHERE id = ?)" if recent else "?",
+    )
 
 
 def suggestion_filter(

@@ -225,11 +225,16 @@ def page_in_tx(
     ascending: bool,
     limit: int,
     cursor: int | None,
+    key: Sequence[str] = ("id",),
+    cursor_key: str = "?",
 ) -> tuple[list[tuple[Any, ...]], int, bool]:
     """Rows of one page, the total count and whether more rows follow.
 
-    `select`, `table` and `where` are SQL fragments from this module and `_store.py`,
-    never input; every value travels in `params`.
+    The rows are ordered by the `key` columns (which end in the id, so the order is total);
+    the page starts past `cursor_key`, SQL for the key of the cursor's row from its id (a
+    subquery naming no row gives NULL: nothing follows it). `select`, `table`, `where`,
+    `key` and `cursor_key` are SQL fragments from this package, never input; every value
+    travels in `params`.
     """
     if limit < 0:
         raise ValueError("limit must be >= 0")
@@ -237,16 +242,17 @@ def page_in_tx(
     total = int(count[0])
     if cursor is None and (limit == 0 or total == 0):
         return [], total, total > 0
-    order = "ASC" if ascending else "DESC"
+    direction, op = ("ASC", ">") if ascending else ("DESC", "<")
     after = ""
     page_params = list(params)
     if cursor is not None:
-        after = " AND id > ?" if ascending else " AND id < ?"
+        after = f" AND ({', '.join(key)}) {op} {cursor_key}"
         page_params.append(cursor)
     # One row past the page tells whether another page follows.
     page_params.append(limit + 1)
+    order = ", ".join(f"{column} {direction}" for column in key)
     rows = conn.execute(
-        f"SELECT {select} FROM {table} WHERE {where}{after} ORDER BY id {order} LIMIT ?",
+        f"SELECT {select} FROM {table} WHERE {where}{after} ORDER BY {order} LIMIT ?",
         page_params,
     ).fetchall()
     return rows[:limit], total, len(rows) > limit

@@ -5,22 +5,13 @@ classic observations of the same suggestion, and deletes and un-deletes of the r
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import anyio
-import pytest
 
 from tests.sigopt_service.tokens_helpers import Api
 
 ROUNDS = 5
-
-
-@pytest.fixture
-async def api(service_url: str) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
-        yield Api(session, service_url)
 
 
 async def _observations(api: Api, eid: str) -> list[dict[str, Any]]:

@@ -5,12 +5,10 @@ matches (completed, deleted, moved) since the page that ended with it."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import pytest
 
 from sigopt_service.config import ServiceConfig
@@ -21,12 +19,6 @@ from tests.sigopt_service.tokens_helpers import ADMIN, Api
 @pytest.fixture
 def service_config(tmp_path: Path) -> ServiceConfig:
     return ServiceConfig(port=0, db=tmp_path / "service.db", seed=1, tokens=(ADMIN,))
-
-
-@pytest.fixture
-async def api(service_url: str) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
-        yield Api(session, service_url)
 
 
 async def _ai_run_with_checkpoint(api: Api) -> tuple[str, str, str]:
@@ -59,6 +51,16 @@ class TestExperimentPathReach:
             for token in (share, ADMIN):
                 status, answer = await api("GET", path, token)
                 assert (status, answer["code"]) == (404, "not_found"), (path, answer)
+        # Nor is a checkpoint added to it there (admin: a share token writes nothing).
+        status, answer = await api(
+            "POST",
+            f"/v1/experiments/{shared}/training_runs/{run}/checkpoints",
+            ADMIN,
+            {"values": [{"name": "y", "value": 2.0}]},
+        )
+        assert (status, answer["code"]) == (404, "not_found"), answer
+        listed = await api.ok("GET", f"/v1/experiments/{other}/training_runs/{run}/checkpoints")
+        assert [c["id"] for c in listed["data"]] == [checkpoint]
         found = await api.ok(
             "GET", f"/v1/experiments/{other}/training_runs/{run}/checkpoints/{checkpoint}"
         )

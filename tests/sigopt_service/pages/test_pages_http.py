@@ -188,6 +188,20 @@ class TestDownloadAndData:
         assert news["observation_count"] == 9 and news["best"] == [news["observations"][0]["id"]]
         assert api("GET", url, params={"after": "x"}).status_code == 400
 
+    def test_importances_say_how_many_count_until_there_are_some(
+        self, threaded_service_url: str
+    ) -> None:
+        """Too few completed observations: no importances, and how many count so far (not
+        the failed ones); enough: the importances, and no count."""
+        few = fill(threaded_service_url, 8)
+        body = api("GET", f"{few.url}/experiment/{few.id}/importances.json").json()
+        assert few.failed > 0
+        assert body["data"] == [] and body["completed_observations"] == few.count - few.failed
+        many = fill(threaded_service_url, 40)
+        body = api("GET", f"{many.url}/experiment/{many.id}/importances.json").json()
+        assert [m["metric"] for m in body["data"]] == ["accuracy"]
+        assert "completed_observations" not in body
+
     def test_static_files_are_cached_by_version(self, threaded_service_url: str) -> None:
         """plotly.min.js (from the plotly wheel) and our scripts: immutable at their
         versioned URL, revalidated without it; nothing else is served."""
