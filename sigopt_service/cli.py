@@ -15,11 +15,14 @@ import anyio
 import structlog
 from pydantic import ValidationError
 
-from sigopt_service.config import ServiceConfig, database_path
+from sigopt_service.config import PostgresUrl, ServiceConfig, database_location
 from sigopt_service.http import serve
 from sigopt_service.logs import configure_logging
 
 DEFAULT_DB = Path("runs/service.db")
+#: Where `--db` is read from when it is not given: a PostgreSQL URL with a password stays
+#: out of the process list and of shell history.
+DB_ENVIRONMENT_VARIABLE = "ORCHESTRATOR_DB"
 #: How often an embedded service checks that its parent (the run) is still alive.
 PARENT_CHECK_S = 0.5
 
@@ -31,10 +34,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
     parser.add_argument(
         "--db",
-        type=_database_path,
-        default=DEFAULT_DB,
-        help="SQLite database: a file path, sqlite:///relative/path.db or "
-        "sqlite:////absolute/path.db (default: runs/service.db)",
+        type=_database_location,
+        default=os.environ.get(DB_ENVIRONMENT_VARIABLE) or DEFAULT_DB,
+        help="where to store: a SQLite file (a path, sqlite:///relative/path.db or "
+        "sqlite:////absolute/path.db) or a PostgreSQL database that several service "
+        "processes share (postgresql://user@host:5432/name; the password from PGPASSWORD "
+        f"or ~/.pgpass). Default: ${DB_ENVIRONMENT_VARIABLE}, else runs/service.db",
     )
     parser.add_argument(
         "--token",
@@ -58,7 +63,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--durable",
         action="store_true",
-        help="fsync every commit (survives power loss, not only a crash)",
+        help="SQLite: fsync every commit (survives power loss, not only a crash); "
+        "PostgreSQL's durability is the server's own setting",
     )
     parser.add_argument(
         "--allow-duplicate-observations",
@@ -93,10 +99,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _database_path(location: str) -> Path:
+def _database_location(location: str) -> Path | PostgresUrl:
     # argparse reports an ArgumentTypeError as "argument --db: <message>".
     try:
-        return database_path(location)
+        return database_location(location)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 

@@ -6,6 +6,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -16,12 +17,49 @@ _URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _SQLITE_FORMS = "a file path, sqlite:///relative/path.db or sqlite:////absolute/path.db"
 
 
+class PostgresUrl(BaseModel):
+    """A PostgreSQL database to store in, `postgresql://user[:password]@host:port/name`
+    (libpq's URL: `?sslmode=...` and the like pass through). Shown, logged and printed
+    without its password; better still, keep the password out of the URL (`PGPASSWORD`,
+    `~/.pgpass`) and the URL out of the process list (`ORCHESTRATOR_DB`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str = Field(repr=False)
+
+    def __str__(self) -> str:
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        host = parts.hostname or ""
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def __repr__(self) -> str:
+        return f"PostgresUrl({str(self)!r})"
+
+
+def database_location(location: str) -> Path | PostgresUrl:
+    """What a `--db` value names: a PostgreSQL URL (`postgresql://...`, also
+    `postgres://` and SQLAlchemy's `postgresql+psycopg://`), else a SQLite file as
+    `database_path` reads it."""
+    match = _URL_SCHEME.match(location)
+    if match is not None:
+        scheme = match.group(1).lower()
+        if scheme.split("+")[0] in ("postgresql", "postgres"):
+            rest = location[match.end() :]
+            if not rest.strip("/"):
+                raise ValueError(f"a PostgreSQL URL needs a host or a database ({location!r})")
+            return PostgresUrl(url="postgresql://" + rest)
+    return database_path(location)
+
+
 def database_path(location: str) -> Path:
     """The SQLite file a `--db` value names: a plain path, or a SQLAlchemy-style URL,
     `sqlite:///relative/path.db` (three slashes) or `sqlite:////absolute/path.db` (four).
 
-    `ValueError` for any other URL (PostgreSQL's included, for now), a host, a query
-    string or no file at all. Written by hand rather than with SQLAlchemy's `make_url`:
+    `ValueError` for any other URL (PostgreSQL's: see `database_location`), a host, a
+    query string or no file at all. Written by hand rather than with SQLAlchemy's `make_url`:
     two URL forms do not justify the dependency.
     """
     match = _URL_SCHEME.match(location)
@@ -31,7 +69,7 @@ def database_path(location: str) -> Path:
         return Path(location)
     scheme = match.group(1).lower()
     if scheme.split("+")[0] in ("postgresql", "postgres"):
-        raise ValueError(f"PostgreSQL is not supported yet; give {_SQLITE_FORMS}")
+        raise ValueError(f"a PostgreSQL URL names no file; give {_SQLITE_FORMS}")
     if scheme != "sqlite":
         raise ValueError(f"unknown database URL scheme {scheme!r}; give {_SQLITE_FORMS}")
     rest = location[match.end() :]
@@ -63,7 +101,8 @@ class ServiceConfig(BaseModel):
     host: str = "127.0.0.1"
     #: 0 picks a free port; the running service reports the real one.
     port: int = Field(default=8080, ge=0, le=65535)
-    db: Path | None = None
+    #: A SQLite file, or a PostgreSQL database several service processes may share.
+    db: Path | PostgresUrl | None = None
     #: "NORMAL" survives a process crash (kill -9); "FULL" also survives power loss.
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     #: Admin API tokens accepted as HTTP Basic usernames (not stored; they manage the
@@ -87,8 +126,8 @@ class ServiceConfig(BaseModel):
     @field_validator("db", mode="before")
     @classmethod
     def _db_location(cls, value: Any) -> Any:
-        # `sqlite:///path` as `--db` takes it, as well as a plain path.
-        return database_path(value) if isinstance(value, str) else value
+        # `sqlite:///path` or `postgresql://...` as `--db` takes it, or a plain path.
+        return database_location(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _token_beyond_loopback(self) -> ServiceConfig:

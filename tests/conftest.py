@@ -1,7 +1,10 @@
-"""Fixtures shared by every test package: a real service on loopback, clean structlog."""
+"""Fixtures shared by every test package: a real service on loopback, a real PostgreSQL
+server, clean structlog."""
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,6 +14,7 @@ from anyio.from_thread import start_blocking_portal
 
 from sigopt_service.config import ServiceConfig
 from sigopt_service.http import running_service
+from tests.support.postgres import PostgresCluster
 
 
 @pytest.fixture(autouse=True)
@@ -43,3 +47,31 @@ def threaded_service_url(service_config: ServiceConfig) -> Iterator[str]:
         portal.wrap_async_context_manager(running_service(service_config)) as url,
     ):
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL server per xdist worker process, started the first time a test
+    asks for it (a run that never does starts none) and stopped at the session's end."""
+    with PostgresCluster.start() as cluster:
+        yield cluster
+
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """The URL of a fresh, empty database for this test alone, dropped afterwards (open
+    sessions included)."""
+    name = f"pg_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{next(_database_numbers)}"
+    yield postgres_cluster.create_database(name)
+    postgres_cluster.drop_database(name)
+
+
+@pytest.fixture
+def durable_postgres_cluster() -> Iterator[PostgresCluster]:
+    """A server of this test's own with PostgreSQL's crash-safe defaults, for tests that
+    crash it with `restart_immediate()` (the shared one trades durability for speed)."""
+    with PostgresCluster.start(durable=True) as cluster:
+        yield cluster

@@ -5,6 +5,9 @@ The engine keeps no durable state and never writes to the store: it proposes, th
 one in-memory study (`Model`) or, for random and grid experiments, a `Sampled`
 state. After a restart, or after `invalidate`, that cache is rebuilt from
 `store.all_observations` + `store.open_suggestions`, so the search picks up where it was.
+On a store other processes write too (`is_shared`) the same checks (`_is_current`: the
+suggestion and observation counts, read from the database each time) see their writes
+and rebuild; a grid's covered points are re-read on every proposal.
 
 Call order, all from one thread (the service runs store and engine work on its store thread):
 
@@ -203,9 +206,12 @@ class Engine:
     def _warm_sampled(self, experiment: Experiment) -> Sampled | None:
         """The cached state of a model-free experiment, unless the experiment changed."""
         state = self._sampled.get(int(experiment.id))
-        if state is not None and state.experiment_updated == experiment.updated:
-            return state
-        return None
+        if state is None or state.experiment_updated != experiment.updated:
+            return None
+        if self._store.is_shared and experiment.type is ExperimentType.GRID:
+            # Other processes take grid points too: the covered set is re-read each time.
+            return None
+        return state
 
     def _sampled_state(self, experiment: Experiment) -> Sampled:
         experiment_id = int(experiment.id)

@@ -5,6 +5,7 @@ forwarded once, here."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sigopt_service.models import (
@@ -229,6 +230,17 @@ class DelegatingStore(DelegatingTokens, DelegatingRuns, BaseStore):
     @writes_are_quick.setter
     def writes_are_quick(self, quick: bool) -> None:
         self.inner.writes_are_quick = quick
+
+    @property
+    def is_shared(self) -> bool:
+        return self.inner.is_shared
+
+    @is_shared.setter
+    def is_shared(self, shared: bool) -> None:
+        self.inner.is_shared = shared
+
+    def experiment_transaction(self, experiment_id: int) -> AbstractContextManager[None]:
+        return self.inner.experiment_transaction(experiment_id)
 
     @property
     def maintenance_due(self) -> bool:

@@ -28,6 +28,9 @@ class DelegatingTokens(TokenStore):
     def active_tokens(self) -> list[StoredToken]:
         return self.inner.active_tokens()
 
+    def find_token(self, secret_hash: str) -> StoredToken | None:
+        return self.inner.find_token(secret_hash)
+
     def update_token(self, token_id: int, changes: Mapping[str, Any]) -> StoredToken:
         return self.inner.update_token(token_id, changes)
 

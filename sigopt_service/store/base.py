@@ -51,7 +51,10 @@ either), checked by one contract suite in `tests/sigopt_service/store/test_contr
   carries an HTTP status: the API boundary chooses it. A key outside `*_UPDATABLE` is a
   programming error (`ValueError`).
 - Stores are synchronous and not thread-safe; the service serializes every call (one
-  store thread), so an implementation needs no locking of its own.
+  store thread), so an implementation needs no locking of its own. A store several
+  processes share (`is_shared`, PostgreSQL) keeps the contract across processes: each
+  write's checks see every other process's commits, and `experiment_transaction` makes
+  a check that spans calls (the budget) atomic with the write it guards.
 
 Pagination: `list_*` return a `Page` ordered newest first (descending id) unless
 `ascending`; `cursor` continues after that id in the listing's own order (ids below it
@@ -61,21 +64,17 @@ when descending, above it when ascending); `count` is the total over all pages.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from sigopt_service.best import best_observations
 from sigopt_service.models import (
     Assignments,
     Experiment,
-    ExperimentType,
     Metadata,
-    Metric,
-    MetricEvaluation,
     Observation,
-    Parameter,
     QueuedSuggestion,
     Suggestion,
     Task,
@@ -86,6 +85,8 @@ from sigopt_service.store._listing import (
     ObservationOrder,
 )
 from sigopt_service.store._listing import Page as Page  # re-exported: the contract's type
+from sigopt_service.store._records import NewExperiment as NewExperiment
+from sigopt_service.store._records import NewObservation as NewObservation
 from sigopt_service.store.runs import RunStore
 from sigopt_service.store.tokens import TokenStore
 
@@ -109,44 +110,6 @@ EXPERIMENT_UPDATABLE = frozenset(
 OBSERVATION_UPDATABLE = frozenset(
     {"values", "failed", "metadata", "suggestion", "assignments", "task"}
 )
-
-
-class NewExperiment(BaseModel):
-    """A validated experiment definition, before the store gives it an id."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    type: ExperimentType = ExperimentType.OFFLINE
-    parameters: list[Parameter]
-    metrics: list[Metric]
-    observation_budget: int | None = None
-    parallel_bandwidth: int | None = 1
-    num_solutions: int | None = 1
-    conditionals: list[dict[str, Any]] = Field(default_factory=list)
-    linear_constraints: list[dict[str, Any]] = Field(default_factory=list)
-    #: Multitask: the tasks (fixed at creation); None otherwise.
-    tasks: list[Task] | None = None
-    metadata: Metadata | None = None
-    project: str | None = None
-    #: SigOpt's development experiment; fixed at creation.
-    development: bool = False
-    #: An AI experiment (its budget counts training runs); fixed at creation.
-    runs_only: bool = False
-
-
-class NewObservation(BaseModel):
-    """A validated observation. With `suggestion` set, the store copies its assignments
-    and its task; else `task` is the observation's own (multitask)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    suggestion: int | None = None
-    assignments: Assignments | None = None
-    values: list[MetricEvaluation] = Field(default_factory=list)
-    failed: bool = False
-    metadata: Metadata | None = None
-    task: Task | None = None
 
 
 class BaseStore(TokenStore, RunStore, abc.ABC):
@@ -321,6 +284,18 @@ class BaseStore(TokenStore, RunStore, abc.ABC):
     #: Whether every call returns in microseconds (no fsync, no waiting on disk), so the
     #: service may run it on its event loop (`StoreThread.run_now_if_idle`).
     writes_are_quick: bool = True
+
+    #: Whether other processes write the same database (PostgreSQL): then nothing read may
+    #: be kept for later (`CachingStore` passes every read through), and a check that
+    #: spans several calls runs inside `experiment_transaction`.
+    is_shared: bool = False
+
+    def experiment_transaction(self, experiment_id: int) -> AbstractContextManager[None]:
+        """Run the enclosed calls about one experiment as one unit: a check (the budget)
+        and the write it guards commit together, with no other writer of the experiment in
+        between. Default: nothing to do, since a store of one process is only ever called
+        from the service's one store thread, one use case at a time."""
+        return contextlib.nullcontext()
 
     @property
     def maintenance_due(self) -> bool:

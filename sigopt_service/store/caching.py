@@ -12,7 +12,9 @@ store.is_warm(7, counts=True)      # would the next suggest read nothing from th
 The caches are right by construction: each write method of the wrapper updates or drops
 what that write changes, so no caller has to remember to. That holds under one assumption:
 every write to the inner store goes through this wrapper, i.e. only this process writes
-the database (the service's own store; never share the file with another writer).
+the database (the service's own store; never share the file with another writer). Around a
+store other processes write too (`is_shared`, PostgreSQL) it keeps nothing: every read
+goes through, so no process answers from what it saw before another one wrote.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ EXPERIMENT_CACHE_SIZE = 256
 
 
 def _remember(cache: OrderedDict[int, V], key: int, value: V, size: int) -> None:
-    """Keep `value`, dropping the least recently used entry past `size`."""
+    """Keep `value`, dropping the least recently used entry past `size` (0: keep nothing)."""
+    if size == 0:
+        return
     cache[key] = value
     cache.move_to_end(key)
     if len(cache) > size:
@@ -80,6 +84,8 @@ class CachingStore(CachingRuns, DelegatingStore):
             raise ValueError("size must be >= 1")
         super().__init__(inner)
         self.size = size
+        #: How many entries each cache keeps: none around a shared store.
+        self._keep = 0 if inner.is_shared else size
         self._experiments: OrderedDict[int, Experiment] = OrderedDict()
         #: [observations, open suggestions], edited in place by the writes.
         self._counts: OrderedDict[int, list[int]] = OrderedDict()
@@ -111,7 +117,7 @@ class CachingStore(CachingRuns, DelegatingStore):
         cached = self._experiments.get(experiment_id)
         if cached is None:
             cached = self.inner.get_experiment(experiment_id)
-            _remember(self._experiments, experiment_id, cached, self.size)
+            _remember(self._experiments, experiment_id, cached, self._keep)
         else:
             self._experiments.move_to_end(experiment_id)
         return cached
@@ -123,7 +129,7 @@ class CachingStore(CachingRuns, DelegatingStore):
                 self.inner.observation_count(experiment_id),
                 self.inner.open_suggestion_count(experiment_id),
             ]
-            _remember(self._counts, experiment_id, known, self.size)
+            _remember(self._counts, experiment_id, known, self._keep)
         else:
             self._counts.move_to_end(experiment_id)
         return known
@@ -164,7 +170,9 @@ class CachingStore(CachingRuns, DelegatingStore):
             if len(experiment.optimized_metrics()) != 1:
                 return None
             found = best_observations(experiment, self.inner.all_observations(experiment_id))
-            _remember(self._best, experiment_id, found[0] if found else None, self.size)
+            if not self._keep:
+                return owned_observation(found[0]) if found else None
+            _remember(self._best, experiment_id, found[0] if found else None, self._keep)
         best = self._best[experiment_id]
         return None if best is None else owned_observation(best)
 
@@ -289,7 +297,7 @@ class CachingStore(CachingRuns, DelegatingStore):
         known = self._queued.get(experiment_id)
         if known is None:
             known = self.inner.queued_suggestion_count(experiment_id)
-            _remember(self._queued, experiment_id, known, self.size)
+            _remember(self._queued, experiment_id, known, self._keep)
         else:
             self._queued.move_to_end(experiment_id)
         return known

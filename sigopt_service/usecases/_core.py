@@ -68,7 +68,9 @@ class Core:
         observations plus open suggestions fill the budget. On the one store thread, so
         the count and the insert that follows are atomic: several coordinators together
         stop exactly at it. Multitask: the costs of the observations' and the open
-        suggestions' tasks, as `progress.observation_budget_consumed` counts them."""
+        suggestions' tasks, as `progress.observation_budget_consumed` counts them. Across
+        service processes (a shared store) the caller runs it and the insert in one
+        `experiment_transaction`, which holds the experiment's lock from count to insert."""
         budget = experiment.observation_budget
         if budget is None:
             return
@@ -94,11 +96,14 @@ class Core:
             )
 
     def suggest(self, experiment: Experiment, metadata: Metadata | None) -> Suggestion:
-        """The oldest queued suggestion (`_queued.serve`), else the engine's."""
-        served = serve_queued(self, experiment, metadata)
-        if served is not None:
-            return served
-        return suggest_and_store(self.engine, self.store, experiment, metadata)
+        """The oldest queued suggestion (`_queued.serve`), else the engine's; one unit
+        across processes, so two never serve the same queued entry or propose blind to
+        each other's pending point."""
+        with self.store.experiment_transaction(int(experiment.id)):
+            served = serve_queued(self, experiment, metadata)
+            if served is not None:
+                return served
+            return suggest_and_store(self.engine, self.store, experiment, metadata)
 
     def observations_stored(self, experiment: Experiment, created: Sequence[Observation]) -> None:
         """After new observations are committed: tell the optimizer."""

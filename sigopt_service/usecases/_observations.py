@@ -63,9 +63,10 @@ def _next_suggestion(
     """The suggestion after a stored observation, or why there is none. Nothing raised
     here may undo the observation's answer: it is committed."""
     try:
-        if within_budget:
-            core.check_budget(experiment)
-        return core.suggest(experiment, metadata), None
+        with core.store.experiment_transaction(int(experiment.id)):
+            if within_budget:
+                core.check_budget(experiment)
+            return core.suggest(experiment, metadata), None
     except (ApiError, RecordNotFound, UnknownSuggestion, AlreadyObserved) as exc:
         return None, exc
     except Exception:

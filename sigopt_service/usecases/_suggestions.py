@@ -19,16 +19,19 @@ from sigopt_service.validation import (
 
 
 def create(core: Core, eid: int, body: dict[str, Any], within_budget: bool) -> Suggestion:
-    experiment = core.active_experiment(eid, "suggestions")
-    if within_budget:
-        core.check_budget(experiment)
-    parsed = validate_suggestion_create(body, experiment)
-    metadata = validate_metadata(parsed.metadata)
-    if parsed.assignments is None:
-        return core.suggest(experiment, metadata)
-    assignments = validate_assignments(experiment, parsed.assignments)
-    task = suggestion_task(experiment, body)
-    created = core.store.create_suggestion(eid, assignments, metadata, task=task)
+    # One unit: the budget's counts and the insert they allow, with no other process's
+    # suggestion in between (`BaseStore.experiment_transaction`).
+    with core.store.experiment_transaction(eid):
+        experiment = core.active_experiment(eid, "suggestions")
+        if within_budget:
+            core.check_budget(experiment)
+        parsed = validate_suggestion_create(body, experiment)
+        metadata = validate_metadata(parsed.metadata)
+        if parsed.assignments is None:
+            return core.suggest(experiment, metadata)
+        assignments = validate_assignments(experiment, parsed.assignments)
+        task = suggestion_task(experiment, body)
+        created = core.store.create_suggestion(eid, assignments, metadata, task=task)
     core.history_changed(eid)  # a point the engine did not propose
     return created
 

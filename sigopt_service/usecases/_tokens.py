@@ -15,7 +15,10 @@ The table of active tokens is loaded from the store on first use and then change
 here, in the same step as the store, so no cached entry outlives a revoke: revoking or
 rotating takes the old secret out of the table before the store write (put back if that
 write fails), and changes run one at a time. That holds while this process is the
-database's only writer, as the caching store assumes too.
+database's only writer, as the caching store assumes too. Around a database other service
+processes share (`BaseStore.is_shared`, PostgreSQL) there is no table: every request
+looks its secret's hash up in the store (one indexed read), so a token revoked or rotated
+through any process is refused by all of them from the next request on.
 
 Last use: every successful `identify` notes the time in memory (what reads return); it
 is written to the store at most once a minute per token (`LAST_USE_WRITE_EVERY_S`), not
@@ -101,8 +104,10 @@ class TokenRegistry:
     async def identify(self, secret: str) -> StoredToken:
         """The active, unexpired token whose secret this is (its use noted); otherwise
         `Unauthorized`."""
-        table = await self._table()
-        token = table.get(hash_secret(secret))
+        if self._store.is_shared:
+            token = await self._calls.call(self._store.find_token, hash_secret(secret))
+        else:
+            token = (await self._table()).get(hash_secret(secret))
         if token is None:
             raise Unauthorized("Invalid API token.")
         now = self.now()

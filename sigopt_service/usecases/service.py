@@ -33,7 +33,7 @@ import sigopt_service.usecases._observations as _observations
 import sigopt_service.usecases._queued as _queued
 import sigopt_service.usecases._stopping as _stopping
 import sigopt_service.usecases._suggestions as _suggestions
-from sigopt_service.config import ServiceConfig
+from sigopt_service.config import PostgresUrl, ServiceConfig
 from sigopt_service.engine import Engine
 from sigopt_service.errors import DatabaseError, InvalidRequest
 from sigopt_service.models import Experiment, Observation, QueuedSuggestion, Suggestion
@@ -58,10 +58,12 @@ from sigopt_service.validation import validate_experiment_create
 
 
 def open_store(config: ServiceConfig) -> BaseStore:
-    """The store `config` names: SQLite at `config.db` (its folder private), else memory.
-    Blocking: call it off the event loop."""
+    """The store `config` names: PostgreSQL, SQLite at `config.db` (its folder private),
+    else memory. Blocking: call it off the event loop."""
     if config.db is None:
         return InMemoryStore()
+    if isinstance(config.db, PostgresUrl):
+        return _postgres_store(config.db, read_only=config.read_only)
     if config.read_only:
         # A read-only service looks at a database; it never makes an empty one.
         if not config.db.is_file():
@@ -71,6 +73,18 @@ def open_store(config: ServiceConfig) -> BaseStore:
     # Checkpoints run on the store thread (`StoreCalls._maintain`), never inside a write
     # that `call_hot` may run on the loop.
     return SqliteStore(config.db, synchronous=config.synchronous, autocheckpoint=False)
+
+
+def _postgres_store(location: PostgresUrl, *, read_only: bool) -> BaseStore:
+    try:
+        # Imported here: psycopg is an optional dependency (`orchestrator[postgres]`).
+        from sigopt_service.store.postgres import PostgresStore
+    except ImportError as exc:
+        raise DatabaseError(
+            f"Cannot store in {location}: PostgreSQL needs psycopg "
+            "(pip install 'orchestrator[postgres]')"
+        ) from exc
+    return PostgresStore(location.url, read_only=read_only)
 
 
 class OptimizationService:

@@ -1,8 +1,10 @@
-"""`--db` takes a plain path or a `sqlite:///` URL (issue 17, item 5); any other URL is an
-error naming the flag (PostgreSQL: not supported yet)."""
+"""`--db` takes a plain path, a `sqlite:///` URL or a PostgreSQL URL (issue 17, items 1
+and 5), also from `ORCHESTRATOR_DB`; any other URL is an error naming the flag, and a
+PostgreSQL password never shows."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +13,9 @@ import aiohttp
 import pytest
 
 from orchestrator.cli import build_parser
-from sigopt_service.config import ServiceConfig, database_path
+from sigopt_service.config import PostgresUrl, ServiceConfig, database_location, database_path
 from sigopt_service.http import running_service
+from tests.support.postgres import free_port
 from tests.support.service_process import ServiceProcess
 
 EXPERIMENT = {
@@ -42,9 +45,7 @@ def test_forms_of_a_sqlite_database(location: str, path: Path) -> None:
 @pytest.mark.parametrize(
     ("location", "message"),
     [
-        ("postgresql://team@db:5432/sigopt", "PostgreSQL is not supported yet"),
-        ("postgresql+psycopg://team@db/sigopt", "PostgreSQL is not supported yet"),
-        ("postgres://team@db/sigopt", "PostgreSQL is not supported yet"),
+        ("postgresql://team@db:5432/sigopt", "a PostgreSQL URL names no file"),
         ("mysql://db/sigopt", "unknown database URL scheme 'mysql'"),
         ("sqlite://host/s.db", "takes no host"),
         ("sqlite:///s.db?mode=ro", "takes no query string"),
@@ -64,18 +65,54 @@ def test_serve_parses_the_url_form() -> None:
     assert args.db == Path("/srv/team.db")
 
 
-def test_postgresql_is_a_usage_error_naming_the_flag() -> None:
-    """Exit 2 naming `--db`, and the URL's password is not echoed back."""
+@pytest.mark.parametrize(
+    ("location", "url"),
+    [
+        ("postgresql://team@db:5432/sigopt", "postgresql://team@db:5432/sigopt"),
+        ("postgresql+psycopg://team@db/sigopt", "postgresql://team@db/sigopt"),
+        (
+            "postgres://team@db/sigopt?sslmode=require",
+            "postgresql://team@db/sigopt?sslmode=require",
+        ),
+    ],
+)
+def test_forms_of_a_postgresql_database(location: str, url: str) -> None:
+    assert database_location(location) == PostgresUrl(url=url)
+    assert ServiceConfig(db=location).db == PostgresUrl(url=url)
+
+
+def test_a_postgresql_password_never_shows() -> None:
+    config = ServiceConfig(db="postgresql://me:s3cret@db.internal:5432/sigopt")
+    assert isinstance(config.db, PostgresUrl)
+    assert config.db.url == "postgresql://me:s3cret@db.internal:5432/sigopt"
+    for shown in (str(config.db), repr(config.db), repr(config)):
+        assert "s3cret" not in shown
+    assert str(config.db) == "postgresql://me:***@db.internal:5432/sigopt"
+
+
+def test_serve_reads_the_database_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_DB", "postgresql://team@db/sigopt")
+    args = build_parser().parse_args(["serve"])
+    assert args.db == PostgresUrl(url="postgresql://team@db/sigopt")
+    # A `--db` given wins over the variable.
+    args = build_parser().parse_args(["serve", "--db", "x.db"])
+    assert args.db == Path("x.db")
+
+
+def test_unreachable_postgresql_fails_naming_it_without_the_password() -> None:
+    """A real `orchestrator serve` on a closed port: it exits non-zero, says which
+    database it could not open, and the password is in neither output."""
     done = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "serve", "--db", "postgresql://me:s3cret@h/db"],
+        [sys.executable, "-m", "orchestrator", "serve", "--port", "0"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, "ORCHESTRATOR_DB": f"postgresql://me:s3cret@127.0.0.1:{free_port()}/db"},
     )
-    assert done.returncode == 2
-    assert "argument --db: PostgreSQL is not supported yet" in done.stderr
-    assert "s3cret" not in done.stderr
+    assert done.returncode != 0
+    assert "Cannot open database postgresql://me@127.0.0.1:" in done.stdout + done.stderr
+    assert "s3cret" not in done.stdout + done.stderr
 
 
 async def _create_experiment(url: str) -> int:

@@ -22,7 +22,7 @@ EXPERIMENT = dict(
 def clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every stored timestamp one second after the one before, so `updated` orders."""
     ticks = itertools.count(1_700_000_000)
-    monkeypatch.setattr("sigopt_service.store.sqlite._store.now_s", lambda: next(ticks))
+    monkeypatch.setattr("sigopt_service.store.sql._store.now_s", lambda: next(ticks))
 
 
 def _names(conn: Connection, **query: object) -> list[str]:

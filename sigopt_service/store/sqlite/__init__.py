@@ -1,9 +1,8 @@
 """`SqliteStore`: the store contract on one SQLite file (WAL), durable across kill -9.
 
 Private modules: `_store.py` (the store), `_connection.py` (opening the file, the unit of
-work), `_schema.py` (tables and migrations), `_rows.py` (rows <-> models, in-transaction
-helpers), `_listing.py` (listings), `_queue.py` (queued suggestions), `_updates.py`
-(observation moves), `_tokens.py` (API tokens).
+work), `_schema.py` (tables and migrations). The SQL is shared with PostgreSQL
+(`store/sql/`).
 """
 
 from __future__ import annotations

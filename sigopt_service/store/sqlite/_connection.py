@@ -1,23 +1,26 @@
-"""The connection to `SqliteStore`'s file: opening it (owner-only, WAL, PRAGMAs), the
-unit of work every store method runs in, and `SqliteUnit`, what the store's parts
-(`_listing.py`, `_queue.py`, `_store.py`) share: that unit of work.
+"""The connection to `SqliteStore`'s file: opening it (owner-only, WAL, PRAGMAs) and the
+unit of work every store method runs in.
 """
 
 from __future__ import annotations
 
-import abc
 import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Literal
 
 from sigopt_service.errors import DatabaseError
-from sigopt_service.store.base import BaseStore
+from sigopt_service.store.sql import SQLITE, Dialect
 
 SYNCHRONOUS = {"NORMAL": "NORMAL", "FULL": "FULL"}
+
+
+class SqliteConnection(sqlite3.Connection):
+    """A `sqlite3.Connection` that names its dialect, for the shared SQL (`store/sql/`)."""
+
+    dialect: Dialect = SQLITE
 
 
 def _create_private(path: Path) -> None:
@@ -35,7 +38,7 @@ def _create_private(path: Path) -> None:
 
 def connect(
     path: Path, synchronous: Literal["NORMAL", "FULL"], busy_timeout_s: float
-) -> sqlite3.Connection:
+) -> SqliteConnection:
     """Open (or create, owner-only) the database file and set its PRAGMAs; `DatabaseError`
     if it cannot be opened."""
     _create_private(path)
@@ -47,6 +50,7 @@ def connect(
             timeout=busy_timeout_s,
             isolation_level=None,
             check_same_thread=False,
+            factory=SqliteConnection,
         )
     except sqlite3.Error as exc:
         raise DatabaseError(f"Cannot open database {path}: {exc}") from exc
@@ -63,7 +67,7 @@ def connect(
 
 
 @contextlib.contextmanager
-def transaction(conn: sqlite3.Connection | None, *, write: bool) -> Iterator[sqlite3.Connection]:
+def transaction(conn: SqliteConnection | None, *, write: bool) -> Iterator[SqliteConnection]:
     """One unit of work: commit on success, roll back on any exception; `sqlite3` errors
     become `DatabaseError`, chained. `conn` None means the store was closed.
 
@@ -88,12 +92,3 @@ def transaction(conn: sqlite3.Connection | None, *, write: bool) -> Iterator[sql
         if isinstance(exc, sqlite3.Error):
             raise DatabaseError(f"Database error: {exc}") from exc
         raise
-
-
-class SqliteUnit(BaseStore):
-    """The base of `SqliteStore`'s parts: each method runs in `_transaction`, the store's
-    unit of work on its one connection (`SqliteStore._transaction`)."""
-
-    @abc.abstractmethod
-    def _transaction(self, *, write: bool = True) -> AbstractContextManager[sqlite3.Connection]:
-        """`transaction()` on the store's connection: commits or rolls back, maps errors."""

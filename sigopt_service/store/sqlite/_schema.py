@@ -7,10 +7,10 @@ written by newer code (a higher version) is refused with `DatabaseError`.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from sigopt_service.errors import DatabaseError
+from sigopt_service.store.sql import SqlConnection
 
 #: Ordered migrations; entry `i` upgrades a database at version `i` to version `i + 1`.
 #: Append only: never edit an entry that has shipped.
@@ -173,7 +173,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate_in_tx(conn: sqlite3.Connection, path: Path) -> None:
+def migrate_in_tx(conn: SqlConnection, path: Path) -> None:
     """Run the pending migrations; the caller's transaction makes them all or nothing."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:

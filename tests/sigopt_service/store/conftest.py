@@ -13,7 +13,8 @@ from tests.sigopt_service.store.helpers import STORE_MODES, make_store, new_expe
 
 @pytest.fixture(params=STORE_MODES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BaseStore]:
-    made = make_store(request.param, tmp_path)
+    url = request.getfixturevalue("postgres_url") if "postgres" in request.param else None
+    made = make_store(request.param, tmp_path, url)
     yield made
     made.close()
 
@@ -21,3 +22,4 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BaseStore]
 @pytest.fixture
 def eid(store: BaseStore) -> int:
     return int(store.create_experiment(new_experiment()).id)
+

@@ -12,6 +12,7 @@ from sigopt_service.models import (
     Parameter,
     ParameterType,
 )
+from sigopt_service.store.postgres import PostgresStore
 from sigopt_service.store import (
     BaseStore,
     CachingStore,
@@ -22,15 +23,28 @@ from sigopt_service.store import (
 )
 
 #: Every store the contract suite runs on, as Optuna's STORAGE_MODES.
-STORE_MODES = ["memory", "sqlite", "caching-memory", "caching-sqlite"]
+STORE_MODES = [
+    "memory",
+    "sqlite",
+    "postgres",
+    "caching-memory",
+    "caching-sqlite",
+    "caching-postgres",
+]
 
 
-def make_store(mode: str, tmp_path: Path) -> BaseStore:
-    """A fresh store of `mode` (one of STORE_MODES); SQLite on a real file in `tmp_path`."""
+def make_store(mode: str, tmp_path: Path, postgres_url: str | None = None) -> BaseStore:
+    """A fresh store of `mode` (one of STORE_MODES); SQLite on a real file in `tmp_path`,
+    PostgreSQL on a fresh database of the test's throwaway server (`postgres_url`)."""
     inner_mode = mode.removeprefix("caching-")
-    inner: BaseStore = (
-        InMemoryStore() if inner_mode == "memory" else SqliteStore(tmp_path / "store.db")
-    )
+    inner: BaseStore
+    if inner_mode == "memory":
+        inner = InMemoryStore()
+    elif inner_mode == "postgres":
+        assert postgres_url is not None, "a postgres store needs the postgres_url fixture"
+        inner = PostgresStore(postgres_url)
+    else:
+        inner = SqliteStore(tmp_path / "store.db")
     return CachingStore(inner) if mode.startswith("caching-") else inner
 
 

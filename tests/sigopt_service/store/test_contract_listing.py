@@ -35,7 +35,7 @@ class TestListingContract:
         assert _ids(store, ExperimentListing(sort="recent")) == made[::-1]
         later = store.get_experiment(made[3]).updated + 10
         monkeypatch.setattr("sigopt_service.store.memory.now_s", lambda: later)
-        monkeypatch.setattr("sigopt_service.store.sqlite._store.now_s", lambda: later)
+        monkeypatch.setattr("sigopt_service.store.sql._store.now_s", lambda: later)
         store.update_experiment(made[1], {"name": "b2"})
         assert _ids(store, ExperimentListing(sort="recent")) == [made[1], made[3], made[2], made[0]]
         recent_up = ExperimentListing(sort="recent", ascending=True)

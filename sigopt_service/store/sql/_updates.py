@@ -1,4 +1,4 @@
-"""`SqliteStore.update_observation` inside an open transaction: new values, failed flag and
+"""`update_observation` of the SQL stores inside an open transaction: new values, failed flag and
 metadata, and the moves of the contract (`store/base.py`): onto another suggestion, whose
 assignments it copies, or onto assignments of its own, dropping the suggestion.
 
@@ -9,12 +9,12 @@ it"; a move sets it on the suggestion moved onto and recomputes it on the one le
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
 from sigopt_service.models import Observation
-from sigopt_service.store.sqlite._rows import (
+from sigopt_service.store.sql._dialect import SqlConnection
+from sigopt_service.store.sql._rows import (
     close_suggestion_in_tx,
     dumps,
     dumps_optional,
@@ -24,7 +24,7 @@ from sigopt_service.store.sqlite._rows import (
 
 
 def update_observation_in_tx(
-    conn: sqlite3.Connection,
+    conn: SqlConnection,
     experiment_id: int,
     observation_id: int,
     values: Mapping[str, Any],
@@ -56,15 +56,16 @@ def update_observation_in_tx(
     if current.suggestion is not None and updated.suggestion != current.suggestion:
         # The suggestion left stays closed iff another observation still references it.
         conn.execute(
-            "UPDATE suggestions SET closed = EXISTS "
-            "(SELECT 1 FROM observations WHERE suggestion_id = suggestions.id) WHERE id = ?",
+            "UPDATE suggestions SET closed = CASE WHEN EXISTS "
+            "(SELECT 1 FROM observations WHERE suggestion_id = suggestions.id) "
+            "THEN 1 ELSE 0 END WHERE id = ?",
             (int(current.suggestion),),
         )
     return updated
 
 
 def _move_onto_in_tx(
-    conn: sqlite3.Connection,
+    conn: SqlConnection,
     experiment_id: int,
     current: Observation,
     suggestion_id: int,

@@ -1,4 +1,4 @@
-"""The API tokens of `SqliteStore`: the contract of `store/tokens.py` on the `tokens` table.
+"""The API tokens of the SQL stores: the contract of `store/tokens.py` on the `tokens` table.
 
 A token is active while `revoked` is NULL; revoking sets it to the time. The secret never
 reaches this module: `secret_hash` (unique, revoked rows included) is all there is.
@@ -6,15 +6,15 @@ reaches this module: `secret_hash` (unique, revoked rows included) is all there 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
 from sigopt_service.errors import RecordNotFound
 from sigopt_service.store._changes import now_s
 from sigopt_service.store.base import Page
-from sigopt_service.store.sqlite._connection import SqliteUnit
-from sigopt_service.store.sqlite._rows import page_in_tx, require_experiment_in_tx
+from sigopt_service.store.sql._dialect import SqlConnection
+from sigopt_service.store.sql._rows import page_in_tx, require_experiment_in_tx
+from sigopt_service.store.sql._unit import SqlUnit
 from sigopt_service.store.tokens import NewToken, StoredToken, check_token_changes
 
 TOKEN_COLUMNS = "id, secret_hash, name, permissions, experiment_id, expires, created, last_used"
@@ -36,7 +36,7 @@ def token_from_row(row: tuple[Any, ...]) -> StoredToken:
     )
 
 
-def active_row_in_tx(conn: sqlite3.Connection, token_id: int) -> tuple[Any, ...]:
+def active_row_in_tx(conn: SqlConnection, token_id: int) -> tuple[Any, ...]:
     row = conn.execute(
         f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ? AND {_ACTIVE}", (token_id,)
     ).fetchone()
@@ -45,19 +45,17 @@ def active_row_in_tx(conn: sqlite3.Connection, token_id: int) -> tuple[Any, ...]
     return tuple(row)
 
 
-def _execute_unique(
-    conn: sqlite3.Connection, statement: str, values: tuple[Any, ...]
-) -> sqlite3.Cursor:
+def _execute_unique(conn: SqlConnection, statement: str, values: tuple[Any, ...]) -> Any:
     """`statement`, with a duplicate `secret_hash` as the contract's `ValueError` (raised
-    inside the transaction, which rolls back; `transaction()` maps only sqlite3 errors)."""
+    inside the transaction, which rolls back; the unit of work maps only driver errors)."""
     try:
         return conn.execute(statement, values)
-    except sqlite3.IntegrityError as exc:
+    except conn.IntegrityError as exc:
         raise ValueError(f"a token with this secret hash is stored already ({exc})") from exc
 
 
-class SqliteTokens(SqliteUnit):
-    """The token part of `SqliteStore`."""
+class SqlTokens(SqlUnit):
+    """The token part of the SQL stores."""
 
     def create_token(self, new: NewToken) -> StoredToken:
         now = now_s()
@@ -68,11 +66,11 @@ class SqliteTokens(SqliteUnit):
             cur = _execute_unique(
                 conn,
                 "INSERT INTO tokens (secret_hash, name, permissions, experiment_id, expires, "
-                "created) VALUES (?, ?, ?, ?, ?, ?)",
+                "created) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 values,
             )
-        assert cur.lastrowid is not None  # an INSERT into a rowid table always sets it
-        return StoredToken(**new.model_dump(), id=cur.lastrowid, created=now)
+            token_id = int(cur.fetchone()[0])
+        return StoredToken(**new.model_dump(), id=token_id, created=now)
 
     def get_token(self, token_id: int) -> StoredToken:
         with self._transaction(write=False) as conn:
@@ -98,6 +96,14 @@ class SqliteTokens(SqliteUnit):
                 f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE {_ACTIVE} ORDER BY id"
             ).fetchall()
         return [token_from_row(r) for r in rows]
+
+    def find_token(self, secret_hash: str) -> StoredToken | None:
+        with self._transaction(write=False) as conn:
+            row = conn.execute(
+                f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = ? AND {_ACTIVE}",
+                (secret_hash,),
+            ).fetchone()
+        return None if row is None else token_from_row(row)
 
     def update_token(self, token_id: int, changes: Mapping[str, Any]) -> StoredToken:
         check_token_changes(changes)

@@ -1,4 +1,4 @@
-"""Rows of `SqliteStore` and the models they hold: column lists, JSON columns, row -> model
+"""Rows of the SQL stores and the models they hold: column lists, JSON columns, row -> model
 converters, and the row reads and writes the store runs inside an open transaction
 (the `*_in_tx` helpers: they never BEGIN or COMMIT).
 """
@@ -6,7 +6,6 @@ converters, and the row reads and writes the store runs inside an open transacti
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ from sigopt_service.errors import RecordNotFound, UnknownSuggestion
 from sigopt_service.models import Experiment, Observation, Suggestion, SuggestionState, Task
 from sigopt_service.store._changes import check_observed_once
 from sigopt_service.store.base import NewObservation
+from sigopt_service.store.sql._dialect import SqlConnection
 
 EXPERIMENT_COLUMNS = (
     "id, name, type, parameters, metrics, observation_budget, parallel_bandwidth, "
@@ -98,7 +98,7 @@ def observation_from_row(row: tuple[Any, ...]) -> Observation:
 
 
 # -- helpers inside an open transaction ---------------------------------------------
-def experiment_row_in_tx(conn: sqlite3.Connection, experiment_id: int) -> tuple[Any, ...]:
+def experiment_row_in_tx(conn: SqlConnection, experiment_id: int) -> tuple[Any, ...]:
     row = conn.execute(
         f"SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE id = ?", (experiment_id,)
     ).fetchone()
@@ -107,19 +107,30 @@ def experiment_row_in_tx(conn: sqlite3.Connection, experiment_id: int) -> tuple[
     return tuple(row)
 
 
-def require_experiment_in_tx(conn: sqlite3.Connection, experiment_id: int) -> None:
+def require_experiment_in_tx(conn: SqlConnection, experiment_id: int) -> None:
     if conn.execute("SELECT 1 FROM experiments WHERE id = ?", (experiment_id,)).fetchone():
         return
     raise RecordNotFound("experiment", experiment_id)
 
 
-def insert_experiment_in_tx(conn: sqlite3.Connection, data: dict[str, Any], now: int) -> int:
+def lock_experiment_in_tx(conn: SqlConnection, experiment_id: int) -> None:
+    """Before a write that changes the experiment's suggestions, observations, queue or
+    runs (or reads it to rewrite it): take its row lock, so such writes of one experiment
+    run one at a time across processes and each one's checks see the others' commits.
+    A no-op on SQLite, whose write transactions hold the file's one write lock from BEGIN
+    IMMEDIATE. RecordNotFound for an unknown experiment where it locks."""
+    statement = conn.dialect.lock_experiment
+    if statement is not None and conn.execute(statement, (experiment_id,)).fetchone() is None:
+        raise RecordNotFound("experiment", experiment_id)
+
+
+def insert_experiment_in_tx(conn: SqlConnection, data: dict[str, Any], now: int) -> int:
     """Insert an experiment from `NewExperiment.model_dump(mode="json")`; its new id."""
     cur = conn.execute(
         "INSERT INTO experiments (name, type, parameters, metrics, observation_budget, "
         "parallel_bandwidth, num_solutions, conditionals, linear_constraints, metadata, "
         "project, state, created, updated, development, runs_only, tasks) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?) RETURNING id",
         (
             data["name"],
             data["type"],
@@ -139,13 +150,10 @@ def insert_experiment_in_tx(conn: sqlite3.Connection, data: dict[str, Any], now:
             dumps_optional(data["tasks"]),
         ),
     )
-    assert cur.lastrowid is not None  # an INSERT into a rowid table always sets it
-    return cur.lastrowid
+    return int(cur.fetchone()[0])
 
 
-def update_experiment_in_tx(
-    conn: sqlite3.Connection, experiment_id: int, data: dict[str, Any]
-) -> None:
+def update_experiment_in_tx(conn: SqlConnection, experiment_id: int, data: dict[str, Any]) -> None:
     """Write the updatable columns from `Experiment.model_dump(mode="json")`."""
     conn.execute(
         "UPDATE experiments SET name = ?, state = ?, observation_budget = ?, "
@@ -166,9 +174,7 @@ def update_experiment_in_tx(
     )
 
 
-def suggestion_in_tx(
-    conn: sqlite3.Connection, experiment_id: int, suggestion_id: int
-) -> Suggestion:
+def suggestion_in_tx(conn: SqlConnection, experiment_id: int, suggestion_id: int) -> Suggestion:
     require_experiment_in_tx(conn, experiment_id)
     row = conn.execute(
         f"SELECT {SUGGESTION_COLUMNS}, {IS_CLOSED} "
@@ -180,9 +186,7 @@ def suggestion_in_tx(
     return suggestion_from_row(row, is_closed=bool(row[-1]))
 
 
-def observation_in_tx(
-    conn: sqlite3.Connection, experiment_id: int, observation_id: int
-) -> Observation:
+def observation_in_tx(conn: SqlConnection, experiment_id: int, observation_id: int) -> Observation:
     require_experiment_in_tx(conn, experiment_id)
     row = conn.execute(
         f"SELECT {OBSERVATION_COLUMNS} FROM observations WHERE id = ? AND experiment_id = ?",
@@ -193,7 +197,7 @@ def observation_in_tx(
     return observation_from_row(row)
 
 
-def history_rows_in_tx(conn: sqlite3.Connection, experiment_id: int) -> list[tuple[Any, ...]]:
+def history_rows_in_tx(conn: SqlConnection, experiment_id: int) -> list[tuple[Any, ...]]:
     """Rows of every non-deleted observation, oldest first (for `observation_from_row`)."""
     require_experiment_in_tx(conn, experiment_id)
     return conn.execute(
@@ -203,9 +207,7 @@ def history_rows_in_tx(conn: sqlite3.Connection, experiment_id: int) -> list[tup
     ).fetchall()
 
 
-def open_suggestion_rows_in_tx(
-    conn: sqlite3.Connection, experiment_id: int
-) -> list[tuple[Any, ...]]:
+def open_suggestion_rows_in_tx(conn: SqlConnection, experiment_id: int) -> list[tuple[Any, ...]]:
     """Rows of every open, non-deleted suggestion, oldest first (for `suggestion_from_row`)."""
     require_experiment_in_tx(conn, experiment_id)
     return conn.execute(
@@ -216,7 +218,7 @@ def open_suggestion_rows_in_tx(
 
 
 def page_in_tx(
-    conn: sqlite3.Connection,
+    conn: SqlConnection,
     *,
     select: str,
     table: str,
@@ -259,7 +261,7 @@ def page_in_tx(
 
 
 def close_suggestion_in_tx(
-    conn: sqlite3.Connection, experiment_id: int, suggestion_id: int, named: set[int] | None
+    conn: SqlConnection, experiment_id: int, suggestion_id: int, named: set[int] | None
 ) -> tuple[str, str | None]:
     """Close the suggestion an observation names (inserted or moved onto); its assignments
     and task as stored (JSON). Raises `UnknownSuggestion` for one that is unknown, deleted
@@ -278,7 +280,7 @@ def close_suggestion_in_tx(
 
 
 def insert_observation_in_tx(
-    conn: sqlite3.Connection,
+    conn: SqlConnection,
     experiment_id: int,
     item: NewObservation,
     now: int,
@@ -295,7 +297,8 @@ def insert_observation_in_tx(
     values = [v.model_dump(mode="json") for v in item.values]
     cur = conn.execute(
         "INSERT INTO observations (experiment_id, suggestion_id, assignments, "
-        '"values", failed, metadata, created, task) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        '"values", failed, metadata, created, task) VALUES (?, ?, ?, ?, ?, ?, ?, ?) '
+        "RETURNING id",
         (
             experiment_id,
             item.suggestion,
@@ -308,7 +311,7 @@ def insert_observation_in_tx(
         ),
     )
     return Observation(
-        id=str(cur.lastrowid),
+        id=str(cur.fetchone()[0]),
         experiment=str(experiment_id),
         suggestion=None if item.suggestion is None else str(item.suggestion),
         # Fresh from JSON, so neither the caller's nor the suggestion's dict is shared.

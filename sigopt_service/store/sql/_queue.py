@@ -1,4 +1,4 @@
-"""The queued suggestions of `SqliteStore`: the contract's queue (`store/base.py`) on the
+"""The queued suggestions of the SQL stores: the contract's queue (`store/base.py`) on the
 `queued_suggestions` table (schema v3). An entry is waiting while `deleted = 0`; serving
 one inserts its suggestion and marks the entry, naming that suggestion, in one transaction.
 """
@@ -6,22 +6,23 @@ one inserts its suggestion and marks the entry, naming that suggestion, in one t
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from sigopt_service.errors import RecordNotFound
 from sigopt_service.models import Assignments, Metadata, QueuedSuggestion, Suggestion, Task
 from sigopt_service.store._changes import now_s
 from sigopt_service.store.base import Page
-from sigopt_service.store.sqlite._connection import SqliteUnit
-from sigopt_service.store.sqlite._rows import (
+from sigopt_service.store.sql._dialect import SqlConnection
+from sigopt_service.store.sql._rows import (
     dumps,
     dumps_optional,
     loads_optional,
+    lock_experiment_in_tx,
     page_in_tx,
     require_experiment_in_tx,
     task_text,
 )
+from sigopt_service.store.sql._unit import SqlUnit
 
 QUEUED_COLUMNS = "id, experiment_id, assignments, created, task"
 _WAITING = "experiment_id = ? AND deleted = 0"
@@ -37,9 +38,7 @@ def queued_from_row(row: tuple[Any, ...]) -> QueuedSuggestion:
     )
 
 
-def waiting_row_in_tx(
-    conn: sqlite3.Connection, experiment_id: int, queued_id: int
-) -> tuple[Any, ...]:
+def waiting_row_in_tx(conn: SqlConnection, experiment_id: int, queued_id: int) -> tuple[Any, ...]:
     """The row of an entry still waiting; RecordNotFound for the experiment or the entry."""
     require_experiment_in_tx(conn, experiment_id)
     row = conn.execute(
@@ -52,7 +51,7 @@ def waiting_row_in_tx(
 
 
 def insert_suggestion_in_tx(
-    conn: sqlite3.Connection,
+    conn: SqlConnection,
     experiment_id: int,
     assignments_json: str,
     metadata: Metadata | None,
@@ -62,15 +61,14 @@ def insert_suggestion_in_tx(
     """Insert an open suggestion (the experiment already checked); its new id."""
     cur = conn.execute(
         "INSERT INTO suggestions (experiment_id, assignments, metadata, created, task) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?) RETURNING id",
         (experiment_id, assignments_json, dumps_optional(metadata), now, task_json),
     )
-    assert cur.lastrowid is not None  # an INSERT into a rowid table always sets it
-    return cur.lastrowid
+    return int(cur.fetchone()[0])
 
 
-class SqliteQueue(SqliteUnit):
-    """The queue part of `SqliteStore`."""
+class SqlQueue(SqlUnit):
+    """The queue part of the SQL stores."""
 
     def create_queued_suggestion(
         self, experiment_id: int, assignments: Assignments, *, task: Task | None = None
@@ -79,13 +77,15 @@ class SqliteQueue(SqliteUnit):
         task_json = task_text(task)
         now = now_s()
         with self._transaction() as conn:
+            lock_experiment_in_tx(conn, experiment_id)
             require_experiment_in_tx(conn, experiment_id)
             cur = conn.execute(
                 "INSERT INTO queued_suggestions (experiment_id, assignments, created, task) "
-                "VALUES (?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?) RETURNING id",
                 (experiment_id, assignments_json, now, task_json),
             )
-        return queued_from_row((cur.lastrowid, experiment_id, assignments_json, now, task_json))
+            queued_id = int(cur.fetchone()[0])
+        return queued_from_row((queued_id, experiment_id, assignments_json, now, task_json))
 
     def get_queued_suggestion(self, experiment_id: int, queued_id: int) -> QueuedSuggestion:
         with self._transaction(write=False) as conn:
@@ -115,6 +115,7 @@ class SqliteQueue(SqliteUnit):
 
     def delete_queued_suggestion(self, experiment_id: int, queued_id: int) -> None:
         with self._transaction() as conn:
+            lock_experiment_in_tx(conn, experiment_id)
             waiting_row_in_tx(conn, experiment_id, queued_id)
             conn.execute("UPDATE queued_suggestions SET deleted = 1 WHERE id = ?", (queued_id,))
 
@@ -123,6 +124,7 @@ class SqliteQueue(SqliteUnit):
     ) -> Suggestion:
         now = now_s()
         with self._transaction() as conn:
+            lock_experiment_in_tx(conn, experiment_id)
             row = waiting_row_in_tx(conn, experiment_id, queued_id)
             suggestion_id = insert_suggestion_in_tx(
                 conn, experiment_id, row[2], metadata, now, row[4]

@@ -1,7 +1,7 @@
-"""The listings of `SqliteStore` (`SqliteListings`, its part that lists) and their SQL:
+"""The listings of the SQL stores (`SqlListings`, the part that lists) and their SQL:
 `ExperimentListing` (`store/_listing.py`) as a query, ordered by (`updated`, id) or id,
 with a cursor that names the previous page's last row; the observations in an
-`ObservationOrder` (a value, a parameter, the time), sorted and paged by SQLite so a page
+`ObservationOrder` (a value, a parameter, the time), sorted and paged by the database so a page
 parses its own rows only; the suggestion list's filters.
 
 Only SQL fragments of this module reach the query text; every value travels as a parameter.
@@ -9,30 +9,31 @@ Only SQL fragments of this module reach the query text; every value travels as a
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from sigopt_service.models import Experiment, Observation, Suggestion
 from sigopt_service.store._listing import NEWEST_FIRST, ExperimentListing, ObservationOrder
 from sigopt_service.store.base import ExperimentStateFilter, Page
-from sigopt_service.store.sqlite._connection import SqliteUnit
-from sigopt_service.store.sqlite._rows import (
+from sigopt_service.store.sql._dialect import Dialect, SqlConnection
+from sigopt_service.store.sql._rows import (
     EXPERIMENT_COLUMNS,
     IS_CLOSED,
     IS_OPEN,
     OBSERVATION_COLUMNS,
     SUGGESTION_COLUMNS,
-    dumps,
     experiment_from_row,
     observation_from_row,
     page_in_tx,
     require_experiment_in_tx,
     suggestion_from_row,
 )
+from sigopt_service.store.sql._unit import SqlUnit
 
 
-def _where(state: ExperimentStateFilter, listing: ExperimentListing) -> tuple[str, list[Any]]:
+def _where(
+    state: ExperimentStateFilter, listing: ExperimentListing, dialect: Dialect
+) -> tuple[str, list[Any]]:
     clauses: list[str] = ["1 = 1"]
     params: list[Any] = []
     if state != "all":
@@ -40,8 +41,8 @@ def _where(state: ExperimentStateFilter, listing: ExperimentListing) -> tuple[st
         params.append(state)
     needle = listing.needle()
     if needle is not None:
-        # instr, not LIKE: `%` and `_` in a search are plain characters, as in a name.
-        clauses.append("instr(lower(name), ?) > 0")
+        # A position, not LIKE: `%` and `_` in a search are plain characters, as in a name.
+        clauses.append(f"{dialect.find}(lower(name), ?) > 0")
         params.append(needle)
     if listing.created_from is not None:
         clauses.append("created >= ?")
@@ -62,7 +63,7 @@ def _where(state: ExperimentStateFilter, listing: ExperimentListing) -> tuple[st
 
 
 def experiment_page_in_tx(
-    conn: sqlite3.Connection,
+    conn: SqlConnection,
     *,
     state: ExperimentStateFilter,
     listing: ExperimentListing,
@@ -70,7 +71,7 @@ def experiment_page_in_tx(
     cursor: int | None,
 ) -> tuple[list[tuple[Any, ...]], int, bool]:
     """Rows of one page, the total count and whether more rows follow."""
-    where, params = _where(state, listing)
+    where, params = _where(state, listing, conn.dialect)
     recent = listing.sort == "recent"
     return page_in_tx(
         conn,
@@ -105,31 +106,27 @@ def suggestion_filter(
     elif not include_deleted:
         conditions.append("deleted = 0")
     if ids is not None:
-        conditions.append("id IN (SELECT value FROM json_each(?))")
-        params.append(dumps([int(i) for i in ids]))
+        wanted = [int(i) for i in ids]
+        conditions.append(f"id IN ({', '.join('?' * len(wanted))})" if wanted else "0 = 1")
+        params.extend(wanted)
     return " AND ".join(conditions), params
 
 
-def _observation_value(order: ObservationOrder) -> tuple[str, list[Any]]:
+def _observation_value(order: ObservationOrder, dialect: Dialect) -> tuple[str, list[Any]]:
     """SQL for the value `order.key` reads from an observation row `o` (NULL when it has
     none), and its parameters: a JSON field of the stored `values` or `assignments`."""
     if order.field == "timestamp":
         return "o.created", []
     if order.field == "task":
-        return "json_extract(o.task, '$.cost')", []
+        return dialect.task_cost, []
     if order.field == "parameter":
-        # json_each, not a JSON path: any name works, quotes and dots included.
-        return "(SELECT a.value FROM json_each(o.assignments) AS a WHERE a.key = ?)", [order.name]
-    path = "$.value" if order.field == "value" else "$.value_stddev"
-    return (
-        f"(SELECT json_extract(e.value, '{path}') FROM json_each(o.\"values\") AS e "
-        "WHERE json_extract(e.value, '$.name') IS ?)",
-        [order.name],
-    )
+        return dialect.parameter_value, [order.name]
+    field = "value" if order.field == "value" else "value_stddev"
+    return dialect.metric_field.format(field=field), [order.name]
 
 
 def sorted_observation_page_in_tx(
-    conn: sqlite3.Connection,
+    conn: SqlConnection,
     experiment_id: int,
     order: ObservationOrder,
     *,
@@ -142,14 +139,15 @@ def sorted_observation_page_in_tx(
     missing, value, id), a missing value larger than any."""
     if limit < 0:
         raise ValueError("limit must be >= 0")
-    value, value_params = _observation_value(order)
+    value, value_params = _observation_value(order, conn.dialect)
     params: list[Any] = [*value_params, experiment_id, int(deleted_only)]
     keyed = (
         f"WITH keyed AS (SELECT o.*, {value} AS v FROM observations AS o "
         "WHERE o.experiment_id = ? AND o.deleted = ?) "
     )
     total = int(conn.execute(keyed + "SELECT COUNT(*) FROM keyed", params).fetchone()[0])
-    parts = ("v IS NULL", "COALESCE(v, 0)", "id")
+    missing = "0" if order.field == "timestamp" else conn.dialect.missing_key
+    parts = ("v IS NULL", f"COALESCE(v, {missing})", "id")
     key = ", ".join(parts)
     direction, op = ("ASC", ">") if order.ascending else ("DESC", "<")
     after = ""
@@ -158,7 +156,7 @@ def sorted_observation_page_in_tx(
         # (deleted since its page named it); one of no observation gives no row.
         after = (
             f"WHERE ({key}) {op} (SELECT {key} FROM (SELECT o.id, {value} AS v "
-            "FROM observations AS o WHERE o.id = ? AND o.experiment_id = ?)) "
+            "FROM observations AS o WHERE o.id = ? AND o.experiment_id = ?) AS c) "
         )
         params.extend([*value_params, cursor, experiment_id])
     params.append(limit + 1)  # one row past the page tells whether another follows
@@ -170,8 +168,8 @@ def sorted_observation_page_in_tx(
     return rows[:limit], total, len(rows) > limit
 
 
-class SqliteListings(SqliteUnit):
-    """The listing part of `SqliteStore`: experiments, suggestions, observations."""
+class SqlListings(SqlUnit):
+    """The listing part of the SQL stores: experiments, suggestions, observations."""
 
     def list_experiments(
         self,
@@ -255,7 +253,7 @@ class SqliteListings(SqliteUnit):
         limit: int = 100,
         cursor: int | None = None,
     ) -> Page[Observation]:
-        """Sorted by SQLite: a page parses its own rows, not the whole history."""
+        """Sorted by the database: a page parses its own rows, not the whole history."""
         if order.is_by_id:
             return super().list_sorted_observations(
                 experiment_id, order, deleted_only=deleted_only, limit=limit, cursor=cursor

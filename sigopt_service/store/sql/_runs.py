@@ -1,4 +1,4 @@
-"""Projects, training runs and checkpoints of `SqliteStore`: the contract of
+"""Projects, training runs and checkpoints of the SQL stores: the contract of
 `store/runs.py` on the `projects`, `training_runs` and `checkpoints` tables. A run's
 document is one JSON column; its observation is inserted by the same helper as every
 other observation (`insert_observation_in_tx`), in the run's own transaction.
@@ -7,7 +7,6 @@ other observation (`insert_observation_in_tx`), in the run's own transaction.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,15 +23,17 @@ from sigopt_service.store.runs import (
     RunCounts,
     RunWrite,
 )
-from sigopt_service.store.sqlite._connection import SqliteUnit
-from sigopt_service.store.sqlite._rows import (
+from sigopt_service.store.sql._dialect import SqlConnection
+from sigopt_service.store.sql._rows import (
     dumps,
     dumps_optional,
     insert_observation_in_tx,
     loads_optional,
+    lock_experiment_in_tx,
     page_in_tx,
     require_experiment_in_tx,
 )
+from sigopt_service.store.sql._unit import SqlUnit
 
 _PROJECT_COLUMNS = "reference_id, name, metadata, created, updated, deleted"
 _RUN_COLUMNS = (
@@ -86,7 +87,7 @@ def _checkpoint_from_row(row: tuple[Any, ...]) -> Checkpoint:
     )
 
 
-def _run_in_tx(conn: sqlite3.Connection, run_id: int) -> TrainingRun:
+def _run_in_tx(conn: SqlConnection, run_id: int) -> TrainingRun:
     row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM training_runs WHERE id = ?", (run_id,))
     found = row.fetchone()
     if found is None:
@@ -94,7 +95,18 @@ def _run_in_tx(conn: sqlite3.Connection, run_id: int) -> TrainingRun:
     return _run_from_row(found)
 
 
-def _project_in_tx(conn: sqlite3.Connection, project_id: str) -> Project:
+def _locked_run_in_tx(conn: SqlConnection, run_id: int) -> TrainingRun:
+    """The run, for a write that rewrites it: its experiment locked first (every write of
+    a run with an experiment takes that lock, so the run read under it is current across
+    processes, and the lock order, experiment before run, is the same everywhere)."""
+    current = _run_in_tx(conn, run_id)
+    if current.experiment is None or conn.dialect.lock_experiment is None:
+        return current
+    lock_experiment_in_tx(conn, int(current.experiment))
+    return _run_in_tx(conn, run_id)
+
+
+def _project_in_tx(conn: SqlConnection, project_id: str) -> Project:
     row = conn.execute(
         f"SELECT {_PROJECT_COLUMNS} FROM projects WHERE reference_id = ?", (project_id,)
     ).fetchone()
@@ -104,7 +116,7 @@ def _project_in_tx(conn: sqlite3.Connection, project_id: str) -> Project:
 
 
 def _observe_in_tx(
-    conn: sqlite3.Connection, run_id: int, experiment: str | None, new: NewObservation, now: int
+    conn: SqlConnection, run_id: int, experiment: str | None, new: NewObservation, now: int
 ) -> Observation:
     """Insert the run's observation (each suggestion observed once) and link it."""
     if experiment is None:
@@ -116,8 +128,8 @@ def _observe_in_tx(
     return created
 
 
-class SqliteRuns(SqliteUnit):
-    """The AI-module part of `SqliteStore`."""
+class SqlRuns(SqlUnit):
+    """The AI-module part of the SQL stores."""
 
     # -- projects -------------------------------------------------------------------------
     def create_project(self, new: NewProject) -> Project:
@@ -126,11 +138,15 @@ class SqliteRuns(SqliteUnit):
             taken = conn.execute("SELECT 1 FROM projects WHERE reference_id = ?", (new.id,))
             if taken.fetchone() is not None:
                 raise RecordExists("project", new.id)
-            conn.execute(
-                "INSERT INTO projects (reference_id, name, metadata, created, updated) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (new.id, new.name, dumps_optional(new.metadata), now, now),
-            )
+            try:
+                conn.execute(
+                    "INSERT INTO projects (reference_id, name, metadata, created, updated) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (new.id, new.name, dumps_optional(new.metadata), now, now),
+                )
+            except conn.IntegrityError as exc:
+                # Another service process created it since the check (PostgreSQL).
+                raise RecordExists("project", new.id) from exc
         return Project(id=new.id, name=new.name, metadata=new.metadata, created=now, updated=now)
 
     def get_project(self, project_id: str) -> Project:
@@ -170,10 +186,12 @@ class SqliteRuns(SqliteUnit):
         completed = now if new.state.is_finished() else None
         with self._transaction() as conn:
             if new.experiment is not None:
+                lock_experiment_in_tx(conn, new.experiment)
                 require_experiment_in_tx(conn, new.experiment)
             cur = conn.execute(
                 "INSERT INTO training_runs (project, experiment_id, suggestion_id, state, "
-                "document, created, updated, completed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "document, created, updated, completed) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
                 (
                     new.project,
                     new.experiment,
@@ -185,8 +203,7 @@ class SqliteRuns(SqliteUnit):
                     completed,
                 ),
             )
-            run_id = cur.lastrowid
-            assert run_id is not None  # an INSERT into a rowid table always sets it
+            run_id = int(cur.fetchone()[0])
             experiment = _id_text(new.experiment)
             created = (
                 None
@@ -209,7 +226,7 @@ class SqliteRuns(SqliteUnit):
         check_update_keys(changes, RUN_UPDATABLE)
         now = now_s()
         with self._transaction() as conn:
-            current = _run_in_tx(conn, run_id)
+            current = _locked_run_in_tx(conn, run_id)
             state = RunState(changes.get("state", current.state))
             document = changes.get("document", current.document())
             completed = current.completed
@@ -239,7 +256,7 @@ class SqliteRuns(SqliteUnit):
 
     def set_training_run_deleted(self, run_id: int, deleted: bool) -> TrainingRun:
         with self._transaction() as conn:
-            current = _run_in_tx(conn, run_id)
+            current = _locked_run_in_tx(conn, run_id)
             flag = int(deleted)
             if current.suggestion is not None:
                 conn.execute(
@@ -284,6 +301,7 @@ class SqliteRuns(SqliteUnit):
 
     def delete_experiment_training_runs(self, experiment_id: int) -> int:
         with self._transaction() as conn:
+            lock_experiment_in_tx(conn, experiment_id)
             require_experiment_in_tx(conn, experiment_id)
             cur = conn.execute(
                 "UPDATE training_runs SET deleted = 1 WHERE experiment_id = ? AND deleted = 0",
@@ -307,16 +325,17 @@ class SqliteRuns(SqliteUnit):
             _run_in_tx(conn, run_id)
             cur = conn.execute(
                 'INSERT INTO checkpoints (training_run_id, "values", metadata, created) '
-                "VALUES (?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?) RETURNING id",
                 (run_id, values_json, dumps_optional(metadata), now),
             )
+            checkpoint_id = int(cur.fetchone()[0])
             conn.execute(
                 "UPDATE training_runs SET checkpoint_count = checkpoint_count + 1, updated = ? "
                 "WHERE id = ?",
                 (now, run_id),
             )
         return _checkpoint_from_row(
-            (cur.lastrowid, run_id, values_json, dumps_optional(metadata), now)
+            (checkpoint_id, run_id, values_json, dumps_optional(metadata), now)
         )
 
     def get_checkpoint(self, run_id: int, checkpoint_id: int) -> Checkpoint:
