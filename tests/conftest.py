@@ -27,9 +27,44 @@ def _clean_structlog() -> Iterator[None]:
     structlog.reset_defaults()
 
 
+#: The stores a marked test's service runs on (`pytest_generate_tests`).
+STORES_OF_MARKER = {
+    "both_stores": ("sqlite", "memory", "postgres"),
+    "postgres_too": ("sqlite", "postgres"),
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "both_stores: a test that starts a service runs it on a SQLite file, on the "
+        "in-memory store and on PostgreSQL (the others run once, on SQLite)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "postgres_too: a test that starts a service runs it on a SQLite file and on "
+        "PostgreSQL (the official client's and the coordinator's end-to-end tests)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "service_config" not in metafunc.fixturenames:
+        return
+    for marker, stores in STORES_OF_MARKER.items():
+        if metafunc.definition.get_closest_marker(marker):
+            metafunc.parametrize("service_config", stores, indirect=True)
+            return
+
+
 @pytest.fixture
-def service_config(tmp_path: Path) -> ServiceConfig:
-    return ServiceConfig(port=0, db=tmp_path / "service.db", seed=1)
+def service_config(request: pytest.FixtureRequest, tmp_path: Path) -> ServiceConfig:
+    """A SQLite file; where a marker asks (`STORES_OF_MARKER`), the in-memory store or a
+    fresh PostgreSQL database of the test's throwaway server."""
+    store = getattr(request, "param", "sqlite")
+    if store == "postgres":
+        return ServiceConfig(port=0, db=request.getfixturevalue("postgres_url"), seed=1)
+    db = tmp_path / "service.db" if store == "sqlite" else None
+    return ServiceConfig(port=0, db=db, seed=1)
 
 
 @pytest.fixture

@@ -40,6 +40,9 @@ from workers.base import Worker
 from workers.process_pool import ProcessPoolWorker
 from workers.subprocess import SubprocessWorker
 
+# The official client (or the coordinator) end to end, on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.postgres_too
+
 
 class TestParallelism:
     """N suggestions really are open and evaluated at once, never more."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from orchestrator.client import ServiceClient
 from orchestrator.coordinator import (
     ExitReason,
@@ -23,6 +25,9 @@ from tests.support.processes import wait_gone
 from workers.async_function import AsyncFunctionWorker
 from workers.base import Completed, Evaluation, MetricValue, Outcome
 from workers.errors import BrokenWorker
+
+# The official client (or the coordinator) end to end, on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.postgres_too
 
 
 class TestFailuresAreReported:

@@ -1,43 +1,18 @@
 """Fixtures shared by the API, hostile-input, engine and fidelity tests: clients (aiohttp and
-the official `sigopt` one), an experiment, a store, and the `both_stores` marker."""
+the official `sigopt` one), an experiment, a store. (The `both_stores` and `postgres_too`
+markers, which run a test's service on several stores, are in `tests/conftest.py`.)"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 from sigopt import Connection
 
-from sigopt_service.config import ServiceConfig
 from sigopt_service.store import InMemoryStore
 from tests.sigopt_service.api_cases import PARAMS, call
 from tests.sigopt_service.tokens_helpers import Api
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """`both_stores` marks a module or class whose tests that start a service run once on a
-    SQLite file and once on the in-memory store (the others run once)."""
-    config.addinivalue_line(
-        "markers", "both_stores: run the service on a SQLite file and on the in-memory store"
-    )
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if (
-        metafunc.definition.get_closest_marker("both_stores")
-        and "service_config" in metafunc.fixturenames
-    ):
-        metafunc.parametrize("service_config", ["sqlite", "memory"], indirect=True)
-
-
-@pytest.fixture
-def service_config(request: pytest.FixtureRequest, tmp_path: Path) -> ServiceConfig:
-    """A SQLite file, or the in-memory store where `both_stores` asks for it."""
-    store = getattr(request, "param", "sqlite")
-    db = tmp_path / "service.db" if store == "sqlite" else None
-    return ServiceConfig(port=0, db=db, seed=1)
 
 
 @pytest.fixture

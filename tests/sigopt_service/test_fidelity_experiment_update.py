@@ -11,6 +11,9 @@ from sigopt import Connection
 
 from tests.sigopt_service.api_cases import refused_body
 
+# The official client (or the coordinator) end to end, on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.postgres_too
+
 X = dict(name="x", type="double", bounds=dict(min=0.0, max=1.0))
 C = dict(name="c", type="categorical", categorical_values=["b", "a"])
 LR = dict(name="lr", type="double", bounds=dict(min=1e-4, max=1.0), transformation="log")

@@ -4,7 +4,12 @@ or a 2xx, never a 5xx."""
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.fuzz import FuzzReport, fuzz_hollow, hollow_variants
+
+# The official client (or the coordinator) end to end, on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.postgres_too
 
 
 def test_variants_cover_the_class_of_the_500() -> None:

@@ -11,6 +11,9 @@ import pytest
 from sigopt import Connection
 from sigopt.exception import ApiException
 
+# The official client (or the coordinator) end to end, on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.postgres_too
+
 EXPERIMENT = dict(
     parameters=[dict(name="x", type="double", bounds=dict(min=0.0, max=1.0))],
     metrics=[dict(name="m", objective="maximize")],

@@ -18,6 +18,9 @@ from sigopt.ratelimit import failed_status_rate_limit
 from sigopt_service.config import ServiceConfig
 from tests.sigopt_service.conftest import EXPERIMENT
 
+# The official client (or the coordinator) end to end, on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.postgres_too
+
 
 @pytest.fixture
 def from_suggestion(conn: Connection, eid: str) -> Any:

@@ -10,6 +10,9 @@ import pytest
 from sigopt import Connection
 from sigopt.exception import ApiException
 
+# The official client (or the coordinator) end to end, on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.postgres_too
+
 
 def _observe(conn: Connection, eid: str, **body: Any) -> Any:
     s = conn.experiments(eid).suggestions().create()

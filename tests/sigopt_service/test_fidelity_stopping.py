@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sigopt import Connection
 
 from sigopt_service.usecases._stopping import LOOKBACK_FACTOR, NUM_TOP_RESULTS_TO_CHECK
+
+# The official client (or the coordinator) end to end, on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.postgres_too
 
 #: One parameter: stagnation is judged over the last 5 observations.
 LOOKBACK = LOOKBACK_FACTOR * 1

@@ -7,6 +7,9 @@ import pytest
 from sigopt import Connection
 from sigopt.exception import ApiException
 
+# The official client (or the coordinator) end to end, on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.postgres_too
+
 
 class TestSuggestionUpdateKeepsWhatItLeavesOut:
     """sigopt-server handlers/experiments/suggestions/update.py: `metadata` left out keeps

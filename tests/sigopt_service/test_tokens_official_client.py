@@ -14,6 +14,9 @@ from sigopt_service.config import ServiceConfig
 from tests.sigopt_service.conftest import EXPERIMENT
 from tests.sigopt_service.tokens_helpers import ADMIN
 
+# The official client (or the coordinator) end to end, on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.postgres_too
+
 
 @pytest.fixture
 def service_config(tmp_path: Path) -> ServiceConfig:

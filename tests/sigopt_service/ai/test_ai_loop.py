@@ -11,6 +11,9 @@ from sigopt.factory import SigOptFactory
 
 from tests.sigopt_service.ai.conftest import AI_EXPERIMENT
 
+# The official client (or the coordinator) end to end, on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.postgres_too
+
 
 def _accuracy(lr: float, depth: int) -> float:
     return 1.0 - (lr - 0.1) ** 2 - 0.01 * (depth - 3) ** 2

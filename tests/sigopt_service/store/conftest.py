@@ -22,4 +22,3 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BaseStore]
 @pytest.fixture
 def eid(store: BaseStore) -> int:
     return int(store.create_experiment(new_experiment()).id)
-

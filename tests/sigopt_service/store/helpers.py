@@ -12,7 +12,6 @@ from sigopt_service.models import (
     Parameter,
     ParameterType,
 )
-from sigopt_service.store.postgres import PostgresStore
 from sigopt_service.store import (
     BaseStore,
     CachingStore,
@@ -21,6 +20,7 @@ from sigopt_service.store import (
     NewObservation,
     SqliteStore,
 )
+from sigopt_service.store.postgres import PostgresStore
 
 #: Every store the contract suite runs on, as Optuna's STORAGE_MODES.
 STORE_MODES = [
