@@ -108,6 +108,9 @@ class Model:
     #: Multisolution: how many solutions the experiment looks for, within which budget.
     num_solutions: int = 1
     budget: int | None = None
+    #: Every observation with an id up to this one was read from the store (by the
+    #: rebuild or `_catch_up`); ones above it may have been told one by one since.
+    read_through: int = 0
 
     def open_assignments(self) -> list[dict[str, Any]]:
         return [t.params for t in self.running.values()]
@@ -203,6 +206,7 @@ def build_model(
         budget=experiment.observation_budget,
         # Closed before this rebuild: their observations are told as added trials.
         closed={int(o.suggestion) for o in observations if o.suggestion is not None},
+        read_through=max((int(o.id) for o in observations), default=0),
     )
     # The lie for failures is the worst of all successes, known before telling any.
     # Telling stays in store order: TPE down-weights its oldest trials, so reordering

@@ -6,8 +6,9 @@ one in-memory study (`Model`) or, for random and grid experiments, a `Sampled`
 state. After a restart, or after `invalidate`, that cache is rebuilt from
 `store.all_observations` + `store.open_suggestions`, so the search picks up where it was.
 On a store other processes write too (`is_shared`) the same checks (`_is_current`: the
-suggestion and observation counts, read from the database each time) see their writes
-and rebuild; a grid's covered points are re-read on every proposal.
+suggestion and observation counts, read from the database each time) see their writes;
+the study then catches up with what they added (`_catch_up`), or is rebuilt when that is
+not a plain addition. A grid's covered points are re-read on every proposal.
 
 Call order, all from one thread (the service runs store and engine work on its store thread):
 
@@ -43,6 +44,7 @@ import optuna
 import structlog
 
 from sigopt_service.engine._asking import ask_trial
+from sigopt_service.engine._catch_up import catch_up, tell_shared
 from sigopt_service.engine._model import (
     GP_MAX_OBSERVATIONS,
     Model,
@@ -184,8 +186,9 @@ class Engine:
             # Multitask: each observation moves its task's scores (`_multitask`).
             self.invalidate(int(experiment.id))
             return
+        told = tell_shared if self._store.is_shared else tell
         for observation in observations:
-            if not tell(model, observation):
+            if not told(model, observation):
                 log.info(
                     "study_inconsistent",
                     experiment_id=experiment.id,
@@ -255,7 +258,10 @@ class Engine:
         experiment_id = int(experiment.id)
         model = self._models.pop(experiment_id, None)
         if model is None or not self._is_current(model, experiment):
-            model = self._rebuild(experiment)
+            # Other service processes wrote (a shared store): add what they stored.
+            shared = model is not None and self._store.is_shared
+            if not (shared and model is not None and self._caught_up(model, experiment)):
+                model = self._rebuild(experiment)
         self._models[experiment_id] = model  # re-inserted: now the most recently used
         if len(self._models) > _MAX_CACHED_STUDIES:
             # A study of 1,000 trials holds a few MB; idle experiments are rebuilt on demand.
@@ -274,6 +280,13 @@ class Engine:
         if len(model.told) != self._store.observation_count(experiment_id):
             return False  # an observation committed without `observed` or deleted
         return not (model.is_gp and len(model.told) > GP_MAX_OBSERVATIONS)
+
+    def _caught_up(self, model: Model, experiment: Experiment) -> bool:
+        """Whether `catch_up` brought the study level with the store (else: rebuild)."""
+        if not catch_up(model, experiment, self._store):
+            return False
+        log.debug("study_caught_up", experiment_id=experiment.id, told=len(model.told))
+        return self._is_current(model, experiment)
 
     def _rebuild(self, experiment: Experiment) -> Model:
         experiment_id = int(experiment.id)

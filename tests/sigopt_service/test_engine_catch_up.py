@@ -1,0 +1,116 @@
+"""Two engines on one PostgreSQL database, as two service processes: each study catches up
+with what the other stored (no rebuild), and holds then what a rebuild would hold."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from optuna.trial import TrialState
+
+import sigopt_service.engine.engine as engine_module
+from sigopt_service.engine import Engine
+from sigopt_service.engine._model import build_model
+from sigopt_service.models import Experiment
+from sigopt_service.store import CachingStore
+from sigopt_service.store.postgres import PostgresStore
+from sigopt_service.usecases import suggest_and_store
+from tests.sigopt_service.engine_helpers import (
+    make_experiment,
+    mixed_loss,
+    observe,
+    study_of,
+    trial_summary,
+)
+
+
+@pytest.fixture
+def stores(postgres_url: str) -> Iterator[tuple[CachingStore, CachingStore]]:
+    """Two stores on one database, wrapped as each service process wraps its own."""
+    first, second = (
+        CachingStore(PostgresStore(postgres_url)),
+        CachingStore(PostgresStore(postgres_url)),
+    )
+    yield first, second
+    first.close()
+    second.close()
+
+
+def _rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The experiment ids of every study rebuilt from here on."""
+    rebuilt: list[int] = []
+    original = engine_module.build_model
+
+    def counting(experiment: Experiment, *args: object, **kwargs: object) -> object:
+        rebuilt.append(int(experiment.id))
+        return original(experiment, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine_module, "build_model", counting)
+    return rebuilt
+
+
+def test_each_engine_catches_up_with_the_other(
+    stores: tuple[CachingStore, CachingStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a_store, b_store = stores
+    experiment = make_experiment(a_store)  # type: ignore[arg-type]
+    a, b = Engine(a_store, seed=3), Engine(b_store, seed=4)
+    # Warm both studies, then count rebuilds from here on.
+    pending = [suggest_and_store(a, a_store, experiment), suggest_and_store(b, b_store, experiment)]
+    rebuilt = _rebuilds(monkeypatch)
+    for i in range(12):
+        engine, store = (a, a_store) if i % 2 == 0 else (b, b_store)
+        oldest = pending.pop(0)
+        observe(
+            engine,
+            store,
+            experiment,
+            oldest,
+            None if i % 5 == 4 else mixed_loss(oldest.assignments),
+        )  # type: ignore[arg-type]
+        pending.append(suggest_and_store(engine, store, experiment))
+    assert rebuilt == []  # every proposal caught up instead
+
+    # After its next proposal, each study holds what a study rebuilt from the database
+    # holds: every observation, and one pending trial per open suggestion.
+    eid = int(experiment.id)
+    for engine, store in ((a, a_store), (b, b_store)):
+        suggest_and_store(engine, store, experiment)
+        reference = build_model(
+            experiment,
+            store.all_observations(eid),
+            store.open_suggestions(eid),
+            store.suggestion_count(eid),
+            seed=1,
+            use_gp=False,
+            gp_disabled=False,
+        )
+        study = study_of(engine, experiment)
+        assert trial_summary(study) == trial_summary(reference.study)
+        states = Counter(t.state for t in study.get_trials(deepcopy=False))
+        assert states[TrialState.COMPLETE] == 12
+        assert states[TrialState.RUNNING] == store.open_suggestion_count(eid)
+    assert rebuilt == []
+
+
+def test_a_deletion_elsewhere_rebuilds(
+    stores: tuple[CachingStore, CachingStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A suggestion deleted by the other process is no plain addition: the study that
+    still counts it pending is rebuilt, not patched."""
+    a_store, b_store = stores
+    experiment = make_experiment(a_store)  # type: ignore[arg-type]
+    a, b = Engine(a_store, seed=3), Engine(b_store, seed=4)
+    first = suggest_and_store(a, a_store, experiment)
+    suggest_and_store(b, b_store, experiment)
+    rebuilt = _rebuilds(monkeypatch)
+    b_store.delete_suggestion(int(experiment.id), int(first.id))
+    suggest_and_store(a, a_store, experiment)
+    assert rebuilt == [int(experiment.id)]
+    running = [
+        t
+        for t in study_of(a, experiment).get_trials(deepcopy=False)
+        if t.state is TrialState.RUNNING
+    ]
+    assert len(running) == a_store.open_suggestion_count(int(experiment.id))
