@@ -1,19 +1,20 @@
 """`orchestrator`: argv, logging, signals and `anyio.run`; nothing else.
 
     orchestrator run CONFIG [--workers N] [--api-url URL[,URL...]] [--experiment-id ID] [--fresh]
-    orchestrator serve [--host H] [--port P] [--db PATH|sqlite:///PATH] [--token T]...
+    orchestrator serve [--host H] [--port P] [--db PATH|sqlite:///PATH|postgresql://..] [--token T]
     orchestrator status|best|suggestions [EXPERIMENT] [--api-url URL | --config CONFIG] [--json]
     orchestrator observations [EXPERIMENT] [--failed] [--limit N] [--api-url URL | --config CONFIG]
     orchestrator init [DIRECTORY] [--kind subprocess|async|process] [--force]
     orchestrator dashboard [CONFIG|RUN_DIR] [--port P] [--host H] [--experiment-id ID]
     orchestrator export [ID] [--config F | --api-url U] [--format csv|json] [--output FILE]
     orchestrator token create|list|revoke ID|rotate ID [--api-url U | --config F] [--json]
+    orchestrator db copy SRC [DST]
 
 Exit codes: 0 the budget was reached; 1 a service or unexpected error; 2 a bad config or
 usage; 3 the failure breaker ended the run; 4 the worker is broken; 130 stopped by a signal.
 One module per command (`_run.py`, `_query.py`, `_observations.py`, `_init.py`,
-`_dashboard.py`, `_export.py`, `_token.py`), the grammar in `_parser.py`. Output goes through
-`make_console`: wrapped and coloured on a terminal, neither off one (`NO_COLOR` /
+`_dashboard.py`, `_export.py`, `_token.py`, `_db.py`), the grammar in `_parser.py`. Output
+goes through `make_console`: wrapped and coloured on a terminal, neither off one (`NO_COLOR` /
 `FORCE_COLOR` decide colour).
 """
 
@@ -25,6 +26,7 @@ from rich.markup import escape
 
 from orchestrator.cli._common import EXIT_CONFIG, guarded, make_console
 from orchestrator.cli._dashboard import dashboard
+from orchestrator.cli._db import db
 from orchestrator.cli._export import export
 from orchestrator.cli._init import init
 from orchestrator.cli._observations import observations
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         return guarded(lambda: export(args, console), console)
     if args.command == "token":
         return guarded(lambda: token(args, console), console)
+    if args.command == "db":
+        return db(args, console)
     return guarded(lambda: query(args, console), console)
 
 

@@ -1,5 +1,6 @@
 """The command line's grammar: `run`, `serve`, `status`, `best`, `suggestions`,
-`observations`, `init`, `dashboard`, `export`, `token` (its own grammar in `_token.py`)."""
+`observations`, `init`, `dashboard`, `export`, `token` (its own grammar in `_token.py`),
+`db` (in `_db.py`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from orchestrator.cli._dashboard import DASHBOARD_HOST, DASHBOARD_PORT
+from orchestrator.cli._db import add_db_parser
 from orchestrator.cli._token import add_token_parser
 from orchestrator.templates import KINDS as INIT_KINDS
 from sigopt_service.cli import add_serve_arguments
@@ -105,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dashboard(sub)
     _add_export(sub)
     add_token_parser(sub)
+    add_db_parser(sub)
     return parser
 
 
