@@ -14,10 +14,10 @@ from pathlib import Path
 
 
 class ServiceProcess:
-    """`python -m sigopt_service --port 0 --db PATH`; `.url` once it listens; `kill()` is
-    kill -9."""
+    """`python -m sigopt_service --port 0 --db DB` (a SQLite path or a PostgreSQL URL);
+    `.url` once it listens; `kill()` is kill -9."""
 
-    def __init__(self, db: Path, *extra: str) -> None:
+    def __init__(self, db: Path | str, *extra: str) -> None:
         self.db = db
         self.extra = extra
         self.proc: subprocess.Popen[str] | None = None
