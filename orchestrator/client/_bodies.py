@@ -73,8 +73,13 @@ def combined_answer(
         return Reported(observation, parse(Suggestion, raw, "POST", path)), True
     if within_budget and is_budget_refusal(body):
         return Reported(observation, None), True
-    # No suggestion for another reason (an engine error): asking again says why.
-    return Reported(observation, AskNext(key, maybe_created=False)), True
+    # No suggestion for another reason (an engine error): asking again says why. A 5xx
+    # may come after the work: a PostgreSQL connection lost during the COMMIT leaves the
+    # suggestion stored all the same, so it is looked for by its key before a second.
+    refused = body.get("next_suggestion_refused")
+    status = refused.get("status") if isinstance(refused, dict) else None
+    maybe_created = isinstance(status, int) and status >= 500
+    return Reported(observation, AskNext(key, maybe_created=maybe_created)), True
 
 
 def is_budget_refusal(body: Mapping[str, Any]) -> bool:

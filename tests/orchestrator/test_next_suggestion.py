@@ -210,6 +210,30 @@ class FiveHundredAfterTheWork(FaultProxy):
         return await super()._handle(request)
 
 
+class SuggestionStoredButRefused(FaultProxy):
+    """The first combined request stores both, and the answer says the next suggestion
+    was refused with a 500: what the service answers when its COMMIT lost the database
+    connection (a PostgreSQL restart) after the suggestion was made durable."""
+
+    hit = False
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if (
+            request.method == "POST"
+            and request.path.endswith("/observations")
+            and not self.hit
+            and "next_suggestion" in json.loads(await request.read())
+        ):
+            self.hit = True
+            upstream = await self._forward(request)
+            assert upstream.body is not None
+            answer = json.loads(bytes(upstream.body))
+            answer["next_suggestion"] = None
+            answer["next_suggestion_refused"] = {"message": "lost", "status": 500}
+            return web.json_response(answer, status=upstream.status)
+        return await super()._handle(request)
+
+
 class NoExtensionThenSuggestFails(WithoutTheExtension):
     """A service without the extension whose plain suggestions answer 500 once armed."""
 
@@ -235,6 +259,26 @@ class TestAfterTheReport:
             first = await client.suggest(eid)
             reported = await client.report_and_ask(eid, first.id, values=ONE, within_budget=True)
             assert reported.observation is not None
+            assert isinstance(reported.next, AskNext) and reported.next.maybe_created
+            following = await ask_next(client, eid, reported.next)
+            assert [s.id for s in await client.open_suggestions(eid)] == [following.id]
+            assert len(await client.observations(eid)) == 1
+
+    async def test_a_next_suggestion_refused_with_a_500_is_looked_for(
+        self, service_url: str
+    ) -> None:
+        """1. The combined request stores the observation and the next suggestion.
+        2. The answer says the next suggestion was refused with a 500 (the COMMIT's
+           connection was lost: it may have landed).
+        3. Asking again adopts the stored one: one open suggestion, not two."""
+        async with (
+            SuggestionStoredButRefused(service_url) as proxy,
+            ServiceClient(proxy.url, retry=NO_500_RETRY) as client,
+        ):
+            eid = (await client.create_experiment(experiment_body(5))).id
+            first = await client.suggest(eid)
+            reported = await client.report_and_ask(eid, first.id, values=ONE, within_budget=True)
+            assert proxy.hit and reported.observation is not None
             assert isinstance(reported.next, AskNext) and reported.next.maybe_created
             following = await ask_next(client, eid, reported.next)
             assert [s.id for s in await client.open_suggestions(eid)] == [following.id]
