@@ -33,6 +33,11 @@ restarted on the same database and port. At the end the API is checked:
 **Dask.** One run of kind `dask` on a cluster of 3 Dask workers, 2 of them killed with -9
 mid-run: none lost, duplicated or left open, no process left (`dask_row`).
 
+**PostgreSQL.** Two service processes on one PostgreSQL database (a throwaway, crash-safe
+server), three coordinators (the chaos row's objectives, 16 workers each) listing both
+services through fault proxies (~20% faults); one service process is killed -9 twice and
+the PostgreSQL server restarted once with `-m immediate`: the same checks (`postgres_row`).
+
 **Leaks.** One coordinator process (async no-op objective, 16 workers, random engine,
 standalone service) runs 10,000 evaluations while its open file descriptors, child
 processes and RSS are sampled twenty times a second; growth after a warm-up must stay
@@ -58,6 +63,7 @@ from benchmarks.common import markdown_table
 from benchmarks.soak.chaos import check_soak, finished_lines, lost_evaluations, run_soak
 from benchmarks.soak.dask_row import FULL_DASK, QUICK_DASK, run_dask_soak
 from benchmarks.soak.leaks import Sample, leak_workers, run_leak, sample
+from benchmarks.soak.postgres_row import FULL_POSTGRES, QUICK_POSTGRES, run_postgres_soak
 from benchmarks.soak.processes import (
     CoordinatorProcess,
     direct_client,
@@ -88,9 +94,11 @@ __all__ = [
     "FAULT_RATES",
     "FULL",
     "FULL_LEAKS",
+    "FULL_POSTGRES",
     "OBJECTIVES_SCRIPT",
     "QUICK",
     "QUICK_LEAKS",
+    "QUICK_POSTGRES",
     "REPO",
     "RESULTS",
     "CoordinatorProcess",
@@ -112,6 +120,7 @@ __all__ = [
     "observed_count",
     "processes_naming",
     "run_leak",
+    "run_postgres_soak",
     "run_soak",
     "sample",
     "start_service",
@@ -135,6 +144,10 @@ async def main_async(quick: bool) -> SoakReport:
         dask = await run_dask_soak(dask_spec, root / "dask")
         report.rows += dask.rows
         report.details["dask"] = {"spec": asdict(dask_spec), **dask.details}
+        pg_spec = QUICK_POSTGRES if quick else FULL_POSTGRES
+        pg = await run_postgres_soak(pg_spec, root / "postgres")
+        report.rows += pg.rows
+        report.details["postgres"] = {"spec": asdict(pg_spec), **pg.details}
     return report
 
 
