@@ -141,6 +141,15 @@ BENCHMARKS = (
         {"full": False},
         {"full": True},
     ),
+    # Starts its own PostgreSQL server; ~1.5 min quick on 2 cores, ~5 min with --full.
+    Benchmark(
+        "postgres",
+        "PostgreSQL store vs SQLite and Optuna's RDB storage (same server, one run)",
+        "benchmarks.postgres",
+        _module_table("benchmarks.postgres"),
+        {},
+        {"full": True},
+    ),
     Benchmark(
         "pages", "Analysis page load", "benchmarks.pages", _module_table("benchmarks.pages"), {}, {}
     ),
