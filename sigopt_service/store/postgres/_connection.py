@@ -49,6 +49,7 @@ class PgConnection:
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
+        self.locked_experiment: int | None = None
 
     def __repr__(self) -> str:
         return f"<PgConnection {self.raw.info.host}:{self.raw.info.port}>"

@@ -97,17 +97,25 @@ class PostgresStore(SqlStore):
     # -- the unit of work -----------------------------------------------------------------
     @contextlib.contextmanager
     def _transaction(self, *, write: bool = True) -> Iterator[SqlConnection]:
-        """One transaction; inside `experiment_transaction`, a part of its transaction (a
-        savepoint for a write, so a write that raises undoes only itself)."""
+        """One transaction for a write (reads run as they are: see below); inside
+        `experiment_transaction`, a part of its transaction (a savepoint for a write, so a
+        write that raises undoes only itself)."""
         if self._pinned is not None:
-            if not write:
-                yield self._pinned
-                return
-            with _mapped_errors(), self._pinned.raw.transaction():
-                yield self._pinned
+            with _mapped_errors():
+                if write:
+                    with self._pinned.raw.transaction():
+                        yield self._pinned
+                else:
+                    yield self._pinned
             return
-        with self._connection() as conn, _mapped_errors(), conn.raw.transaction():
-            yield conn
+        with self._connection() as conn, _mapped_errors():
+            if write:
+                with conn.raw.transaction():
+                    yield conn
+            else:
+                # Under READ COMMITTED every statement takes its own snapshot, in a block
+                # or not: a read saves BEGIN's and COMMIT's round trips.
+                yield conn
 
     @contextlib.contextmanager
     def experiment_transaction(self, experiment_id: int) -> Iterator[None]:
@@ -120,10 +128,13 @@ class PostgresStore(SqlStore):
         with self._connection() as conn, _mapped_errors(), conn.raw.transaction():
             lock_experiment_in_tx(conn, experiment_id)
             self._pinned = conn
+            # The calls inside skip finding and locking the row again (a round trip each).
+            conn.locked_experiment = experiment_id
             try:
                 yield
             finally:
                 self._pinned = None
+                conn.locked_experiment = None
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[PgConnection]:

@@ -53,6 +53,11 @@ class SqlConnection(Protocol):
     def dialect(self) -> Dialect: ...
 
     @property
+    def locked_experiment(self) -> int | None:
+        """The experiment whose row this connection's open transaction holds locked
+        (`PostgresStore.experiment_transaction`): known to exist, and locked already."""
+
+    @property
     def IntegrityError(self) -> type[Exception]:
         """DB-API's optional extension: the driver's integrity error (a unique key)."""
 

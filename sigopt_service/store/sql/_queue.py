@@ -14,6 +14,7 @@ from sigopt_service.store._changes import now_s
 from sigopt_service.store.base import Page
 from sigopt_service.store.sql._dialect import SqlConnection
 from sigopt_service.store.sql._rows import (
+    claim_experiment_in_tx,
     dumps,
     dumps_optional,
     loads_optional,
@@ -77,8 +78,7 @@ class SqlQueue(SqlUnit):
         task_json = task_text(task)
         now = now_s()
         with self._transaction() as conn:
-            lock_experiment_in_tx(conn, experiment_id)
-            require_experiment_in_tx(conn, experiment_id)
+            claim_experiment_in_tx(conn, experiment_id)
             cur = conn.execute(
                 "INSERT INTO queued_suggestions (experiment_id, assignments, created, task) "
                 "VALUES (?, ?, ?, ?) RETURNING id",

@@ -108,9 +108,20 @@ def experiment_row_in_tx(conn: SqlConnection, experiment_id: int) -> tuple[Any, 
 
 
 def require_experiment_in_tx(conn: SqlConnection, experiment_id: int) -> None:
+    if conn.locked_experiment == experiment_id:
+        return  # found and locked by the transaction this call is part of
     if conn.execute("SELECT 1 FROM experiments WHERE id = ?", (experiment_id,)).fetchone():
         return
     raise RecordNotFound("experiment", experiment_id)
+
+
+def claim_experiment_in_tx(conn: SqlConnection, experiment_id: int) -> None:
+    """`lock_experiment_in_tx` where the dialect locks (the lock finds the row, so it is
+    also the existence check), else `require_experiment_in_tx`: one query either way."""
+    if conn.dialect.lock_experiment is None:
+        require_experiment_in_tx(conn, experiment_id)
+    else:
+        lock_experiment_in_tx(conn, experiment_id)
 
 
 def lock_experiment_in_tx(conn: SqlConnection, experiment_id: int) -> None:
@@ -120,6 +131,8 @@ def lock_experiment_in_tx(conn: SqlConnection, experiment_id: int) -> None:
     A no-op on SQLite, whose write transactions hold the file's one write lock from BEGIN
     IMMEDIATE. RecordNotFound for an unknown experiment where it locks."""
     statement = conn.dialect.lock_experiment
+    if conn.locked_experiment == experiment_id:
+        return
     if statement is not None and conn.execute(statement, (experiment_id,)).fetchone() is None:
         raise RecordNotFound("experiment", experiment_id)
 

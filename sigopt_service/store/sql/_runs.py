@@ -25,13 +25,13 @@ from sigopt_service.store.runs import (
 )
 from sigopt_service.store.sql._dialect import SqlConnection
 from sigopt_service.store.sql._rows import (
+    claim_experiment_in_tx,
     dumps,
     dumps_optional,
     insert_observation_in_tx,
     loads_optional,
     lock_experiment_in_tx,
     page_in_tx,
-    require_experiment_in_tx,
 )
 from sigopt_service.store.sql._unit import SqlUnit
 
@@ -186,8 +186,7 @@ class SqlRuns(SqlUnit):
         completed = now if new.state.is_finished() else None
         with self._transaction() as conn:
             if new.experiment is not None:
-                lock_experiment_in_tx(conn, new.experiment)
-                require_experiment_in_tx(conn, new.experiment)
+                claim_experiment_in_tx(conn, new.experiment)
             cur = conn.execute(
                 "INSERT INTO training_runs (project, experiment_id, suggestion_id, state, "
                 "document, created, updated, completed) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -301,8 +300,7 @@ class SqlRuns(SqlUnit):
 
     def delete_experiment_training_runs(self, experiment_id: int) -> int:
         with self._transaction() as conn:
-            lock_experiment_in_tx(conn, experiment_id)
-            require_experiment_in_tx(conn, experiment_id)
+            claim_experiment_in_tx(conn, experiment_id)
             cur = conn.execute(
                 "UPDATE training_runs SET deleted = 1 WHERE experiment_id = ? AND deleted = 0",
                 (experiment_id,),

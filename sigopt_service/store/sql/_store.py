@@ -47,6 +47,7 @@ from sigopt_service.store.sql._listing import SqlListings
 from sigopt_service.store.sql._queue import SqlQueue, insert_suggestion_in_tx
 from sigopt_service.store.sql._rows import (
     IS_OPEN,
+    claim_experiment_in_tx,
     dumps,
     dumps_optional,
     experiment_from_row,
@@ -115,8 +116,7 @@ class SqlStore(SqlQueue, SqlListings, SqlTokens, SqlRuns):
         assignments_json = dumps(assignments)
         now = now_s()
         with self._transaction() as conn:
-            lock_experiment_in_tx(conn, experiment_id)
-            require_experiment_in_tx(conn, experiment_id)
+            claim_experiment_in_tx(conn, experiment_id)
             suggestion_id = insert_suggestion_in_tx(
                 conn, experiment_id, assignments_json, metadata, now, task_text(task)
             )
@@ -154,8 +154,7 @@ class SqlStore(SqlQueue, SqlListings, SqlTokens, SqlRuns):
     def delete_suggestions(self, experiment_id: int, *, open_only: bool) -> int:
         where = IS_OPEN if open_only else "deleted = 0"
         with self._transaction() as conn:
-            lock_experiment_in_tx(conn, experiment_id)
-            require_experiment_in_tx(conn, experiment_id)
+            claim_experiment_in_tx(conn, experiment_id)
             cur = conn.execute(
                 f"UPDATE suggestions SET deleted = 1 WHERE experiment_id = ? AND {where}",
                 (experiment_id,),
@@ -185,8 +184,7 @@ class SqlStore(SqlQueue, SqlListings, SqlTokens, SqlRuns):
         # back every insert; a dry run rolls back on purpose.
         try:
             with self._transaction() as conn:
-                lock_experiment_in_tx(conn, experiment_id)
-                require_experiment_in_tx(conn, experiment_id)
+                claim_experiment_in_tx(conn, experiment_id)
                 created = [
                     insert_observation_in_tx(conn, experiment_id, n, now, named) for n in new
                 ]
@@ -223,8 +221,7 @@ class SqlStore(SqlQueue, SqlListings, SqlTokens, SqlRuns):
 
     def delete_observations(self, experiment_id: int) -> int:
         with self._transaction() as conn:
-            lock_experiment_in_tx(conn, experiment_id)
-            require_experiment_in_tx(conn, experiment_id)
+            claim_experiment_in_tx(conn, experiment_id)
             cur = conn.execute(
                 "UPDATE observations SET deleted = 1 WHERE experiment_id = ? AND deleted = 0",
                 (experiment_id,),

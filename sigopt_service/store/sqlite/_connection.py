@@ -21,6 +21,8 @@ class SqliteConnection(sqlite3.Connection):
     """A `sqlite3.Connection` that names its dialect, for the shared SQL (`store/sql/`)."""
 
     dialect: Dialect = SQLITE
+    #: Never set: SQLite's write transactions lock the whole file instead.
+    locked_experiment: int | None = None
 
 
 def _create_private(path: Path) -> None:
