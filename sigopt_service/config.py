@@ -14,6 +14,8 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 #: `scheme://...` (RFC 3986 scheme); anything else given as a database is a file path.
 _URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+#: A `password=` parameter of a libpq URL's query string, up to its value.
+_QUERY_PASSWORD = re.compile(r"((?:^|&)password=)[^&]*", re.IGNORECASE)
 _SQLITE_FORMS = "a file path, sqlite:///relative/path.db or sqlite:////absolute/path.db"
 
 
@@ -28,12 +30,15 @@ class PostgresUrl(BaseModel):
     url: str = Field(repr=False)
 
     def __str__(self) -> str:
+        # The netloc as text, not `.hostname`/`.port`: libpq's multi-host form
+        # (`h1:5432,h2:5432`) has no one port, and IPv6 hosts keep their brackets.
         parts = urlsplit(self.url)
-        if parts.password is None:
-            return self.url
-        host = parts.hostname or ""
-        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
+        userinfo, at, hosts = parts.netloc.rpartition("@")
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        # libpq also takes the password as a query parameter.
+        query = _QUERY_PASSWORD.sub(r"\1***", parts.query)
+        return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{hosts}", query=query))
 
     def __repr__(self) -> str:
         return f"PostgresUrl({str(self)!r})"

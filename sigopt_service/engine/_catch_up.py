@@ -6,8 +6,9 @@ the same experiment; `Engine._is_current` notices (the counts differ). Rebuildin
 study from the whole history costs O(history) per proposal (76 ms at 1,000 observations,
 TPE, 4 parameters); catching up costs O(what changed): the new open suggestions become
 pending trials and the new observations are told. Anything that is not a plain addition
-(a deleted suggestion or observation, a multitask experiment whose scores move with every
-observation, an experiment that was updated) makes the caller rebuild instead.
+(a deleted suggestion or observation, an observation updated or moved, an experiment
+updated: the store's `history_rewrites` moved; a multitask experiment, whose scores move
+with every observation) makes the caller rebuild instead.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def catch_up(model: Model, experiment: Experiment, store: BaseStore) -> bool:
     if model.experiment_updated != experiment.updated or model.scores is not None:
         return False
     experiment_id = int(experiment.id)
+    if store.history_rewrites(experiment_id) != model.rewrites:
+        return False  # a delete, an update or a move elsewhere: no plain addition
     known = set(model.running) | model.closed
     for suggestion in store.open_suggestions(experiment_id):
         suggestion_id = int(suggestion.id)

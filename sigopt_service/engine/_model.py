@@ -111,6 +111,9 @@ class Model:
     #: Every observation with an id up to this one was read from the store (by the
     #: rebuild or `_catch_up`); ones above it may have been told one by one since.
     read_through: int = 0
+    #: The store's `history_rewrites` read before this study's history was: a shared
+    #: store's count above it means another process rewrote the history (rebuild).
+    rewrites: int = 0
 
     def open_assignments(self) -> list[dict[str, Any]]:
         return [t.params for t in self.running.values()]

@@ -279,6 +279,8 @@ class Engine:
             return False  # a suggestion made elsewhere, e.g. user-given assignments
         if len(model.told) != self._store.observation_count(experiment_id):
             return False  # an observation committed without `observed` or deleted
+        if self._store.is_shared and model.rewrites != self._store.history_rewrites(experiment_id):
+            return False  # another process rewrote the history (same counts or not)
         return not (model.is_gp and len(model.told) > GP_MAX_OBSERVATIONS)
 
     def _caught_up(self, model: Model, experiment: Experiment) -> bool:
@@ -290,7 +292,9 @@ class Engine:
 
     def _rebuild(self, experiment: Experiment) -> Model:
         experiment_id = int(experiment.id)
-        return build_model(
+        # Read before the history: a rewrite in between shows as a newer count next time.
+        rewrites = self._store.history_rewrites(experiment_id) if self._store.is_shared else 0
+        model = build_model(
             experiment,
             self._store.all_observations(experiment_id),
             self._store.open_suggestions(experiment_id),
@@ -299,3 +303,5 @@ class Engine:
             use_gp=self._use_gp,
             gp_disabled=experiment_id in self._gp_disabled,
         )
+        model.rewrites = rewrites
+        return model

@@ -242,6 +242,9 @@ class DelegatingStore(DelegatingTokens, DelegatingRuns, BaseStore):
     def experiment_transaction(self, experiment_id: int) -> AbstractContextManager[None]:
         return self.inner.experiment_transaction(experiment_id)
 
+    def history_rewrites(self, experiment_id: int) -> int:
+        return self.inner.history_rewrites(experiment_id)
+
     @property
     def maintenance_due(self) -> bool:
         return self.inner.maintenance_due

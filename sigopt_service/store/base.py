@@ -290,6 +290,13 @@ class BaseStore(TokenStore, RunStore, abc.ABC):
     #: spans several calls runs inside `experiment_transaction`.
     is_shared: bool = False
 
+    def history_rewrites(self, experiment_id: int) -> int:
+        """How many times the experiment's history was rewritten (not merely added to:
+        a delete, an update, a move; the experiment updated). What service processes that
+        share a database compare to know another one rewrote it. Default: 0, for a store
+        no other process writes (`is_shared` False)."""
+        return 0
+
     def experiment_transaction(self, experiment_id: int) -> AbstractContextManager[None]:
         """Run the enclosed calls about one experiment as one unit: a check (the budget)
         and the write it guards commit together, with no other writer of the experiment in

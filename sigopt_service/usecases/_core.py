@@ -9,13 +9,14 @@ use case touches a cache.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sigopt_service.best import budget_consumed
 from sigopt_service.config import ServiceConfig
 from sigopt_service.engine import Engine
-from sigopt_service.errors import Conflict, InvalidRequest
+from sigopt_service.errors import ApiError, Conflict, InvalidRequest
 from sigopt_service.models import Experiment, ExperimentState, Metadata, Observation, Suggestion
 from sigopt_service.store import BaseStore, CachingStore
 from sigopt_service.usecases._queued import serve as serve_queued
@@ -95,11 +96,26 @@ class Core:
                 code="budget_reached",
             )
 
+    @contextlib.contextmanager
+    def experiment_unit(self, experiment_id: int) -> Iterator[None]:
+        """`store.experiment_transaction`, and if it fails for another reason than the
+        request (a lost connection at COMMIT, say) after the engine heard of a suggestion,
+        the engine forgets its study: the suggestion it counts as pending was rolled back."""
+        try:
+            with self.store.experiment_transaction(experiment_id):
+                yield
+        except ApiError:
+            raise  # refused before anything was written: the study is right
+        except BaseException:
+            if self.store.is_shared:
+                self.engine.invalidate(experiment_id)
+            raise
+
     def suggest(self, experiment: Experiment, metadata: Metadata | None) -> Suggestion:
         """The oldest queued suggestion (`_queued.serve`), else the engine's; one unit
         across processes, so two never serve the same queued entry or propose blind to
         each other's pending point."""
-        with self.store.experiment_transaction(int(experiment.id)):
+        with self.experiment_unit(int(experiment.id)):
             served = serve_queued(self, experiment, metadata)
             if served is not None:
                 return served

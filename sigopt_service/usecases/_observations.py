@@ -63,7 +63,7 @@ def _next_suggestion(
     """The suggestion after a stored observation, or why there is none. Nothing raised
     here may undo the observation's answer: it is committed."""
     try:
-        with core.store.experiment_transaction(int(experiment.id)):
+        with core.experiment_unit(int(experiment.id)):
             if within_budget:
                 core.check_budget(experiment)
             return core.suggest(experiment, metadata), None

@@ -21,7 +21,7 @@ from sigopt_service.validation import (
 def create(core: Core, eid: int, body: dict[str, Any], within_budget: bool) -> Suggestion:
     # One unit: the budget's counts and the insert they allow, with no other process's
     # suggestion in between (`BaseStore.experiment_transaction`).
-    with core.store.experiment_transaction(eid):
+    with core.experiment_unit(eid):
         experiment = core.active_experiment(eid, "suggestions")
         if within_budget:
             core.check_budget(experiment)

@@ -90,6 +90,31 @@ def test_a_postgresql_password_never_shows() -> None:
     assert str(config.db) == "postgresql://me:***@db.internal:5432/sigopt"
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # libpq takes the password as a query parameter too.
+        ("postgresql://me@db/sigopt?password=s3cret", "postgresql://me@db/sigopt?password=***"),
+        (
+            "postgresql://db/sigopt?sslmode=require&PASSWORD=s3cret&user=me",
+            "postgresql://db/sigopt?sslmode=require&PASSWORD=***&user=me",
+        ),
+        # libpq's multi-host form has no one port (`.port` would raise).
+        (
+            "postgresql://me:s3cret@h1:5432,h2:5433/sigopt",
+            "postgresql://me:***@h1:5432,h2:5433/sigopt",
+        ),
+        ("postgresql://me:s3cret@[::1]:5432/sigopt", "postgresql://me:***@[::1]:5432/sigopt"),
+        ("postgresql://:s3cret@db/sigopt", "postgresql://:***@db/sigopt"),
+        ("postgresql://me@db/sigopt", "postgresql://me@db/sigopt"),
+    ],
+)
+def test_every_form_of_a_password_is_hidden(url: str, shown: str) -> None:
+    location = database_location(url)
+    assert str(location) == shown
+    assert "s3cret" not in repr(ServiceConfig(db=url))
+
+
 def test_serve_reads_the_database_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORCHESTRATOR_DB", "postgresql://team@db/sigopt")
     args = build_parser().parse_args(["serve"])

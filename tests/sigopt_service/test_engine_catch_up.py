@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
@@ -13,7 +14,7 @@ import sigopt_service.engine.engine as engine_module
 from sigopt_service.engine import Engine
 from sigopt_service.engine._model import build_model
 from sigopt_service.models import Experiment
-from sigopt_service.store import CachingStore
+from sigopt_service.store import CachingStore, NewObservation
 from sigopt_service.store.postgres import PostgresStore
 from sigopt_service.usecases import suggest_and_store
 from tests.sigopt_service.engine_helpers import (
@@ -23,6 +24,7 @@ from tests.sigopt_service.engine_helpers import (
     study_of,
     trial_summary,
 )
+from tests.sigopt_service.store.helpers import make_store
 
 
 @pytest.fixture
@@ -114,3 +116,53 @@ def test_a_deletion_elsewhere_rebuilds(
         if t.state is TrialState.RUNNING
     ]
     assert len(running) == a_store.open_suggestion_count(int(experiment.id))
+
+
+def test_a_rewrite_elsewhere_with_the_same_counts_rebuilds(
+    stores: tuple[CachingStore, CachingStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process changes an observation's value: no count moves, yet the study must
+    not keep telling its optimizer the old value (`history_rewrites`)."""
+    a_store, b_store = stores
+    experiment = make_experiment(a_store)  # type: ignore[arg-type]
+    eid = int(experiment.id)
+    a = Engine(a_store, seed=3)
+    first = suggest_and_store(a, a_store, experiment)
+    (observation,) = observe(a, a_store, experiment, first, 5.0)  # type: ignore[arg-type]
+    suggest_and_store(a, a_store, experiment)
+    rebuilt = _rebuilds(monkeypatch)
+    b_store.update_observation(
+        eid, int(observation.id), {"values": [{"name": "loss", "value": -7.0}]}
+    )
+    suggest_and_store(a, a_store, experiment)
+    assert rebuilt == [eid]
+    (complete,) = [
+        t
+        for t in study_of(a, experiment).get_trials(deepcopy=False)
+        if t.state is TrialState.COMPLETE
+    ]
+    assert complete.values == [-7.0]
+
+
+@pytest.mark.parametrize("mode", ["sqlite", "postgres"])
+def test_history_rewrites_counts_rewrites_not_additions(
+    mode: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = request.getfixturevalue("postgres_url") if mode == "postgres" else None
+    store = make_store(mode, tmp_path, url)
+    try:
+        experiment = make_experiment(store)  # type: ignore[arg-type]
+        eid = int(experiment.id)
+        s1, s2, s3 = (store.create_suggestion(eid, {"x": 0.5}) for _ in range(3))
+        (o1,) = store.create_observations(eid, [NewObservation(suggestion=int(s1.id), failed=True)])
+        store.create_observations(eid, [NewObservation(suggestion=int(s2.id), failed=True)])
+        assert store.history_rewrites(eid) == 0  # additions only
+        store.update_observation(
+            eid, int(o1.id), {"failed": False, "values": [{"name": "loss", "value": 1.0}]}
+        )
+        store.delete_suggestion(eid, int(s3.id))
+        store.delete_observation(eid, int(o1.id))
+        store.update_experiment(eid, {"name": "renamed"})
+        assert store.history_rewrites(eid) == 4
+    finally:
+        store.close()

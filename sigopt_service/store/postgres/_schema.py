@@ -145,7 +145,11 @@ _VERSION_6: tuple[str, ...] = (
 
 #: Ordered migrations from version `FIRST_VERSION`; append only, never edit a shipped one.
 FIRST_VERSION = 5
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_VERSION_6,)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _VERSION_6,
+    # Version 7, as SQLite's: the experiment's history rewrite counter.
+    ("ALTER TABLE experiments ADD COLUMN rewrites BIGINT NOT NULL DEFAULT 0",),
+)
 SCHEMA_VERSION = FIRST_VERSION + len(MIGRATIONS)
 
 #: Every table with an id, parents before children (the order `db copy` fills them in).

@@ -115,6 +115,12 @@ def require_experiment_in_tx(conn: SqlConnection, experiment_id: int) -> None:
     raise RecordNotFound("experiment", experiment_id)
 
 
+def note_rewrite_in_tx(conn: SqlConnection, experiment_id: int) -> None:
+    """After a write that is no plain addition to the experiment's history (a delete, an
+    update, a move): bump its `rewrites`, in the same transaction (`history_rewrites`)."""
+    conn.execute("UPDATE experiments SET rewrites = rewrites + 1 WHERE id = ?", (experiment_id,))
+
+
 def claim_experiment_in_tx(conn: SqlConnection, experiment_id: int) -> None:
     """`lock_experiment_in_tx` where the dialect locks (the lock finds the row, so it is
     also the existence check), else `require_experiment_in_tx`: one query either way."""

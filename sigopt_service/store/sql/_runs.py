@@ -31,6 +31,7 @@ from sigopt_service.store.sql._rows import (
     insert_observation_in_tx,
     loads_optional,
     lock_experiment_in_tx,
+    note_rewrite_in_tx,
     page_in_tx,
 )
 from sigopt_service.store.sql._unit import SqlUnit
@@ -269,6 +270,8 @@ class SqlRuns(SqlUnit):
                 "UPDATE training_runs SET deleted = ?, updated = ? WHERE id = ?",
                 (flag, now_s(), run_id),
             )
+            if current.experiment is not None:
+                note_rewrite_in_tx(conn, int(current.experiment))
             return _run_in_tx(conn, run_id)
 
     def all_training_runs(
@@ -311,6 +314,7 @@ class SqlRuns(SqlUnit):
                     f"UPDATE {table} SET deleted = 1 WHERE experiment_id = ? AND deleted = 0",
                     (experiment_id,),
                 )
+            note_rewrite_in_tx(conn, experiment_id)
             return cur.rowcount
 
     # -- checkpoints ----------------------------------------------------------------------

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sigopt_service.errors import RecordNotFound
 from sigopt_service.models import (
     Assignments,
     Experiment,
@@ -56,6 +57,7 @@ from sigopt_service.store.sql._rows import (
     insert_experiment_in_tx,
     insert_observation_in_tx,
     lock_experiment_in_tx,
+    note_rewrite_in_tx,
     observation_from_row,
     observation_in_tx,
     open_suggestion_rows_in_tx,
@@ -102,6 +104,7 @@ class SqlStore(SqlQueue, SqlListings, SqlTokens, SqlRuns):
                 {**current.model_dump(), **plain_changes(changes), "updated": now_s()}
             )
             update_experiment_in_tx(conn, experiment_id, updated.model_dump(mode="json"))
+            note_rewrite_in_tx(conn, experiment_id)
         return updated
 
     # -- suggestions --------------------------------------------------------------------
@@ -150,6 +153,7 @@ class SqlStore(SqlQueue, SqlListings, SqlTokens, SqlRuns):
             lock_experiment_in_tx(conn, experiment_id)
             suggestion_in_tx(conn, experiment_id, suggestion_id)
             conn.execute("UPDATE suggestions SET deleted = 1 WHERE id = ?", (suggestion_id,))
+            note_rewrite_in_tx(conn, experiment_id)
 
     def delete_suggestions(self, experiment_id: int, *, open_only: bool) -> int:
         where = IS_OPEN if open_only else "deleted = 0"
@@ -159,6 +163,7 @@ class SqlStore(SqlQueue, SqlListings, SqlTokens, SqlRuns):
                 f"UPDATE suggestions SET deleted = 1 WHERE experiment_id = ? AND {where}",
                 (experiment_id,),
             )
+            note_rewrite_in_tx(conn, experiment_id)
             return cur.rowcount
 
     def suggestion_count(self, experiment_id: int) -> int:
@@ -209,15 +214,18 @@ class SqlStore(SqlQueue, SqlListings, SqlTokens, SqlRuns):
         values = observation_changes(changes)
         with self._transaction() as conn:
             lock_experiment_in_tx(conn, experiment_id)
-            return update_observation_in_tx(
+            updated = update_observation_in_tx(
                 conn, experiment_id, observation_id, values, allow_duplicates
             )
+            note_rewrite_in_tx(conn, experiment_id)
+            return updated
 
     def delete_observation(self, experiment_id: int, observation_id: int) -> None:
         with self._transaction() as conn:
             lock_experiment_in_tx(conn, experiment_id)
             observation_in_tx(conn, experiment_id, observation_id)
             conn.execute("UPDATE observations SET deleted = 1 WHERE id = ?", (observation_id,))
+            note_rewrite_in_tx(conn, experiment_id)
 
     def delete_observations(self, experiment_id: int) -> int:
         with self._transaction() as conn:
@@ -226,7 +234,17 @@ class SqlStore(SqlQueue, SqlListings, SqlTokens, SqlRuns):
                 "UPDATE observations SET deleted = 1 WHERE experiment_id = ? AND deleted = 0",
                 (experiment_id,),
             )
+            note_rewrite_in_tx(conn, experiment_id)
             return cur.rowcount
+
+    def history_rewrites(self, experiment_id: int) -> int:
+        with self._transaction(write=False) as conn:
+            row = conn.execute(
+                "SELECT rewrites FROM experiments WHERE id = ?", (experiment_id,)
+            ).fetchone()
+        if row is None:
+            raise RecordNotFound("experiment", experiment_id)
+        return int(row[0])
 
     def all_observations(self, experiment_id: int) -> list[Observation]:
         with self._transaction(write=False) as conn:

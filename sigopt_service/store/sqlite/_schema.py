@@ -169,6 +169,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE queued_suggestions ADD COLUMN task TEXT",
         "ALTER TABLE observations ADD COLUMN task TEXT",
     ),
+    # Issue 17: how many times the experiment's history was rewritten (a suggestion or
+    # observation deleted, an observation updated or moved, runs deleted, the experiment
+    # updated), bumped in the rewrite's own transaction. Service processes sharing a
+    # database compare it to know their optimizer's study must be rebuilt, not caught up.
+    ("ALTER TABLE experiments ADD COLUMN rewrites INTEGER NOT NULL DEFAULT 0",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
