@@ -45,7 +45,9 @@ def add_db_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="move a service database (db copy SRC DST)",
         description="Work on the service's database files and servers.",
     )
-    commands = db.add_subparsers(dest="db_command", required=True)
+    commands = db.add_subparsers(
+        dest="db_command", required=True, metavar="{copy}", help="what to do: copy"
+    )
     copy = commands.add_parser(
         "copy",
         help="copy a SQLite service database into an empty PostgreSQL database",
