@@ -196,5 +196,12 @@ class AlreadyObserved(StoreError):
         self.in_batch = in_batch
 
 
+class UnstorableText(StoreError):
+    """A text the database cannot hold: PostgreSQL refuses the NUL character in text."""
+
+    def __init__(self) -> None:
+        super().__init__("Text values may not contain the NUL character (\\u0000)")
+
+
 class DatabaseError(StoreError):
     """The database could not do what was asked (I/O error, corruption, lock timeout)."""

@@ -25,6 +25,7 @@ from sigopt_service.errors import (
     RecordNotFound,
     Unauthorized,
     UnknownSuggestion,
+    UnstorableText,
 )
 from sigopt_service.http.access import (
     CALLER,
@@ -59,6 +60,8 @@ def api_error_for(exc: OptimizationServiceError) -> ApiError | None:
         return InvalidRequest(exc.message, field="suggestion", code="unknown_suggestion")
     if isinstance(exc, AlreadyObserved):
         return Conflict(exc.message, field="suggestion", code="already_observed")
+    if isinstance(exc, UnstorableText):
+        return InvalidRequest(exc.message, code="invalid_value")
     return None
 
 

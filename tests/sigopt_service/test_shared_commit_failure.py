@@ -1,18 +1,20 @@
-"""A suggestion whose COMMIT fails on PostgreSQL (the server drops the connection) after
-the engine counted it as pending: the engine forgets its study, so it never keeps a
-pending point that was rolled back (`Core.experiment_unit`)."""
+"""PostgreSQL's failures as the service meets them: a suggestion whose COMMIT fails (the
+server drops the connection) after the engine counted it as pending makes the engine
+forget its study (`Core.experiment_unit`); a NUL in a name is bad input, not a 5xx."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import psycopg
 import pytest
 from optuna.trial import TrialState
 
 from sigopt_service.config import ServiceConfig
 from sigopt_service.errors import DatabaseError
+from sigopt_service.http import running_service
 from sigopt_service.usecases.service import OptimizationService, open_store
 
 EXPERIMENT = {
@@ -63,3 +65,19 @@ async def test_a_failed_commit_leaves_no_phantom_pending_point(
         eid, open_only=True, include_deleted=False, ids=None, limit=10, cursor=None
     )
     assert len(running) == page.count == 2
+
+
+async def test_a_nul_in_a_name_is_bad_input_on_postgresql(postgres_url: str) -> None:
+    """PostgreSQL cannot hold a NUL in text: a 400 naming it, not a 5xx that clients
+    would retry, and nothing stored."""
+    config = ServiceConfig(port=0, db=postgres_url, seed=1)
+    async with (
+        running_service(config) as url,
+        aiohttp.ClientSession() as http,
+        http.post(f"{url}/v1/experiments", json={**EXPERIMENT, "name": "a\x00b"}) as response,
+    ):
+        body = await response.json()
+    assert response.status == 400
+    assert "NUL" in body["message"]
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)

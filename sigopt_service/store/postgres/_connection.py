@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from sigopt_service.errors import UnstorableText
 from sigopt_service.store.sql import POSTGRESQL, Dialect, SqlCursor
 
 #: Seconds: opening a connection, waiting for one from the pool, and the longest any one
@@ -37,8 +38,12 @@ def pyformat(sql: str) -> str:
 
 def _adapted(parameters: Sequence[Any]) -> tuple[Any, ...]:
     # The schema keeps SQLite's 0/1 integers for flags; psycopg would send a bool as a
-    # boolean, which PostgreSQL does not cast to an integer column.
-    return tuple(int(p) if isinstance(p, bool) else p for p in parameters)
+    # boolean, which PostgreSQL does not cast to an integer column. A NUL in a text
+    # (a name) is refused here as bad input, not left to fail as a database error (5xx).
+    adapted = tuple(int(p) if isinstance(p, bool) else p for p in parameters)
+    if any(isinstance(p, str) and "\x00" in p for p in adapted):
+        raise UnstorableText()
+    return adapted
 
 
 class PgConnection:
