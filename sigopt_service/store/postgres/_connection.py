@@ -62,6 +62,9 @@ class PgConnection:
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> SqlCursor:
         return self.raw.execute(pyformat(sql), _adapted(parameters))
 
+    def insert(self, sql: str, parameters: Sequence[Any], /) -> int:
+        return int(self.execute(f"{sql} RETURNING id", parameters).fetchone()[0])
+
 
 def open_pool(url: str, *, read_only: bool, max_size: int) -> ConnectionPool:
     """A pool of autocommit connections (every transaction is an explicit block) to `url`,

@@ -63,6 +63,9 @@ class SqlConnection(Protocol):
 
     def execute(self, sql: str, parameters: Any = ..., /) -> SqlCursor: ...
 
+    def insert(self, sql: str, parameters: Any, /) -> int:
+        """Run one INSERT (written without RETURNING) and give the new row's id."""
+
 
 SQLITE = Dialect(
     name="sqlite",

@@ -60,12 +60,11 @@ def insert_suggestion_in_tx(
     task_json: str | None = None,
 ) -> int:
     """Insert an open suggestion (the experiment already checked); its new id."""
-    cur = conn.execute(
+    return conn.insert(
         "INSERT INTO suggestions (experiment_id, assignments, metadata, created, task) "
-        "VALUES (?, ?, ?, ?, ?) RETURNING id",
+        "VALUES (?, ?, ?, ?, ?)",
         (experiment_id, assignments_json, dumps_optional(metadata), now, task_json),
     )
-    return int(cur.fetchone()[0])
 
 
 class SqlQueue(SqlUnit):
@@ -79,12 +78,11 @@ class SqlQueue(SqlUnit):
         now = now_s()
         with self._transaction() as conn:
             claim_experiment_in_tx(conn, experiment_id)
-            cur = conn.execute(
+            queued_id = conn.insert(
                 "INSERT INTO queued_suggestions (experiment_id, assignments, created, task) "
-                "VALUES (?, ?, ?, ?) RETURNING id",
+                "VALUES (?, ?, ?, ?)",
                 (experiment_id, assignments_json, now, task_json),
             )
-            queued_id = int(cur.fetchone()[0])
         return queued_from_row((queued_id, experiment_id, assignments_json, now, task_json))
 
     def get_queued_suggestion(self, experiment_id: int, queued_id: int) -> QueuedSuggestion:

@@ -145,11 +145,11 @@ def lock_experiment_in_tx(conn: SqlConnection, experiment_id: int) -> None:
 
 def insert_experiment_in_tx(conn: SqlConnection, data: dict[str, Any], now: int) -> int:
     """Insert an experiment from `NewExperiment.model_dump(mode="json")`; its new id."""
-    cur = conn.execute(
+    return conn.insert(
         "INSERT INTO experiments (name, type, parameters, metrics, observation_budget, "
         "parallel_bandwidth, num_solutions, conditionals, linear_constraints, metadata, "
         "project, state, created, updated, development, runs_only, tasks) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?) RETURNING id",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)",
         (
             data["name"],
             data["type"],
@@ -169,7 +169,6 @@ def insert_experiment_in_tx(conn: SqlConnection, data: dict[str, Any], now: int)
             dumps_optional(data["tasks"]),
         ),
     )
-    return int(cur.fetchone()[0])
 
 
 def update_experiment_in_tx(conn: SqlConnection, experiment_id: int, data: dict[str, Any]) -> None:
@@ -314,10 +313,9 @@ def insert_observation_in_tx(
             conn, experiment_id, item.suggestion, named
         )
     values = [v.model_dump(mode="json") for v in item.values]
-    cur = conn.execute(
+    observation_id = conn.insert(
         "INSERT INTO observations (experiment_id, suggestion_id, assignments, "
-        '"values", failed, metadata, created, task) VALUES (?, ?, ?, ?, ?, ?, ?, ?) '
-        "RETURNING id",
+        '"values", failed, metadata, created, task) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         (
             experiment_id,
             item.suggestion,
@@ -330,7 +328,7 @@ def insert_observation_in_tx(
         ),
     )
     return Observation(
-        id=str(cur.fetchone()[0]),
+        id=str(observation_id),
         experiment=str(experiment_id),
         suggestion=None if item.suggestion is None else str(item.suggestion),
         # Fresh from JSON, so neither the caller's nor the suggestion's dict is shared.

@@ -188,10 +188,9 @@ class SqlRuns(SqlUnit):
         with self._transaction() as conn:
             if new.experiment is not None:
                 claim_experiment_in_tx(conn, new.experiment)
-            cur = conn.execute(
+            run_id = conn.insert(
                 "INSERT INTO training_runs (project, experiment_id, suggestion_id, state, "
-                "document, created, updated, completed) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "RETURNING id",
+                "document, created, updated, completed) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ",
                 (
                     new.project,
                     new.experiment,
@@ -203,7 +202,6 @@ class SqlRuns(SqlUnit):
                     completed,
                 ),
             )
-            run_id = int(cur.fetchone()[0])
             experiment = _id_text(new.experiment)
             created = (
                 None
@@ -325,12 +323,11 @@ class SqlRuns(SqlUnit):
         values_json = dumps([v.model_dump(mode="json") for v in values])
         with self._transaction() as conn:
             _run_in_tx(conn, run_id)
-            cur = conn.execute(
+            checkpoint_id = conn.insert(
                 'INSERT INTO checkpoints (training_run_id, "values", metadata, created) '
-                "VALUES (?, ?, ?, ?) RETURNING id",
+                "VALUES (?, ?, ?, ?)",
                 (run_id, values_json, dumps_optional(metadata), now),
             )
-            checkpoint_id = int(cur.fetchone()[0])
             conn.execute(
                 "UPDATE training_runs SET checkpoint_count = checkpoint_count + 1, updated = ? "
                 "WHERE id = ?",

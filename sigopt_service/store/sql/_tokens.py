@@ -63,13 +63,16 @@ class SqlTokens(SqlUnit):
         with self._transaction() as conn:
             if new.experiment is not None:
                 require_experiment_in_tx(conn, new.experiment)
-            cur = _execute_unique(
-                conn,
-                "INSERT INTO tokens (secret_hash, name, permissions, experiment_id, expires, "
-                "created) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                values,
-            )
-            token_id = int(cur.fetchone()[0])
+            try:
+                token_id = conn.insert(
+                    "INSERT INTO tokens (secret_hash, name, permissions, experiment_id, "
+                    "expires, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    values,
+                )
+            except conn.IntegrityError as exc:
+                raise ValueError(
+                    f"a token with this secret hash is stored already ({exc})"
+                ) from exc
         return StoredToken(**new.model_dump(), id=token_id, created=now)
 
     def get_token(self, token_id: int) -> StoredToken:

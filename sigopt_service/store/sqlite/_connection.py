@@ -9,7 +9,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sigopt_service.errors import DatabaseError
 from sigopt_service.store.sql import SQLITE, Dialect
@@ -23,6 +23,13 @@ class SqliteConnection(sqlite3.Connection):
     dialect: Dialect = SQLITE
     #: Never set: SQLite's write transactions lock the whole file instead.
     locked_experiment: int | None = None
+
+    def insert(self, sql: str, parameters: Any, /) -> int:
+        # `lastrowid`, not RETURNING: a RETURNING statement costs SQLite more per row
+        # (measured on the hot path's two inserts).
+        row_id = self.execute(sql, parameters).lastrowid
+        assert row_id is not None  # an INSERT into a rowid table always sets it
+        return row_id
 
 
 def _create_private(path: Path) -> None:
