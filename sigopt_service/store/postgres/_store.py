@@ -121,8 +121,11 @@ class PostgresStore(SqlStore):
     def experiment_transaction(self, experiment_id: int) -> Iterator[None]:
         """The enclosed store calls as one transaction on one connection, holding the
         experiment's row lock from the start: what they read is what they commit against,
-        across processes. Re-entrant calls join the open one."""
+        across processes. Re-entrant calls join the open one (locking their experiment
+        too, should it be another one)."""
         if self._pinned is not None:
+            with _mapped_errors():
+                lock_experiment_in_tx(self._pinned, experiment_id)  # a no-op if it holds it
             yield
             return
         with self._connection() as conn, _mapped_errors(), conn.raw.transaction():
