@@ -258,9 +258,9 @@ class Engine:
         experiment_id = int(experiment.id)
         model = self._models.pop(experiment_id, None)
         if model is None or not self._is_current(model, experiment):
-            # Other service processes wrote (a shared store): add what they stored.
-            shared = model is not None and self._store.is_shared
-            if not (shared and model is not None and self._caught_up(model, experiment)):
+            # On a shared store, other service processes wrote: add what they stored.
+            shared = self._store.is_shared
+            if model is None or not shared or not self._caught_up(model, experiment):
                 model = self._rebuild(experiment)
         self._models[experiment_id] = model  # re-inserted: now the most recently used
         if len(self._models) > _MAX_CACHED_STUDIES:
