@@ -106,6 +106,12 @@ class DaskCluster:
     def address(self) -> str:
         return str(json.loads(self.scheduler_file.read_text())["address"])
 
+    def _scheduler_file_written(self) -> bool:
+        try:
+            return "address" in json.loads(self.scheduler_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return False
+
     async def start(self, workers: Mapping[str, Mapping[str, float] | None]) -> str:
         """The scheduler, then `workers` (name -> Dask resources), all registered; the
         scheduler's address."""
@@ -132,7 +138,9 @@ class DaskCluster:
             ],
         )
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.scheduler_file.exists():
+        # Until the file is whole: the scheduler creates it, then writes it (read in
+        # between, it is empty; seen once in CI).
+        while not self._scheduler_file_written():
             if time.monotonic() > deadline or self.scheduler.poll() is not None:
                 raise RuntimeError(f"dask scheduler did not start: {self._log('scheduler')}")
             await anyio.sleep(0.05)
