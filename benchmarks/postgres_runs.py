@@ -89,9 +89,7 @@ def fdatasync_ms(folder: Path, *, count: int = 50) -> float:
 async def service(db: str) -> AsyncIterator[str]:
     """`python -m sigopt_service --db DB` (a SQLite path or a PostgreSQL URL) in a child
     process; yields its URL; kill -9 of its process group afterwards."""
-    # `--db` twice: argparse keeps the last, so `db` replaces the placeholder path
-    # ServiceProcess passes first (as tests/sigopt_service/test_db_location.py does).
-    process = ServiceProcess(Path(os.devnull), "--db", db)
+    process = ServiceProcess(db)
     try:
         yield await anyio.to_thread.run_sync(process.start)
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,8 +19,8 @@ from benchmarks.soak.processes import (
     kill_all,
     observed_count,
     processes_naming,
+    soak_coordinator,
     start_service,
-    write_config,
 )
 from benchmarks.soak.spec import FAULT_RATES, SoakReport, SoakSpec
 from benchmarks.soak_objectives import plan
@@ -52,21 +51,18 @@ async def run_soak(spec: SoakSpec, folder: Path, *, say: Any = print) -> SoakRep
             proxy = FaultProxy(url, plan=plan_, latency_s=0.5, retry_after="1")
             await proxy.__aenter__()
             proxies.append(proxy)
-            config = folder / f"coordinator-{index}.yaml"
-            write_config(
-                config,
-                kind=kind,
-                spec=spec,
-                url=proxy.url,
-                run_dir=folder / "runs",
-                name=f"soak-{index}",
+            coordinators.append(
+                soak_coordinator(
+                    folder,
+                    index,
+                    kind=kind,
+                    spec=spec,
+                    url=proxy.url,
+                    name=f"soak-{index}",
+                    experiment_id=experiment_id,
+                    logs=logs,
+                )
             )
-            env = {
-                **os.environ,
-                "PYTHONUNBUFFERED": "1",
-                "SOAK_LOG": str(folder / f"finished-{index}.jsonl"),
-            }
-            coordinators.append(CoordinatorProcess(index, config, experiment_id, env, logs))
         say(f"soak: experiment {experiment_id}, budget {spec.budget}, service {url}")
         started = time.monotonic()
         for coordinator in coordinators:

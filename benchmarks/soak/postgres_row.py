@@ -27,7 +27,6 @@ service process answered, the coordinators' failovers and the suggestions they d
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections import Counter
@@ -47,7 +46,8 @@ from benchmarks.soak.processes import (
     kill_all,
     observed_count,
     processes_naming,
-    write_config,
+    soak_coordinator,
+    start_service,
 )
 from benchmarks.soak.spec import FAULT_RATES, SoakReport, SoakSpec
 from benchmarks.soak_objectives import plan
@@ -109,32 +109,17 @@ class ServiceSlot:
         return self.launches[-1]
 
     def start(self, *, attempts: int = 40) -> None:
-        """On exactly `port`, retrying while a killed process's socket still holds it (or
-        the database server, restarting, refuses connections)."""
-        last: Exception | None = None
-        for _ in range(attempts):
-            # ServiceProcess passes `--db <path>` first and argparse keeps the last
-            # `--db`: the unused path, inside the soak's folder, is what names the process
-            # for the leftover check (the PostgreSQL URL names no folder).
-            service = ServiceProcess(
-                self.marker,
-                "--db",
+        """On exactly `port` (`start_service`). The PostgreSQL URL names no folder: the
+        soak's folder goes in the environment, for the leftover check."""
+        self.launches.append(
+            start_service(
                 self.db_url,
-                "--port",
-                str(self.port),
-                "--seed",
-                str(self.seed),
-                "--allow-duplicate-observations",
+                self.port,
+                self.seed,
+                attempts=attempts,
+                env={"SOAK_SERVICE_FOLDER": str(self.marker)},
             )
-            try:
-                service.start()
-            except RuntimeError as exc:  # exited early: the port or the database not ready
-                last = exc
-                time.sleep(0.25)
-                continue
-            self.launches.append(service)
-            return
-        raise RuntimeError(f"service {self.index} did not start on port {self.port}") from last
+        )
 
     def is_running(self) -> bool:
         proc = self.current.proc if self.launches else None
@@ -172,22 +157,19 @@ async def run_postgres_soak(
                 proxy = FaultProxy(urls[service], plan=plan_, latency_s=0.5, retry_after="1")
                 await proxy.__aenter__()
                 proxies[index, service] = proxy
-            config = folder / f"coordinator-{index}.yaml"
-            write_config(
-                config,
-                kind=kind,
-                spec=spec.as_soak_spec(),
-                # `service.url` takes a comma-separated list, as `--api-url` does.
-                url=",".join(proxies[index, s].url for s in order),
-                run_dir=folder / "runs",
-                name=f"pg-soak-{index}",
+            coordinators.append(
+                soak_coordinator(
+                    folder,
+                    index,
+                    kind=kind,
+                    spec=spec.as_soak_spec(),
+                    # `service.url` takes a comma-separated list, as `--api-url` does.
+                    url=",".join(proxies[index, s].url for s in order),
+                    name=f"pg-soak-{index}",
+                    experiment_id=experiment_id,
+                    logs=logs,
+                )
             )
-            env = {
-                **os.environ,
-                "PYTHONUNBUFFERED": "1",
-                "SOAK_LOG": str(folder / f"finished-{index}.jsonl"),
-            }
-            coordinators.append(CoordinatorProcess(index, config, experiment_id, env, logs))
         say(f"postgres soak: experiment {experiment_id}, budget {spec.budget}, services {urls}")
         started = time.monotonic()
         for coordinator in coordinators:

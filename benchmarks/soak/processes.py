@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_service(db: Path, port: int, seed: int, *, attempts: int = 40) -> ServiceProcess:
+def start_service(
+    db: Path | str,
+    port: int,
+    seed: int,
+    *,
+    attempts: int = 40,
+    env: Mapping[str, str] | None = None,
+) -> ServiceProcess:
     """The service on exactly `port` (it must come back where the proxies point),
-    retrying while the port is still held (a socket of the killed process closing)."""
+    retrying while the port is still held (a socket of the killed process closing) or
+    the database is not ready (a PostgreSQL server restarting). `env`: more variables,
+    such as one naming the soak's folder for the leftover check."""
     last: Exception | None = None
     for _ in range(attempts):
         service = ServiceProcess(
-            db, "--port", str(port), "--seed", str(seed), "--allow-duplicate-observations"
+            db,
+            "--port",
+            str(port),
+            "--seed",
+            str(seed),
+            "--allow-duplicate-observations",
+            env=env,
         )
         try:
             service.start()
@@ -130,6 +145,29 @@ def write_config(
         "run": {"name": name, "dir": str(run_dir)},
     }
     path.write_text(yaml.safe_dump(config))
+
+
+def soak_coordinator(
+    folder: Path,
+    index: int,
+    *,
+    kind: str,
+    spec: SoakSpec,
+    url: str,
+    name: str,
+    experiment_id: str,
+    logs: Path,
+) -> CoordinatorProcess:
+    """Coordinator `index` of a soak: its config written (`url`: one or several, comma
+    separated), the objectives' log of finished evaluations named in its environment."""
+    config = folder / f"coordinator-{index}.yaml"
+    write_config(config, kind=kind, spec=spec, url=url, run_dir=folder / "runs", name=name)
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "SOAK_LOG": str(folder / f"finished-{index}.jsonl"),
+    }
+    return CoordinatorProcess(index, config, experiment_id, env, logs)
 
 
 def processes_naming(marker: str) -> list[psutil.Process]:

@@ -284,11 +284,13 @@ class Engine:
         return not (model.is_gp and len(model.told) > GP_MAX_OBSERVATIONS)
 
     def _caught_up(self, model: Model, experiment: Experiment) -> bool:
-        """Whether `catch_up` brought the study level with the store (else: rebuild)."""
+        """Whether `catch_up` brought the study level with the store (else: rebuild).
+        `catch_up` checked the counts and the rewrites itself: only the GP's size limit
+        of `_is_current` is left to ask."""
         if not catch_up(model, experiment, self._store):
             return False
         log.debug("study_caught_up", experiment_id=experiment.id, told=len(model.told))
-        return self._is_current(model, experiment)
+        return not (model.is_gp and len(model.told) > GP_MAX_OBSERVATIONS)
 
     def _rebuild(self, experiment: Experiment) -> Model:
         experiment_id = int(experiment.id)

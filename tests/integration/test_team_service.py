@@ -20,6 +20,8 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.support.service_process import ServiceProcess
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,45 +38,18 @@ async def slow_branin(assignments: dict[str, Any]) -> float:
     return (x2 - 5.1 / 39.5 * x1**2 + 5 / 3.14159 * x1 - 6) ** 2 + 10 * (1 - 0.04) * (x1 / 5)
 
 
-class Serve:
-    """`orchestrator serve --port 0 --db <url>` as README shows it, the URL read from
-    `ORCHESTRATOR_DB` so no password would sit in the process list."""
-
-    def __init__(self, database_url: str) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "orchestrator",
-                "serve",
-                "--port",
-                "0",
-                "--token",
-                TOKEN,
-                "--log-format",
-                "json",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-            env={**os.environ, "ORCHESTRATOR_DB": database_url},
-        )
-        assert self.proc.stderr is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
-                raise RuntimeError(f"serve exited early with {self.proc.wait()}")
-            if '"service_listening"' in line:
-                self.url = str(json.loads(line)["url"])
-                return
-        raise TimeoutError("serve did not start listening")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+def serve(database_url: str) -> ServiceProcess:
+    """`orchestrator serve` as README shows it, the URL read from `ORCHESTRATOR_DB` so no
+    password would sit in the process list."""
+    process = ServiceProcess(
+        None,
+        "--token",
+        TOKEN,
+        command=("-m", "orchestrator", "serve"),
+        env={"ORCHESTRATOR_DB": database_url},
+    )
+    process.start(timeout_s=60)
+    return process
 
 
 def _api(url: str, body: dict[str, Any] | None = None) -> Any:
@@ -129,7 +104,7 @@ retry:
 
 
 def test_two_services_one_database_survive_a_kill(tmp_path: Path, postgres_url: str) -> None:
-    first, second = Serve(postgres_url), Serve(postgres_url)
+    first, second = serve(postgres_url), serve(postgres_url)
     coordinators: list[subprocess.Popen[str]] = []
     try:
         experiment = _api(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -17,9 +18,20 @@ class ServiceProcess:
     """`python -m sigopt_service --port 0 --db DB` (a SQLite path or a PostgreSQL URL);
     `.url` once it listens; `kill()` is kill -9."""
 
-    def __init__(self, db: Path | str, *extra: str) -> None:
+    def __init__(
+        self,
+        db: Path | str | None,
+        *extra: str,
+        command: Sequence[str] = ("-m", "sigopt_service"),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """`db` None: no `--db` (the service reads `ORCHESTRATOR_DB`, from `env`);
+        `command`: what follows the interpreter (`("-m", "orchestrator", "serve")` runs
+        the command README shows)."""
         self.db = db
         self.extra = extra
+        self.command = tuple(command)
+        self.env = dict(env or {})
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.log_tail: list[str] = []
@@ -29,12 +41,10 @@ class ServiceProcess:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "sigopt_service",
+                *self.command,
                 "--port",
                 "0",
-                "--db",
-                str(self.db),
+                *(() if self.db is None else ("--db", str(self.db))),
                 "--log-format",
                 "json",
                 *self.extra,
@@ -43,7 +53,7 @@ class ServiceProcess:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
         deadline = time.monotonic() + timeout_s
         assert self.proc.stderr is not None
